@@ -1,0 +1,22 @@
+# The two commands a new user runs: `make run` and `make test`. Both install what they need.
+PYTHON ?= python3
+POETRY := $(PYTHON) -m poetry
+STAMP := .venv/.installed
+
+.PHONY: run test install lint schema-check clean-data
+
+run: $(STAMP)  ## Serve Mímir on http://127.0.0.1:38000 (embedded PostgreSQL unless DATABASE_URL is set)
+	$(POETRY) run mimir serve
+
+test: $(STAMP)  ## Run the whole test suite against a real PostgreSQL
+	$(POETRY) run pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml poetry.lock
+	@$(POETRY) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'poetry>=2.1,<3'
+	$(POETRY) install --no-interaction --sync
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(POETRY) run ruff check src tests migrations

@@ -1,0 +1,82 @@
+"""create_app(): the FastAPI application, its lifespan (database, pool) and routers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mimir import __version__
+from mimir.config import Settings, get_settings
+from mimir.db.lifecycle import PreparedDatabase, prepare_database
+from mimir.db.pool import make_pool
+from mimir.health.rest import router as health_router
+from mimir.http_errors import install_error_handlers
+from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
+
+log = get_logger("mimir.app")
+
+OPENAPI_TAGS = [
+    {"name": "artifacts", "description": "Versioned conversations, documents and notes."},
+    {"name": "intents", "description": "Intents derived from artifacts, and their groups."},
+    {"name": "decisions", "description": "Decisions and their supersession chains."},
+    {"name": "spans", "description": "Exact character ranges of artifact versions."},
+    {"name": "relations", "description": "Typed edges between any two entities."},
+    {"name": "provenance", "description": "How a derived entity was produced."},
+    {"name": "search", "description": "Full-text, semantic and hybrid search."},
+    {"name": "health", "description": "Liveness and database reachability."},
+]
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: PreparedDatabase | None = None,
+    *,
+    close_database: bool | None = None,
+) -> FastAPI:
+    """Build the app. Without `database` the lifespan prepares one from `settings`. The
+    lifespan releases the database on shutdown when `close_database` (default: when it
+    prepared it) -- the last moment that surely runs, as uvicorn re-raises SIGTERM/SIGINT
+    once it has shut down.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None if close_database is None else close_database
+        prepared = database or await asyncio.to_thread(prepare_database, settings)
+        pool = make_pool(prepared.conninfo, settings)
+        await pool.open(wait=False)
+        app.state.pool = pool
+        app.state.database = prepared
+        log.info("mimir ready", version=__version__, embedded=prepared.is_embedded)
+        try:
+            yield
+        finally:
+            await pool.close()
+            if owned:
+                await asyncio.to_thread(prepared.close)
+            log.info("mimir stopped")
+
+    app = FastAPI(
+        title="Mímir",
+        version=__version__,
+        description="Durable memory for people and LLM agents: versioned artifacts, exact "
+        "spans, intents, decisions, relations and the provenance of everything derived.",
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For `uvicorn --factory mimir.app:app_factory`."""
+    settings = get_settings()
+    configure_logging(settings.log_level.value)
+    return create_app(settings)

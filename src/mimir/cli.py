@@ -1,0 +1,107 @@
+"""The `mimir` command: serve, migrate, db-url."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from mimir.config import ConfigError, Settings, load_settings
+from mimir.db.connection import DatabaseUnreachable
+from mimir.logging import configure_logging
+
+app = typer.Typer(help="Mímir: durable memory for people and LLM agents.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    print(f"mimir: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    configure_logging(settings.log_level.value, stream=sys.stderr)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default MIMIR_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default MIMIR_PORT).")] = None,
+) -> None:
+    """Start the database if embedded, migrate it, and serve HTTP until Ctrl-C / SIGTERM."""
+    import uvicorn
+
+    from mimir.app import create_app
+    from mimir.db.lifecycle import prepare_database
+
+    settings = _settings()
+    try:
+        database = prepare_database(settings)
+    except DatabaseUnreachable as exc:
+        _fail(str(exc))
+    try:
+        uvicorn.run(
+            create_app(settings, database, close_database=True),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+        )
+    finally:
+        database.close()
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead.")] = False,
+) -> None:
+    """Upgrade (or downgrade) the database schema."""
+    from mimir.db import migrate as migrations
+    from mimir.db.lifecycle import prepare_database
+
+    settings = _settings()
+    try:
+        database = prepare_database(settings, run_migrations=False)
+    except DatabaseUnreachable as exc:
+        _fail(str(exc))
+    try:
+        if down:
+            migrations.downgrade(database.conninfo, revision)
+        else:
+            migrations.upgrade(database.conninfo, revision)
+        print(f"database at revision {migrations.current_revision(database.conninfo)}")
+    finally:
+        database.close()
+
+
+@app.command("db-url")
+def db_url(
+    show_password: Annotated[bool, typer.Option(help="Include the password.")] = False,
+) -> None:
+    """Print where the database is (starting the embedded one if needed), e.g. for psql."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from mimir.db.lifecycle import prepare_database
+
+    settings = _settings()
+    try:
+        database = prepare_database(settings, run_migrations=False, keep_running=True)
+    except DatabaseUnreachable as exc:
+        _fail(str(exc))
+    if show_password:
+        print(database.conninfo)
+    else:
+        params = {k: v for k, v in conninfo_to_dict(database.conninfo).items() if k != "password"}
+        print(" ".join(f"{k}={v}" for k, v in params.items()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,129 @@
+"""Settings from the environment (and `.env`), validated once at start-up.
+
+A bad value stops the process with one line that names the variable; secrets are
+`SecretStr` and never echoed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The value shipped in .env.example; running with it would mean running with a public password.
+EXAMPLE_PASSWORD = "change-me-to-a-long-random-secret"
+MIN_PASSWORD_LENGTH = 16
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory that holds the embedded PostgreSQL cluster."""
+    return Path(platformdirs.user_data_dir("mimir", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything Mímir reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL"),
+        description="PostgreSQL URL; unset means the embedded server.",
+    )
+    postgres_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("POSTGRES_PASSWORD")
+    )
+    log_level: LogLevel = Field(default=LogLevel.INFO, validation_alias=AliasChoices("LOG_LEVEL"))
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT, validation_alias=AliasChoices("ENVIRONMENT")
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("MIMIR_HOST"))
+    port: int = Field(default=38000, ge=1, le=65535, validation_alias=AliasChoices("MIMIR_PORT"))
+    data_dir: Path = Field(
+        default_factory=default_data_dir, validation_alias=AliasChoices("MIMIR_DATA_DIR")
+    )
+    db_connect_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, validation_alias=AliasChoices("MIMIR_DB_CONNECT_TIMEOUT")
+    )
+    db_pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=AliasChoices("MIMIR_DB_POOL_MIN"))
+    db_pool_max_size: int = Field(default=10, ge=1, le=200, validation_alias=AliasChoices("MIMIR_DB_POOL_MAX"))
+    db_acquire_timeout_s: float = Field(
+        default=5.0, gt=0, le=120, validation_alias=AliasChoices("MIMIR_DB_ACQUIRE_TIMEOUT")
+    )
+    auto_migrate: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_AUTO_MIGRATE"))
+
+    @field_validator("postgres_password")
+    @classmethod
+    def _password_is_strong(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        secret = value.get_secret_value()
+        if secret == EXAMPLE_PASSWORD:
+            raise ValueError("is the example value from .env.example; choose your own")
+        if len(secret) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters long")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value()
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url is None
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names it and never shows its value."""
+
+
+# Field name -> the environment variable a user sets.
+_ENV_NAMES = {
+    name: (field.validation_alias.choices[0] if isinstance(field.validation_alias, AliasChoices) else name.upper())
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings() -> Settings:
+    """Read and validate settings, turning pydantic's report into one readable line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            env_name = _ENV_NAMES.get(field, field.upper())
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{env_name}: {message}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` instead)."""
+    return load_settings()

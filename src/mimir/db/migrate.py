@@ -1,0 +1,39 @@
+"""Alembic, driven from code: upgrade, downgrade, and the current revision."""
+
+from __future__ import annotations
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from mimir.paths import ALEMBIC_INI, MIGRATIONS_DIR
+
+
+def alembic_config(conninfo: str) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["conninfo"] = conninfo
+    return config
+
+
+def upgrade(conninfo: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(conninfo), revision)
+
+
+def downgrade(conninfo: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(conninfo), revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+def current_revision(conninfo: str) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    with psycopg.connect(conninfo) as conn:
+        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()[0]
+        if not exists:
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return row[0] if row else None

@@ -1,0 +1,248 @@
+"""SQLAlchemy Core description of the schema, used only by Alembic's autogenerate
+comparison (a test fails when it and the migrations disagree). Queries are raw SQL in
+`sql/`; nothing here runs at request time. Trigger-enforced rules live in the migration.
+"""
+
+from __future__ import annotations
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Computed,
+    Double,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID, TIMESTAMP
+
+NAMING_CONVENTION = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ENTITY_TYPES = (
+    "artifact", "artifact_version", "intent", "intent_group", "decision", "span", "relation",
+)
+artifact_kind = Enum("conversation", "document", "note", name="artifact_kind")
+entity_type = Enum(*ENTITY_TYPES, name="entity_type")
+intent_status = Enum("proposed", "accepted", "rejected", name="intent_status")
+intent_group_status = Enum("active", "deprecated", "merged", name="intent_group_status")
+decision_status = Enum("tentative", "active", "superseded", name="decision_status")
+embedding_distance = Enum("cosine", "l2", "inner_product", name="embedding_distance")
+
+
+def _id() -> Column:
+    return Column("id", UUID(as_uuid=True), nullable=False, server_default=text("gen_random_uuid()"))
+
+
+def _metadata(name: str = "metadata") -> Column:
+    return Column(name, JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+
+def _timestamp(name: str) -> Column:
+    return Column(name, TIMESTAMP(timezone=True), nullable=False, server_default=text("now()"))
+
+
+def _is_object(name: str = "metadata") -> CheckConstraint:
+    return CheckConstraint(f"jsonb_typeof({name}) = 'object'", name=f"{name}_is_object")
+
+
+artifacts = Table(
+    "artifacts", metadata,
+    _id(),
+    Column("kind", artifact_kind, nullable=False),
+    Column("title", Text),
+    Column("source", Text, nullable=False, server_default=text("'api'")),
+    Column("external_id", Text),
+    _metadata(),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("length(btrim(source)) > 0", name="source_not_blank"),
+    CheckConstraint("external_id IS NULL OR length(external_id) > 0", name="external_id_not_blank"),
+    _is_object(),
+    Index("uq_artifacts_source_external_id", "source", "external_id", unique=True,
+          postgresql_where=text("external_id IS NOT NULL")),
+    Index(None, "created_at", "id"),
+)
+
+artifact_versions = Table(
+    "artifact_versions", metadata,
+    _id(),
+    Column("artifact_id", UUID(as_uuid=True), ForeignKey("artifacts.id", ondelete="RESTRICT"), nullable=False),
+    Column("version_number", Integer, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("content_length", Integer, Computed("char_length(content)", persisted=True)),
+    Column("search_vector", TSVECTOR,
+           Computed("to_tsvector('english'::regconfig, content)", persisted=True)),
+    _metadata(),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("artifact_id", "version_number"),
+    CheckConstraint("version_number >= 1", name="version_number_positive"),
+    CheckConstraint("content_hash = encode(sha256(convert_to(content, 'UTF8')), 'hex')",
+                    name="content_hash_is_sha256"),
+    _is_object(),
+    Index(None, "search_vector", postgresql_using="gin"),
+)
+
+spans = Table(
+    "spans", metadata,
+    _id(),
+    Column("version_id", UUID(as_uuid=True), ForeignKey("artifact_versions.id", ondelete="RESTRICT"), nullable=False),
+    Column("start_offset", Integer, nullable=False),
+    Column("end_offset", Integer, nullable=False),
+    Column("span_type", Text, nullable=False, server_default=text("'generic'")),
+    Column("label", Text),
+    _metadata(),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("start_offset >= 0 AND start_offset < end_offset", name="offsets_ordered"),
+    CheckConstraint("span_type ~ '^[a-z][a-z0-9_]{0,63}$'", name="span_type_format"),
+    _is_object(),
+    Index(None, "version_id", "start_offset"),
+)
+
+intent_groups = Table(
+    "intent_groups", metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("status", intent_group_status, nullable=False, server_default=text("'active'")),
+    Column("merged_into_id", UUID(as_uuid=True), ForeignKey("intent_groups.id", ondelete="RESTRICT")),
+    _metadata(),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("merged_into_id <> id", name="no_self_merge"),
+    CheckConstraint("(status = 'merged') = (merged_into_id IS NOT NULL)", name="merged_has_target"),
+    CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    _is_object(),
+    Index(None, "merged_into_id"),
+    Index(None, "created_at", "id"),
+)
+
+intents = Table(
+    "intents", metadata,
+    _id(),
+    Column("statement", Text, nullable=False),
+    Column("status", intent_status, nullable=False, server_default=text("'proposed'")),
+    Column("group_id", UUID(as_uuid=True), ForeignKey("intent_groups.id", ondelete="SET NULL")),
+    Column("confidence", Double),
+    _metadata(),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+    CheckConstraint("length(btrim(statement)) > 0", name="statement_not_blank"),
+    _is_object(),
+    Index(None, "group_id"),
+    Index(None, "created_at", "id"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    _id(),
+    Column("statement", Text, nullable=False),
+    Column("rationale", Text),
+    Column("status", decision_status, nullable=False, server_default=text("'active'")),
+    Column("superseded_by_id", UUID(as_uuid=True), ForeignKey("decisions.id", ondelete="RESTRICT")),
+    _metadata(),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("superseded_by_id"),
+    CheckConstraint("superseded_by_id <> id", name="not_self_superseded"),
+    CheckConstraint("(status = 'superseded') = (superseded_by_id IS NOT NULL)",
+                    name="superseded_has_successor"),
+    CheckConstraint("length(btrim(statement)) > 0", name="statement_not_blank"),
+    _is_object(),
+    Index(None, "created_at", "id"),
+)
+
+relations = Table(
+    "relations", metadata,
+    _id(),
+    Column("source_type", entity_type, nullable=False),
+    Column("source_id", UUID(as_uuid=True), nullable=False),
+    Column("relation_type", Text, nullable=False),
+    Column("target_type", entity_type, nullable=False),
+    Column("target_id", UUID(as_uuid=True), nullable=False),
+    _metadata(),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("source_type", "source_id", "relation_type", "target_type", "target_id",
+                     name="uq_relations_edge"),
+    CheckConstraint("relation_type ~ '^[a-z][a-z0-9_]{0,63}$'", name="relation_type_format"),
+    CheckConstraint("NOT (source_type = target_type AND source_id = target_id)", name="not_self_loop"),
+    _is_object(),
+    Index("ix_relations_target", "target_type", "target_id", "relation_type"),
+    Index(None, "created_at", "id"),
+)
+
+provenance = Table(
+    "provenance", metadata,
+    _id(),
+    Column("target_type", entity_type, nullable=False),
+    Column("target_id", UUID(as_uuid=True), nullable=False),
+    Column("model", Text),
+    Column("prompt_version", Text),
+    Column("pipeline_version", Text),
+    _metadata("parameters"),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    _is_object("parameters"),
+    Index("ix_provenance_target", "target_type", "target_id", "created_at"),
+)
+
+provenance_evidence = Table(
+    "provenance_evidence", metadata,
+    Column("provenance_id", UUID(as_uuid=True), ForeignKey("provenance.id", ondelete="CASCADE"), nullable=False),
+    Column("span_id", UUID(as_uuid=True), ForeignKey("spans.id", ondelete="RESTRICT"), nullable=False),
+    Column("position", Integer, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("provenance_id", "span_id"),
+    Index(None, "span_id"),
+)
+
+embedding_spaces = Table(
+    "embedding_spaces", metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("dimensions", Integer, nullable=False),
+    Column("distance", embedding_distance, nullable=False, server_default=text("'cosine'")),
+    _metadata(),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("name"),
+    CheckConstraint("dimensions BETWEEN 1 AND 16000", name="dimensions_range"),
+    CheckConstraint("name ~ '^[a-z][a-z0-9_-]{0,62}$'", name="name_format"),
+    _is_object(),
+)
+
+embeddings = Table(
+    "embeddings", metadata,
+    _id(),
+    Column("space_id", UUID(as_uuid=True), ForeignKey("embedding_spaces.id", ondelete="RESTRICT"), nullable=False),
+    Column("target_type", entity_type, nullable=False),
+    Column("target_id", UUID(as_uuid=True), nullable=False),
+    Column("embedding", Vector(), nullable=False),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("space_id", "target_type", "target_id"),
+    Index("ix_embeddings_target", "target_type", "target_id"),
+)

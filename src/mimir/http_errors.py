@@ -1,0 +1,93 @@
+"""Renders every error as {"error": {"code", "message", "details", "request_id"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mimir.errors import MimirError, ServiceUnavailable
+from mimir.logging import get_logger
+
+log = get_logger("mimir.errors")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+def error_body(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details if details is not None else {},
+            "request_id": getattr(request.state, "request_id", None),
+        }
+    }
+
+
+def _respond(request: Request, status: int, code: str, message: str, details: Any = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(request, code, message, details), status_code=status,
+                        headers=headers)
+
+
+async def _mimir_error(request: Request, exc: MimirError) -> JSONResponse:
+    return _respond(request, exc.status_code, exc.code, exc.message, exc.details)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [
+        {
+            "location": [str(part) for part in err.get("loc", ())],
+            "message": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
+        for err in exc.errors()
+    ]
+    return _respond(request, 422, "invalid", "the request is not valid", {"errors": problems})
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal")
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"no route for {request.method} {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return _respond(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable", error_type=type(exc).__name__)
+    err = ServiceUnavailable("the database is unavailable; retry shortly")
+    return _respond(request, err.status_code, err.code, err.message, headers={"Retry-After": "1"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", error_type=type(exc).__name__, error_message=str(exc)[:500])
+    return _respond(request, 500, "internal", "internal error; the request id identifies it in the logs")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MimirError, _mimir_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(psycopg.OperationalError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,111 @@
+"""Shared fixtures: one real PostgreSQL per test session (the embedded server, or
+MIMIR_TEST_DATABASE_URL), a migrated template database, and a fresh clone per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from mimir.config import Settings
+from mimir.db import migrate
+from mimir.db.connection import with_database
+from mimir.db.embedded import EmbeddedPostgres
+from mimir.db.lifecycle import PreparedDatabase
+
+TEMPLATE_DB = "mimir_test_template"
+
+
+@dataclass
+class TestServer:
+    """The session's PostgreSQL: an admin conninfo and the migrated template's name."""
+
+    admin_conninfo: str
+    template: str
+
+    def create_database(self, *, template: str | None = None) -> str:
+        name = f"mimir_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template or "template0")
+                )
+            )
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.admin_conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def conninfo(self, dbname: str) -> str:
+        return with_database(self.admin_conninfo, dbname)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+    external = os.environ.get("MIMIR_TEST_DATABASE_URL")
+    embedded = None
+    if external:
+        admin = psycopg.conninfo.make_conninfo(external)
+    else:
+        embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), database="postgres")
+        admin = embedded.start()
+    server = TestServer(admin_conninfo=admin, template=TEMPLATE_DB)
+    server.drop_database(TEMPLATE_DB)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    migrate.upgrade(server.conninfo(TEMPLATE_DB))
+    try:
+        yield server
+    finally:
+        server.drop_database(TEMPLATE_DB)
+        if embedded is not None:
+            embedded.stop()
+
+
+@pytest.fixture
+def db_conninfo(pg_server: TestServer) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = pg_server.create_database(template=pg_server.template)
+    try:
+        yield pg_server.conninfo(name)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture
+def empty_db_conninfo(pg_server: TestServer) -> Iterator[str]:
+    """A fresh database with no schema at all."""
+    name = pg_server.create_database()
+    try:
+        yield pg_server.conninfo(name)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path / "unused"))
+
+
+@pytest.fixture
+async def app(db_conninfo: str, settings: Settings):
+    """The real app on a fresh database, with its lifespan (pool) running."""
+    from mimir.app import create_app
+
+    application = create_app(settings, PreparedDatabase(conninfo=db_conninfo), close_database=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mimir.test") as http:
+        yield http
