@@ -13,7 +13,7 @@ from mimir.config import Settings, get_settings
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
 from mimir.health.rest import router as health_router
-from mimir.http_errors import install_error_handlers
+from mimir.http_errors import UnhandledErrorMiddleware, install_error_handlers
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
 
 log = get_logger("mimir.app")
@@ -71,6 +71,8 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health_router)
+    # Last added runs first: the request log wraps the last-resort error handler.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(RequestLogMiddleware)
     return app
 

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mimir.errors import MimirError, ServiceUnavailable
 from mimir.logging import get_logger
@@ -79,9 +80,36 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return _respond(request, err.status_code, err.code, err.message, headers={"Retry-After": "1"})
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", error_type=type(exc).__name__, error_message=str(exc)[:500])
-    return _respond(request, 500, "internal", "internal error; the request id identifies it in the logs")
+class UnhandledErrorMiddleware:
+    """Turns an exception no handler took into a masked 500 in the error shape. It sits
+    inside the request-log middleware, so the response still carries the request id
+    (Starlette's own last-resort handler sits outside every middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.exception("unhandled error", error_type=type(exc).__name__)
+            if response_started:
+                raise
+            request = Request(scope)
+            response = _respond(request, 500, "internal",
+                                "internal error; the request id identifies it in the logs")
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -90,4 +118,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(psycopg.OperationalError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)

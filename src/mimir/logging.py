@@ -25,13 +25,17 @@ _SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|authorization|api[_-]?key|
 _URL_CREDENTIALS = re.compile(r"(\w+://)([^/@\s:]+)(:[^@\s/]*)?@")
 
 
+def _scrub(text: str) -> str:
+    return _URL_CREDENTIALS.sub(r"\1[redacted]@", text)
+
+
 def _redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Drop values under secret-looking keys and strip credentials from URLs in strings."""
     for key, value in list(event_dict.items()):
         if _SECRET_KEYS.search(key):
             event_dict[key] = "[redacted]"
         elif isinstance(value, str) and "://" in value:
-            event_dict[key] = _URL_CREDENTIALS.sub(r"\1[redacted]@", value)
+            event_dict[key] = _scrub(value)
     return event_dict
 
 
@@ -50,8 +54,8 @@ def _stack_trace(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict
         exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
     if exc_info and exc_info[0] is not None:
         event_dict.setdefault("error_type", exc_info[0].__name__)
-        event_dict.setdefault("error_message", str(exc_info[1])[:500])
-        event_dict["stack_trace"] = "".join(traceback.format_exception(*exc_info))
+        event_dict.setdefault("error_message", _scrub(str(exc_info[1])[:500]))
+        event_dict["stack_trace"] = _scrub("".join(traceback.format_exception(*exc_info)))
     return event_dict
 
 

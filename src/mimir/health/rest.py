@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from mimir.health.service import check_health
@@ -26,10 +26,10 @@ class Health(BaseModel):
     database: DatabaseHealth
 
 
-async def _health(request: Request) -> ORJSONResponse:
+async def _health(request: Request) -> JSONResponse:
     state = request.app.state
-    report = await check_health(state.pool, is_embedded=state.settings.is_embedded)
-    return ORJSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+    report = await check_health(state.pool, is_embedded=state.database.is_embedded)
+    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
 
 _DOC = dict(
