@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     db_acquire_timeout_s: float = Field(
         default=5.0, gt=0, le=120, validation_alias=AliasChoices("MIMIR_DB_ACQUIRE_TIMEOUT")
     )
+    page_max_limit: int = Field(default=200, ge=1, le=1000, validation_alias=AliasChoices("MIMIR_PAGE_MAX_LIMIT"))
+    max_content_chars: int = Field(
+        default=2_000_000, ge=1, le=100_000_000, validation_alias=AliasChoices("MIMIR_MAX_CONTENT_CHARS")
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, validation_alias=AliasChoices("MIMIR_MAX_BODY_BYTES")
+    )
     auto_migrate: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_AUTO_MIGRATE"))
 
     @field_validator("postgres_password")

@@ -1,0 +1,28 @@
+-- name: insert_provenance^
+-- Record how an entity was produced.
+INSERT INTO provenance (target_type, target_id, model, prompt_version, pipeline_version, parameters)
+VALUES (:target_type::entity_type, :target_id, :model, :prompt_version, :pipeline_version,
+        :parameters::jsonb)
+RETURNING id, target_type::text AS target_type, target_id, model, prompt_version,
+          pipeline_version, parameters, created_at;
+
+-- name: insert_evidence*!
+-- Attach evidence spans to a provenance record, in order.
+INSERT INTO provenance_evidence (provenance_id, span_id, position)
+VALUES (:provenance_id, :span_id, :position);
+
+-- name: existing_span_ids
+-- Which of these span ids exist.
+SELECT id FROM spans WHERE id = ANY(:ids::uuid[]);
+
+-- name: provenance_for_target
+-- Every provenance record of one entity, oldest first, with its evidence span ids in order.
+SELECT p.id, p.target_type::text AS target_type, p.target_id, p.model, p.prompt_version,
+       p.pipeline_version, p.parameters, p.created_at,
+       coalesce(array_agg(e.span_id ORDER BY e.position) FILTER (WHERE e.span_id IS NOT NULL),
+                '{}') AS evidence_span_ids
+  FROM provenance p
+  LEFT JOIN provenance_evidence e ON e.provenance_id = p.id
+ WHERE p.target_type = :target_type::entity_type AND p.target_id = :target_id
+ GROUP BY p.id
+ ORDER BY p.created_at, p.id;

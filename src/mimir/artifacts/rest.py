@@ -1,0 +1,118 @@
+"""REST shim for artifacts and versions: parse, call the service, render."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
+
+from mimir.artifacts import service
+from mimir.artifacts.service import ARTIFACT_FIELDS, ArtifactCreate, ArtifactKind, VersionAppend
+from mimir.provenance.rest import provenance_headers
+from mimir.provenance.service import ProvenanceIn, merge_provenance
+from mimir.rest.deps import Conn, FilterParams, Fields, Paging
+from mimir.rest.responses import errors, json_response, page_body, select_fields
+
+router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
+HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
+
+
+class VersionOut(BaseModel):
+    id: uuid.UUID
+    artifact_id: uuid.UUID
+    version_number: int = Field(examples=[1])
+    content_hash: str = Field(description="SHA-256 of the UTF-8 content, hex.")
+    content_length: int = Field(description="Length in Unicode code points.", examples=[42])
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class VersionWithContent(VersionOut):
+    content: str
+
+
+class VersionAppended(VersionOut):
+    created: bool = Field(description="False when the content equalled the latest version's, "
+                          "which is returned instead of a new one.")
+
+
+class ArtifactOut(BaseModel):
+    id: uuid.UUID
+    kind: ArtifactKind
+    title: str | None
+    source: str = Field(examples=["api"])
+    external_id: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    latest_version_number: int | None = Field(examples=[3])
+
+
+class ArtifactDetail(ArtifactOut):
+    versions: list[VersionOut]
+
+
+class ArtifactCreated(ArtifactDetail):
+    created: bool = Field(description="False when (source, external_id) already existed; the "
+                          "existing artifact is returned unchanged.")
+
+
+class ArtifactPage(BaseModel):
+    items: list[ArtifactOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    has_more: bool
+
+
+@router.post("", status_code=201, summary="Create an artifact with version 1",
+             response_model=ArtifactCreated,
+             responses={200: {"model": ArtifactCreated, "description": "Already imported: the "
+                              "existing artifact for this (source, external_id)."},
+                        **errors(413)})
+async def create_artifact(body: ArtifactCreate, request: Request, conn: Conn,
+                          headers: HeaderProvenance):
+    """Create an artifact and its version 1 in one transaction, with optional provenance
+    (body `provenance` or `X-Provenance-*` headers). Idempotent on (source, external_id)."""
+    artifact, created = await service.create_artifact(
+        conn, body, max_chars=request.app.state.settings.max_content_chars,
+        provenance=merge_provenance(headers, body.provenance))
+    return json_response({**artifact, "created": created}, status_code=201 if created else 200)
+
+
+@router.get("", summary="List artifacts", response_model=ArtifactPage, responses=errors(400))
+async def list_artifacts(conn: Conn, page: Paging, filters: FilterParams, fields: Fields):
+    """A page of artifacts, oldest first. Filters: `kind`, `source`, `external_id`, `title`,
+    `id`, `created_at` with `__eq|ne|lt|lte|gt|gte|in|icontains` where it applies, and
+    `metadata__<key>=value`, `metadata__contains={json}`."""
+    result = await service.list_artifacts(conn, filters, page)
+    return json_response(page_body(result, select_fields(result.items, fields, ARTIFACT_FIELDS)))
+
+
+@router.get("/{artifact_id}", summary="Get an artifact with its versions",
+            response_model=ArtifactDetail, responses=errors(404))
+async def get_artifact(artifact_id: uuid.UUID, conn: Conn):
+    """One artifact and the list of its versions (without content)."""
+    return json_response(await service.get_artifact(conn, artifact_id))
+
+
+@router.post("/{artifact_id}/versions", status_code=201, summary="Append a version",
+             response_model=VersionAppended,
+             responses={200: {"model": VersionAppended, "description": "Same content as the "
+                              "latest version, which is returned."}, **errors(404, 413)})
+async def append_version(artifact_id: uuid.UUID, body: VersionAppend, request: Request,
+                         conn: Conn, headers: HeaderProvenance):
+    """Append the next version (numbered latest + 1, also under concurrent appends). Content
+    identical to the latest version returns that version instead of a new one."""
+    version, created = await service.append_version(
+        conn, artifact_id, body, max_chars=request.app.state.settings.max_content_chars,
+        provenance=merge_provenance(headers, body.provenance))
+    return json_response({**version, "created": created}, status_code=201 if created else 200)
+
+
+@router.get("/{artifact_id}/versions/{version_number}", summary="Get one version with content",
+            response_model=VersionWithContent, responses=errors(404))
+async def get_version(artifact_id: uuid.UUID,
+                      version_number: Annotated[int, Path(ge=1, le=2_147_483_647)], conn: Conn):
+    """One version of an artifact, with its full content."""
+    return json_response(await service.get_version(conn, artifact_id, version_number))

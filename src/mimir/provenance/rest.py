@@ -1,0 +1,69 @@
+"""REST shim for provenance, and the X-Provenance-* headers every mutation accepts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, Field
+
+from mimir.entities import EntityType
+from mimir.provenance import service
+from mimir.provenance.service import ProvenanceIn
+from mimir.rest.deps import Conn
+from mimir.rest.responses import errors, json_response
+
+router = APIRouter(prefix="/api/v1/provenance", tags=["provenance"])
+
+
+def provenance_headers(
+    x_provenance_model: Annotated[str | None, Header(
+        description="Model that produced the entity (provenance shorthand).", max_length=500)] = None,
+    x_provenance_pipeline: Annotated[str | None, Header(
+        description="Pipeline version that produced the entity.", max_length=500)] = None,
+    x_provenance_prompt_version: Annotated[str | None, Header(
+        description="Prompt version used.", max_length=500)] = None,
+) -> ProvenanceIn | None:
+    """Provenance given as headers; a body `provenance` object overrides field by field."""
+    if not (x_provenance_model or x_provenance_pipeline or x_provenance_prompt_version):
+        return None
+    return ProvenanceIn(model=x_provenance_model, pipeline_version=x_provenance_pipeline,
+                        prompt_version=x_provenance_prompt_version)
+
+
+class ProvenanceOut(BaseModel):
+    id: uuid.UUID
+    target_type: EntityType
+    target_id: uuid.UUID
+    model: str | None = Field(examples=["gpt-4o-2024-08-06"])
+    prompt_version: str | None = Field(examples=["intent-extract@3"])
+    pipeline_version: str | None = Field(examples=["mimir-extract 1.4.0"])
+    parameters: dict[str, Any]
+    evidence_span_ids: list[uuid.UUID]
+    created_at: datetime
+
+
+class ProvenanceCreate(ProvenanceIn):
+    target_type: EntityType = Field(description="Type of the entity it describes.",
+                                    examples=["intent"])
+    target_id: uuid.UUID = Field(description="Id of the entity it describes.")
+
+
+@router.post("", status_code=201, summary="Record provenance", response_model=ProvenanceOut,
+             responses=errors(404))
+async def create_provenance(body: ProvenanceCreate, conn: Conn):
+    """Record how an existing entity was produced: model, prompt and pipeline versions,
+    parameters, and the evidence spans it came from (which must exist)."""
+    provenance = ProvenanceIn.model_validate(body.model_dump(exclude={"target_type", "target_id"}))
+    record = await service.create_provenance(conn, body.target_type, body.target_id, provenance)
+    return json_response(record, status_code=201)
+
+
+@router.get("/{target_type}/{target_id}", summary="Provenance of an entity",
+            response_model=list[ProvenanceOut], responses=errors(404))
+async def get_provenance(target_type: EntityType, target_id: uuid.UUID, conn: Conn):
+    """Every provenance record of one entity, oldest first, each with its evidence span ids
+    in order."""
+    return json_response(await service.provenance_for(conn, target_type, target_id))

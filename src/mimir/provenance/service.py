@@ -1,0 +1,94 @@
+"""Provenance: which model, prompt and pipeline produced an entity, from which evidence.
+
+`record_provenance` runs inside the caller's transaction, so an entity and its provenance
+are written together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+from pydantic import BaseModel, Field
+
+from mimir.db.errors import translate_errors
+from mimir.db.queries import queries
+from mimir.entities import EntityType, ensure_exists
+from mimir.errors import Invalid
+from mimir.validation import Label, Metadata
+
+MAX_EVIDENCE = 200
+
+
+class ProvenanceIn(BaseModel):
+    """How a derived entity was produced. Every field is optional."""
+
+    model: Label | None = Field(default=None, description="Model that produced it.",
+                                examples=["gpt-4o-2024-08-06"])
+    prompt_version: Label | None = Field(default=None, examples=["intent-extract@3"])
+    pipeline_version: Label | None = Field(default=None, examples=["mimir-extract 1.4.0"])
+    evidence_span_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=MAX_EVIDENCE,
+        description="Spans the entity was derived from, most important first.")
+    parameters: Metadata = Field(default_factory=dict,
+                                 description="Free-form settings (temperature, ...).")
+
+    def is_empty(self) -> bool:
+        return not (self.model or self.prompt_version or self.pipeline_version
+                    or self.evidence_span_ids or self.parameters)
+
+
+def merge_provenance(headers: ProvenanceIn | None, body: ProvenanceIn | None) -> ProvenanceIn | None:
+    """Body fields win over the X-Provenance-* headers; None when neither says anything."""
+    if headers is None or headers.is_empty():
+        return body if body is not None and not body.is_empty() else None
+    if body is None:
+        return headers
+    merged = headers.model_dump()
+    merged.update(body.model_dump(exclude_unset=True))
+    return ProvenanceIn.model_validate(merged)
+
+
+async def record_provenance(conn: AsyncConnection, target_type: EntityType, target_id: uuid.UUID,
+                            provenance: ProvenanceIn | None) -> dict[str, Any] | None:
+    """Write one provenance record with its evidence; call inside the entity's transaction."""
+    if provenance is None or provenance.is_empty():
+        return None
+    evidence = list(dict.fromkeys(provenance.evidence_span_ids))  # keep order, drop repeats
+    if evidence:
+        found = {row["id"] async for row in queries.existing_span_ids(conn, ids=evidence)}
+        missing = [str(i) for i in evidence if i not in found]
+        if missing:
+            raise Invalid(f"evidence span(s) do not exist: {', '.join(missing)}",
+                          details={"missing_span_ids": missing})
+    with translate_errors():
+        record = await queries.insert_provenance(
+            conn, target_type=target_type.value, target_id=target_id, model=provenance.model,
+            prompt_version=provenance.prompt_version, pipeline_version=provenance.pipeline_version,
+            parameters=orjson.dumps(provenance.parameters).decode())
+        if evidence:
+            await queries.insert_evidence(conn, [
+                {"provenance_id": record["id"], "span_id": span_id, "position": position}
+                for position, span_id in enumerate(evidence)])
+    return {**record, "evidence_span_ids": evidence}
+
+
+async def create_provenance(conn: AsyncConnection, target_type: EntityType, target_id: uuid.UUID,
+                            provenance: ProvenanceIn) -> dict[str, Any]:
+    """Record provenance for an existing entity (POST /provenance)."""
+    if provenance.is_empty():
+        raise Invalid("provenance needs at least one of model, prompt_version, "
+                      "pipeline_version, evidence_span_ids, parameters")
+    async with conn.transaction():
+        await ensure_exists(conn, target_type, target_id, role="provenance target")
+        return await record_provenance(conn, target_type, target_id, provenance)
+
+
+async def provenance_for(conn: AsyncConnection, target_type: EntityType,
+                         target_id: uuid.UUID) -> list[dict[str, Any]]:
+    """All provenance of one entity, oldest first; NotFound when the entity does not exist."""
+    await ensure_exists(conn, target_type, target_id)
+    return [row async for row in queries.provenance_for_target(
+        conn, target_type=target_type.value, target_id=target_id)]

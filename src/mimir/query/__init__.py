@@ -1,0 +1,2 @@
+"""Listing: filters from query parameters, keyset cursors, page execution. Shared by REST
+and GraphQL."""

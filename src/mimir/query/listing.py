@@ -1,0 +1,41 @@
+"""Runs one page of a listing: a named base query, filter conditions, keyset or offset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from mimir.query.filters import Conditions
+from mimir.query.pagination import PageRequest, encode_cursor
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    has_more: bool
+
+
+async def fetch_page(conn: AsyncConnection, base_sql: str, params: dict[str, Any],
+                     conditions: Conditions, page: PageRequest) -> Page:
+    """Wrap `base_sql` (a named query's text; it must select `created_at` and `id`) as a
+    subquery, filter it, and page it in (created_at, id) order. PostgreSQL flattens the
+    subquery, so the (created_at, id) indexes still serve the order and the keyset."""
+    where = [conditions.where()]
+    bound = {**params, **conditions.params}
+    if page.after is not None:
+        where.append(sql.SQL("(t.created_at, t.id) > (%(after_created_at)s, %(after_id)s)"))
+        bound.update(after_created_at=page.after.created_at, after_id=page.after.id)
+    query = sql.SQL(
+        "SELECT * FROM ({base}) AS t WHERE {where} ORDER BY t.created_at, t.id "
+        "LIMIT %(page_limit)s OFFSET %(page_offset)s"
+    ).format(base=sql.SQL(base_sql.strip().rstrip(";")), where=sql.SQL(" AND ").join(where))
+    bound.update(page_limit=page.limit + 1, page_offset=page.offset)
+    cursor = await conn.execute(query, bound)
+    rows = await cursor.fetchall()
+    has_more = len(rows) > page.limit
+    items = rows[: page.limit]
+    return Page(items=items, next_cursor=encode_cursor(items[-1]) if has_more else None,
+                has_more=has_more)

@@ -1,0 +1,65 @@
+"""JSON responses (orjson), sparse fieldsets, and OpenAPI error documentation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from fastapi import Response
+from pydantic import BaseModel, Field
+
+from mimir.errors import Invalid
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable code.", examples=["not_found"])
+    message: str = Field(description="What went wrong, for a human.",
+                         examples=["artifact 6f1c… does not exist"])
+    details: dict[str, Any] = Field(description="Structured context (field, allowed values).")
+    request_id: str | None = Field(description="Quote it when reporting a problem.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+_DESCRIPTIONS = {
+    400: "Bad request.",
+    404: "A referenced record does not exist.",
+    409: "The request conflicts with the current state.",
+    413: "The content is larger than the configured maximum.",
+    422: "The input is invalid (malformed id, unknown enum value, offsets out of range, "
+         "unknown filter, tampered cursor, NUL characters).",
+    503: "The database is unavailable; retry.",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses an operation can return (422 and 503 are
+    always possible)."""
+    wanted = sorted(set(statuses) | {422, 503})
+    return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in wanted}
+
+
+def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS), status_code=status_code,
+                    media_type="application/json", headers=headers)
+
+
+def select_fields(items: Iterable[dict[str, Any]], fields: Sequence[str] | None,
+                  allowed: Iterable[str]) -> list[dict[str, Any]]:
+    """Keep only the requested fields; an unknown one is a 422 listing the allowed ones."""
+    items = list(items)
+    if fields is None:
+        return items
+    allowed = list(allowed)
+    unknown = [f for f in fields if f not in allowed]
+    if unknown:
+        raise Invalid(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}",
+                      details={"parameter": "fields", "allowed": allowed})
+    return [{f: item.get(f) for f in fields} for item in items]
+
+
+def page_body(page: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"items": items, "next_cursor": page.next_cursor, "has_more": page.has_more}

@@ -1,0 +1,22 @@
+"""Keyword-only async factories that create records through the real HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+async def make_artifact(client: httpx.AsyncClient, *, content: str = "hello world",
+                        kind: str = "note", **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/artifacts", json={"kind": kind, "content": content, **fields})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+async def append_version(client: httpx.AsyncClient, *, artifact_id: str, content: str,
+                         **fields: Any) -> dict[str, Any]:
+    response = await client.post(f"/api/v1/artifacts/{artifact_id}/versions",
+                                 json={"content": content, **fields})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
