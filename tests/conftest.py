@@ -4,9 +4,12 @@ MIMIR_TEST_DATABASE_URL), a migrated template database, and a fresh clone per te
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -47,14 +50,30 @@ class TestServer:
         return with_database(self.admin_conninfo, dbname)
 
 
+def _server_dir() -> Path:
+    """A data directory for a PostgreSQL that runs as another OS user (as root, the
+    embedded server runs as `pgserver`). Not under pytest's tmp_path: each new pytest
+    session resets that tree to mode 0700, which would lock a running server out."""
+    return Path(tempfile.mkdtemp(prefix="mimir-test-pg-"))
+
+
+@pytest.fixture
+def pg_data_dir() -> Iterator[Path]:
+    """A data directory for a test's own embedded server, removed afterwards."""
+    path = _server_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+def pg_server() -> Iterator[TestServer]:
     external = os.environ.get("MIMIR_TEST_DATABASE_URL")
     embedded = None
     if external:
         admin = psycopg.conninfo.make_conninfo(external)
     else:
-        embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), database="postgres")
+        data_dir = _server_dir()
+        embedded = EmbeddedPostgres(data_dir, database="postgres")
         admin = embedded.start()
     server = TestServer(admin_conninfo=admin, template=TEMPLATE_DB)
     server.drop_database(TEMPLATE_DB)
@@ -67,6 +86,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
         server.drop_database(TEMPLATE_DB)
         if embedded is not None:
             embedded.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -37,8 +37,8 @@ CREATE TABLE artifacts (
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT pk_artifacts PRIMARY KEY (id),
-    CONSTRAINT ck_artifacts_source_not_blank CHECK (length(btrim(source)) > 0),
-    CONSTRAINT ck_artifacts_external_id_not_blank CHECK (external_id IS NULL OR length(external_id) > 0),
+    CONSTRAINT ck_artifacts_source_not_blank CHECK (source ~ '\S'),
+    CONSTRAINT ck_artifacts_external_id_not_blank CHECK (external_id ~ '\S'),
     CONSTRAINT ck_artifacts_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object')
 );
 CREATE UNIQUE INDEX uq_artifacts_source_external_id
@@ -150,30 +150,39 @@ CREATE TABLE intent_groups (
     CONSTRAINT ck_intent_groups_no_self_merge CHECK (merged_into_id <> id),
     CONSTRAINT ck_intent_groups_merged_has_target
         CHECK ((status = 'merged') = (merged_into_id IS NOT NULL)),
-    CONSTRAINT ck_intent_groups_name_not_blank CHECK (length(btrim(name)) > 0),
+    CONSTRAINT ck_intent_groups_name_not_blank CHECK (name ~ '\S'),
     CONSTRAINT ck_intent_groups_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object')
 );
 CREATE INDEX ix_intent_groups_merged_into_id ON intent_groups (merged_into_id);
 CREATE INDEX ix_intent_groups_created_at_id ON intent_groups (created_at, id);
 
--- A group can only be merged into a group that is not itself merged, and a merged group
--- never changes again: together these make merge cycles impossible.
+-- A group can only be merged into a group that is not itself merged, a merged group never
+-- changes again, and a group is never created merged: together these make merge cycles
+-- impossible. The target row is locked (FOR SHARE), so two opposite merges running at
+-- once serialize, and the second sees the first's result.
 CREATE FUNCTION mimir_check_group_merge() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    target_status intent_group_status;
 BEGIN
-    IF OLD.status = 'merged' THEN
+    IF TG_OP = 'UPDATE' AND OLD.status = 'merged' THEN
         RAISE EXCEPTION 'intent group % is already merged', OLD.id
             USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merged_is_final';
     END IF;
-    IF NEW.merged_into_id IS NOT NULL AND EXISTS (
-        SELECT 1 FROM intent_groups WHERE id = NEW.merged_into_id AND status = 'merged'
-    ) THEN
-        RAISE EXCEPTION 'intent group % is merged and cannot receive a merge', NEW.merged_into_id
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merge_target_active';
+    IF TG_OP = 'INSERT' AND NEW.merged_into_id IS NOT NULL THEN
+        RAISE EXCEPTION 'a new intent group cannot be created merged'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merged_is_final';
+    END IF;
+    IF NEW.merged_into_id IS NOT NULL THEN
+        SELECT status INTO target_status FROM intent_groups WHERE id = NEW.merged_into_id FOR SHARE;
+        IF target_status = 'merged' THEN
+            RAISE EXCEPTION 'intent group % is merged and cannot receive a merge', NEW.merged_into_id
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merge_target_active';
+        END IF;
     END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER trg_intent_groups_merge
-    BEFORE UPDATE ON intent_groups
+    BEFORE INSERT OR UPDATE ON intent_groups
     FOR EACH ROW EXECUTE FUNCTION mimir_check_group_merge();
 
 CREATE TABLE intents (
@@ -189,7 +198,7 @@ CREATE TABLE intents (
     CONSTRAINT fk_intents_group_id_intent_groups
         FOREIGN KEY (group_id) REFERENCES intent_groups (id) ON DELETE SET NULL,
     CONSTRAINT ck_intents_confidence_range CHECK (confidence >= 0 AND confidence <= 1),
-    CONSTRAINT ck_intents_statement_not_blank CHECK (length(btrim(statement)) > 0),
+    CONSTRAINT ck_intents_statement_not_blank CHECK (statement ~ '\S'),
     CONSTRAINT ck_intents_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object')
 );
 CREATE INDEX ix_intents_group_id ON intents (group_id);
@@ -225,10 +234,37 @@ CREATE TABLE decisions (
     CONSTRAINT ck_decisions_not_self_superseded CHECK (superseded_by_id <> id),
     CONSTRAINT ck_decisions_superseded_has_successor
         CHECK ((status = 'superseded') = (superseded_by_id IS NOT NULL)),
-    CONSTRAINT ck_decisions_statement_not_blank CHECK (length(btrim(statement)) > 0),
+    CONSTRAINT ck_decisions_statement_not_blank CHECK (statement ~ '\S'),
     CONSTRAINT ck_decisions_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object')
 );
 CREATE INDEX ix_decisions_created_at_id ON decisions (created_at, id);
+
+-- A superseded decision never changes its status or successor again, and a successor
+-- must itself be current (not superseded), which keeps chains linear and acyclic. The
+-- successor row is locked so that two opposite supersessions serialize.
+CREATE FUNCTION mimir_check_decision_supersede() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    successor_status decision_status;
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.status = 'superseded'
+       AND (NEW.status, NEW.superseded_by_id) IS DISTINCT FROM (OLD.status, OLD.superseded_by_id) THEN
+        RAISE EXCEPTION 'decision % is already superseded by %', OLD.id, OLD.superseded_by_id
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'decisions_superseded_is_final';
+    END IF;
+    IF NEW.superseded_by_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR NEW.superseded_by_id IS DISTINCT FROM OLD.superseded_by_id) THEN
+        SELECT status INTO successor_status FROM decisions WHERE id = NEW.superseded_by_id FOR SHARE;
+        IF successor_status = 'superseded' THEN
+            RAISE EXCEPTION 'decision % is itself superseded and cannot supersede another',
+                NEW.superseded_by_id
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'decisions_successor_current';
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER trg_decisions_supersede
+    BEFORE INSERT OR UPDATE ON decisions
+    FOR EACH ROW EXECUTE FUNCTION mimir_check_decision_supersede();
 
 -- Relations -----------------------------------------------------------------------------
 CREATE TABLE relations (
@@ -369,12 +405,42 @@ END $$;
 CREATE TRIGGER trg_embeddings_check
     BEFORE INSERT OR UPDATE ON embeddings
     FOR EACH ROW EXECUTE FUNCTION mimir_check_embedding();
+
+-- Deleting a relation (the only entity the API deletes) also removes what pointed at it:
+-- relations to or from it, its provenance and its embeddings. Nothing is left dangling.
+CREATE FUNCTION mimir_forget_relation() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM relations
+     WHERE (source_type = 'relation' AND source_id = OLD.id)
+        OR (target_type = 'relation' AND target_id = OLD.id);
+    DELETE FROM provenance WHERE target_type = 'relation' AND target_id = OLD.id;
+    DELETE FROM embeddings WHERE target_type = 'relation' AND target_id = OLD.id;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER trg_relations_forget
+    AFTER DELETE ON relations
+    FOR EACH ROW EXECUTE FUNCTION mimir_forget_relation();
+
+-- An embedding space's dimensions and distance are fixed once created: its vectors and
+-- its index depend on them.
+CREATE FUNCTION mimir_check_space_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.dimensions, NEW.distance) IS DISTINCT FROM (OLD.dimensions, OLD.distance) THEN
+        RAISE EXCEPTION 'an embedding space''s dimensions and distance cannot change'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'embedding_spaces_fixed';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER trg_embedding_spaces_fixed
+    BEFORE UPDATE ON embedding_spaces
+    FOR EACH ROW EXECUTE FUNCTION mimir_check_space_fixed();
 """
 
 DOWNGRADE = r"""
 DROP TABLE IF EXISTS embeddings, embedding_spaces, provenance_evidence, provenance, relations,
     decisions, intents, intent_groups, spans, artifact_versions, artifacts;
-DROP FUNCTION IF EXISTS mimir_check_embedding(), mimir_check_provenance_target(),
+DROP FUNCTION IF EXISTS mimir_check_space_fixed(), mimir_forget_relation(),
+    mimir_check_decision_supersede(), mimir_check_embedding(), mimir_check_provenance_target(),
     mimir_check_relation_ends(), mimir_entity_exists(entity_type, uuid),
     mimir_check_intent_transition(), mimir_check_group_merge(),
     mimir_check_span_within_version(), mimir_check_version_sequence(),

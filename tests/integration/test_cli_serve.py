@@ -59,10 +59,10 @@ def _postmaster_running(pgdata: Path) -> bool:
 
 
 class TestServe:
-    def test_serve_stop_and_restart_keeps_rows(self, tmp_path):
+    def test_serve_stop_and_restart_keeps_rows(self, pg_data_dir):
         """Serve on the embedded server, write a row, SIGTERM (exit 0, PostgreSQL stopped),
         serve again: /health is ok and the row is still there."""
-        data_dir = tmp_path / "data"
+        data_dir = pg_data_dir / "data"
         port = _free_port()
         env = _env(MIMIR_DATA_DIR=str(data_dir), MIMIR_PORT=str(port))
 

@@ -50,9 +50,9 @@ def _pg_ctl(server: EmbeddedPostgres, action: str) -> None:
 
 
 @pytest.fixture
-def own_server(tmp_path):
+def own_server(pg_data_dir):
     """A PostgreSQL of this test's own, so stopping it disturbs no other test."""
-    server = EmbeddedPostgres(tmp_path / "pg", database="mimir")
+    server = EmbeddedPostgres(pg_data_dir, database="mimir")
     conninfo = server.start()
     migrate.upgrade(conninfo)
     yield server, conninfo

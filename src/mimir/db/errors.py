@@ -37,6 +37,9 @@ _BY_CONSTRAINT: dict[str, tuple[type[MimirError], str | None]] = {
     "fk_intents_group_id_intent_groups": (Invalid, "the intent group does not exist"),
     "uq_decisions_superseded_by_id": (Conflict, "that decision already supersedes another one"),
     "ck_decisions_not_self_superseded": (Conflict, "a decision cannot supersede itself"),
+    "decisions_superseded_is_final": (Conflict, None),
+    "decisions_successor_current": (Conflict, None),
+    "embedding_spaces_fixed": (Conflict, None),
     "relations_source_exists": (Invalid, None),
     "relations_target_exists": (Invalid, None),
     "uq_relations_edge": (Conflict, "this relation already exists"),
@@ -67,6 +70,10 @@ def to_domain_error(exc: psycopg.Error) -> MimirError | None:
     """The domain error for a database error, or None when it is not the client's doing."""
     diag = getattr(exc, "diag", None)
     constraint = diag.constraint_name if diag is not None else None
+    if isinstance(exc, pg.RestrictViolation) and constraint and constraint.startswith("fk_"):
+        # A delete refused by a foreign key carries the key's name, like a failed insert.
+        return Conflict("this record is still referenced and cannot be removed",
+                        details={"constraint": constraint})
     if constraint in _BY_CONSTRAINT:
         cls, message = _BY_CONSTRAINT[constraint]
         text = message or (diag.message_primary if diag is not None else None) or cls.code
