@@ -20,6 +20,7 @@ from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import router as relations_router
 from mimir.spans.rest import router as spans_router
 from mimir.http_errors import UnhandledErrorMiddleware, install_error_handlers
+from mimir.rest.limits import BodySizeLimitMiddleware
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
 
 log = get_logger("mimir.app")
@@ -79,8 +80,10 @@ def create_app(
     for router in (artifacts_router, intents_router, decisions_router, spans_router,
                    relations_router, provenance_router, health_router):
         app.include_router(router)
-    # Last added runs first: the request log wraps the last-resort error handler.
+    # Last added runs first: the request log wraps the body limit and the last-resort
+    # error handler, so every response carries the request id.
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)
     return app
 

@@ -49,8 +49,13 @@ def _respond(request: Request, status: int, code: str, message: str, details: An
                         headers=headers)
 
 
-async def _mimir_error(request: Request, exc: MimirError) -> JSONResponse:
+def render_error(request: Request, exc: MimirError) -> JSONResponse:
+    """The response for a domain error (also used by middleware, outside the handlers)."""
     return _respond(request, exc.status_code, exc.code, exc.message, exc.details)
+
+
+async def _mimir_error(request: Request, exc: MimirError) -> JSONResponse:
+    return render_error(request, exc)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -138,3 +138,31 @@ class TestRequestLog:
         assert entry["database_url"] == "[redacted]"
         assert entry["api_key"] == "[redacted]"
         assert "sup3r" not in entry["target"] and "db:5432/mimir" in entry["target"]
+
+
+class TestBodyLimit:
+    async def test_declared_oversize_body_is_413(self, db_conninfo):
+        """A body whose Content-Length exceeds MIMIR_MAX_BODY_BYTES is refused with a 413."""
+        import httpx
+
+        from mimir.app import create_app
+        from mimir.config import Settings
+        from mimir.db.lifecycle import PreparedDatabase
+
+        settings = Settings(_env_file=None, MIMIR_MAX_BODY_BYTES=2048)
+        app = create_app(settings, PreparedDatabase(conninfo=db_conninfo), close_database=False)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=transport, base_url="http://t") as http:
+            big = await http.post("/api/v1/artifacts", json={"kind": "note", "content": "x" * 5000})
+            small = await http.post("/api/v1/artifacts", json={"kind": "note", "content": "x" * 50})
+
+            async def chunks():
+                for _ in range(10):
+                    yield b" " * 500
+
+            streamed = await http.post("/api/v1/artifacts", content=chunks(),
+                                       headers={"content-type": "application/json"})
+        _assert_error_shape(big, 413, "payload_too_large")
+        assert small.status_code == 201
+        _assert_error_shape(streamed, 413, "payload_too_large")
