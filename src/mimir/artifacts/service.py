@@ -58,7 +58,8 @@ class ArtifactCreate(BaseModel):
 class VersionAppend(BaseModel):
     content: Text = Field(description="Full content of the new version.",
                           examples=["User: hello\nAssistant: hi\nUser: one more thing"])
-    metadata: Metadata = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict, description="Metadata of this version.",
+                               examples=[{"exported_at": "2026-11-01"}])
     provenance: ProvenanceIn | None = None
 
 

@@ -37,7 +37,8 @@ _DOC = dict(
     description="200 with database facts when PostgreSQL answers; 503 with status `degraded` "
     "when it does not. Needs no authentication.",
     response_model=Health,
-    responses={503: {"model": Health, "description": "The database is unreachable."}},
+    responses={503: {"model": Health, "description": "The database is unreachable "
+                      "(status `degraded`)."}},
 )
 router.add_api_route("/health", _health, methods=["GET"], operation_id="health", **_DOC)
 router.add_api_route(
