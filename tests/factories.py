@@ -20,3 +20,12 @@ async def append_version(client: httpx.AsyncClient, *, artifact_id: str, content
                                  json={"content": content, **fields})
     assert response.status_code in (200, 201), response.text
     return response.json()
+
+
+async def make_span(client: httpx.AsyncClient, *, start_offset: int = 0, end_offset: int = 5,
+                    **fields: Any) -> dict[str, Any]:
+    """A span; name its version with version_id=..., or artifact_id=... + version_number=..."""
+    response = await client.post("/api/v1/spans", json={
+        "start_offset": start_offset, "end_offset": end_offset, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -9,19 +9,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mimir import __version__
+from mimir.artifacts.rest import router as artifacts_router
 from mimir.config import Settings, get_settings
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
-from mimir.artifacts.rest import router as artifacts_router
 from mimir.decisions.rest import router as decisions_router
 from mimir.health.rest import router as health_router
-from mimir.intents.rest import router as intents_router
-from mimir.provenance.rest import router as provenance_router
-from mimir.relations.rest import router as relations_router
-from mimir.spans.rest import router as spans_router
 from mimir.http_errors import UnhandledErrorMiddleware, install_error_handlers
-from mimir.rest.limits import BodySizeLimitMiddleware
+from mimir.intents.rest import router as intents_router
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
+from mimir.provenance.rest import router as provenance_router
+from mimir.relations.rest import artifact_relations_router
+from mimir.relations.rest import router as relations_router
+from mimir.rest.limits import BodySizeLimitMiddleware
+from mimir.spans.rest import router as spans_router
 
 log = get_logger("mimir.app")
 
@@ -78,7 +79,8 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     for router in (artifacts_router, intents_router, decisions_router, spans_router,
-                   relations_router, provenance_router, health_router):
+                   relations_router, artifact_relations_router, provenance_router,
+                   health_router):
         app.include_router(router)
     # Last added runs first: the request log wraps the body limit and the last-resort
     # error handler, so every response carries the request id.

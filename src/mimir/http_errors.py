@@ -8,6 +8,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import errors as pg
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,6 +80,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return _respond(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
+async def _concurrent_update(request: Request, exc: Exception) -> JSONResponse:
+    log.info("transaction collided", error_type=type(exc).__name__)
+    return _respond(request, 409, "conflict", "the request collided with a concurrent change; retry",
+                    headers={"Retry-After": "0"})
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable", error_type=type(exc).__name__)
     err = ServiceUnavailable("the database is unavailable; retry shortly")
@@ -122,4 +129,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeout, _database_error)
+    # Deadlock / serialization failure: a subclass of OperationalError, but the client's
+    # retry is what helps, not waiting for the database to come back.
+    for collision in (pg.TransactionRollback, pg.DeadlockDetected, pg.SerializationFailure):
+        app.add_exception_handler(collision, _concurrent_update)
     app.add_exception_handler(psycopg.OperationalError, _database_error)

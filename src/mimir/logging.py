@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Keys whose values must never reach a log line, whatever the caller passes.
-_SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|authorization|api[_-]?key|dsn|conninfo|database_url)", re.I)
+_SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|authorization|api[_-]?key|dsn|conninfo|database_url)", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"(\w+://)([^/@\s:]+)(:[^@\s/]*)?@")
 
 

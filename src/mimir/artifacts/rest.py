@@ -13,7 +13,7 @@ from mimir.artifacts import service
 from mimir.artifacts.service import ARTIFACT_FIELDS, ArtifactCreate, ArtifactKind, VersionAppend
 from mimir.provenance.rest import provenance_headers
 from mimir.provenance.service import ProvenanceIn, merge_provenance
-from mimir.rest.deps import Conn, FilterParams, Fields, Paging
+from mimir.rest.deps import Conn, Fields, FilterParams, Paging
 from mimir.rest.responses import errors, json_response, page_body, select_fields
 
 router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])

@@ -18,8 +18,8 @@ class Page:
     has_more: bool
 
 
-async def fetch_page(conn: AsyncConnection, base_sql: str, params: dict[str, Any],
-                     conditions: Conditions, page: PageRequest) -> Page:
+def page_query(base_sql: str, params: dict[str, Any], conditions: Conditions,
+               page: PageRequest) -> tuple[sql.Composed, dict[str, Any]]:
     """Wrap `base_sql` (a named query's text; it must select `created_at` and `id`) as a
     subquery, filter it, and page it in (created_at, id) order. PostgreSQL flattens the
     subquery, so the (created_at, id) indexes still serve the order and the keyset."""
@@ -33,6 +33,13 @@ async def fetch_page(conn: AsyncConnection, base_sql: str, params: dict[str, Any
         "LIMIT %(page_limit)s OFFSET %(page_offset)s"
     ).format(base=sql.SQL(base_sql.strip().rstrip(";")), where=sql.SQL(" AND ").join(where))
     bound.update(page_limit=page.limit + 1, page_offset=page.offset)
+    return query, bound
+
+
+async def fetch_page(conn: AsyncConnection, base_sql: str, params: dict[str, Any],
+                     conditions: Conditions, page: PageRequest) -> Page:
+    """One page (one row more is read to know whether another page follows)."""
+    query, bound = page_query(base_sql, params, conditions, page)
     cursor = await conn.execute(query, bound)
     rows = await cursor.fetchall()
     has_more = len(rows) > page.limit

@@ -1,0 +1,93 @@
+-- name: intent_insert^
+-- Create an intent (status starts as proposed).
+INSERT INTO intents (statement, group_id, confidence, metadata)
+VALUES (:statement, :group_id, :confidence, :metadata::jsonb)
+RETURNING id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+          updated_at;
+
+-- name: intent_get^
+-- One intent.
+SELECT id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+       updated_at
+  FROM intents WHERE id = :id;
+
+-- name: intent_lock^
+-- Lock one intent for an update and return it.
+SELECT id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+       updated_at
+  FROM intents WHERE id = :id FOR UPDATE;
+
+-- name: intent_update^
+-- Change an intent's status, group and/or metadata; a NULL status or metadata keeps the
+-- current value, and the group changes only when set_group is true.
+UPDATE intents
+   SET status = coalesce(:status::intent_status, status),
+       group_id = CASE WHEN :set_group::boolean THEN :group_id::uuid ELSE group_id END,
+       metadata = coalesce(:metadata::jsonb, metadata),
+       updated_at = now()
+ WHERE id = :id
+RETURNING id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+          updated_at;
+
+-- name: intent_list
+-- Base of the intent listing (filtered and paged by mimir.query.listing).
+SELECT id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+       updated_at
+  FROM intents
+
+-- name: intent_group_insert^
+-- Create an intent group (status starts as active).
+INSERT INTO intent_groups (name, description, metadata)
+VALUES (:name, :description, :metadata::jsonb)
+RETURNING id, name, description, status::text AS status, merged_into_id, metadata, created_at,
+          updated_at, 0::bigint AS member_count;
+
+-- name: intent_group_get^
+-- One intent group with the number of intents in it.
+SELECT g.id, g.name, g.description, g.status::text AS status, g.merged_into_id, g.metadata,
+       g.created_at, g.updated_at,
+       (SELECT count(*) FROM intents i WHERE i.group_id = g.id) AS member_count
+  FROM intent_groups g WHERE g.id = :id;
+
+-- name: intent_group_lock_shared^
+-- Lock a group against a concurrent merge while an intent joins it, and return its state.
+SELECT id, status::text AS status, merged_into_id FROM intent_groups WHERE id = :id FOR SHARE;
+
+-- name: intent_group_lock^
+-- Lock a group for a merge or an update, and return its state.
+SELECT id, name, status::text AS status, merged_into_id FROM intent_groups WHERE id = :id
+   FOR UPDATE;
+
+-- name: intent_group_mark_merged!
+-- Mark a group as merged into another (the trigger refuses a merged source or target).
+UPDATE intent_groups
+   SET status = 'merged', merged_into_id = :into_id, updated_at = now()
+ WHERE id = :id;
+
+-- name: intent_group_move_members^
+-- Move every intent of one group to another; returns how many moved.
+WITH moved AS (
+    UPDATE intents SET group_id = :to_id, updated_at = now()
+     WHERE group_id = :from_id
+    RETURNING 1
+)
+SELECT count(*) AS moved FROM moved;
+
+-- name: intent_group_update^
+-- Change a group's name, description, status (active or deprecated) and/or metadata; a NULL
+-- keeps the current value, and the description changes only when set_description is true.
+UPDATE intent_groups
+   SET name = coalesce(:name, name),
+       description = CASE WHEN :set_description::boolean THEN :description ELSE description END,
+       status = coalesce(:status::intent_group_status, status),
+       metadata = coalesce(:metadata::jsonb, metadata),
+       updated_at = now()
+ WHERE id = :id
+RETURNING id;
+
+-- name: intent_group_list
+-- Base of the intent group listing (filtered and paged by mimir.query.listing).
+SELECT g.id, g.name, g.description, g.status::text AS status, g.merged_into_id, g.metadata,
+       g.created_at, g.updated_at,
+       (SELECT count(*) FROM intents i WHERE i.group_id = g.id) AS member_count
+  FROM intent_groups g
