@@ -99,7 +99,8 @@ async def main() -> None:
     data_dir = Path(os.environ.get("MIMIR_DATA_DIR", "/tmp/mimir-bench"))
     env = {**os.environ, "MIMIR_DATA_DIR": str(data_dir), "MIMIR_PORT": str(args.port),
            "LOG_LEVEL": "WARNING", "MIMIR_DB_POOL_MAX": "20"}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "mimir"), "serve"], env=env)
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+        [str(Path(sys.executable).parent / "mimir"), "serve"], env=env)
     conninfo = f"host={data_dir / 'pgdata'} dbname=mimir user=postgres"
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.port}", timeout=30,

@@ -287,19 +287,25 @@ CREATE TABLE relations (
 CREATE INDEX ix_relations_target ON relations (target_type, target_id, relation_type);
 CREATE INDEX ix_relations_created_at_id ON relations (created_at, id);
 
--- Polymorphic references: does entity (type, id) exist?
+-- Polymorphic references: does entity (type, id) exist? The row is locked FOR KEY SHARE,
+-- so a concurrent DELETE of it waits for the referencing transaction (and then removes
+-- the new reference through its own trigger), and a reference to a row being deleted
+-- waits and then finds it gone. Nothing is left pointing at a deleted entity.
 CREATE FUNCTION mimir_entity_exists(kind entity_type, entity_id uuid) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT CASE kind
-        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts WHERE id = entity_id)
-        WHEN 'artifact_version' THEN EXISTS (SELECT 1 FROM artifact_versions WHERE id = entity_id)
-        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents WHERE id = entity_id)
-        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups WHERE id = entity_id)
-        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions WHERE id = entity_id)
-        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans WHERE id = entity_id)
-        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations WHERE id = entity_id)
-    END
-$$;
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    CASE kind
+        WHEN 'artifact' THEN PERFORM 1 FROM artifacts WHERE id = entity_id FOR KEY SHARE;
+        WHEN 'artifact_version' THEN
+            PERFORM 1 FROM artifact_versions WHERE id = entity_id FOR KEY SHARE;
+        WHEN 'intent' THEN PERFORM 1 FROM intents WHERE id = entity_id FOR KEY SHARE;
+        WHEN 'intent_group' THEN PERFORM 1 FROM intent_groups WHERE id = entity_id FOR KEY SHARE;
+        WHEN 'decision' THEN PERFORM 1 FROM decisions WHERE id = entity_id FOR KEY SHARE;
+        WHEN 'span' THEN PERFORM 1 FROM spans WHERE id = entity_id FOR KEY SHARE;
+        WHEN 'relation' THEN PERFORM 1 FROM relations WHERE id = entity_id FOR KEY SHARE;
+    END CASE;
+    RETURN FOUND;
+END $$;
 
 CREATE FUNCTION mimir_check_relation_ends() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,6 +1,8 @@
 """Every rule the schema enforces, proven against the real database: each rejection asserts
 the psycopg error class and the constraint name (what mimir.db.errors maps), and each rule
-also has the valid row accepted, so every test can fail both ways."""
+also has the valid row accepted, so every test can fail both ways. Rules that must hold
+under concurrency are raced on two connections. Known schema bugs would be strict xfails;
+TestSurprises pins down actual behaviour that is easy to get wrong."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 from psycopg.types.json import Jsonb
+
+from mimir.db.errors import to_domain_error
+from mimir.errors import Conflict, Invalid
 
 # --- helpers -----------------------------------------------------------------------------
 
@@ -103,14 +108,12 @@ def make_embedding(conn, *, space_id=None, target=None, vector="[1,2,3]") -> uui
                    target_type=target_type, target_id=target_id, embedding=vector)
 
 
-# Blank strings that the *_not_blank checks must reject. btrim() strips only spaces, so
-# tabs and newlines get through: a schema bug, kept visible as strict xfails.
-BLANKS = [
-    "", " ", "    ",
-    *(pytest.param(blank, id=repr(blank), marks=pytest.mark.xfail(
-        strict=True, reason="schema bug: length(btrim(x)) > 0 treats only spaces as blank"))
-      for blank in ("\t", "\n", " \r\n ")),
-]
+# Blank strings that the *_not_blank checks (x ~ '\S') reject: any mix of ASCII whitespace.
+BLANKS = ["", " ", "    ", "\t", "\n", " \r\n ", "\x0b\x0c", "\t \n"]
+BLANK_IDS = [repr(blank) for blank in BLANKS]
+
+# What the not-blank checks accept: anything with one non-whitespace character.
+NOT_BLANK = ["x", " x ", "\tx\n", "\u00e9"]
 
 # Something of every entity type, for the polymorphic references.
 ENTITY_MAKERS = {
@@ -137,15 +140,92 @@ def _count(conn, table: str) -> int:
     return _one(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))[0]
 
 
-def _wait_until_blocked(conn, pid: int, timeout: float = 10.0) -> None:
-    """Wait until backend `pid` is waiting on a lock."""
+def _dangling(conn) -> dict[str, int]:
+    """Per table, how many polymorphic references name an entity that does not exist."""
+    return {
+        "relations": _one(conn, "SELECT count(*) FROM relations "
+                          "WHERE NOT mimir_entity_exists(source_type, source_id) "
+                          "OR NOT mimir_entity_exists(target_type, target_id)")[0],
+        "provenance": _one(conn, "SELECT count(*) FROM provenance "
+                           "WHERE NOT mimir_entity_exists(target_type, target_id)")[0],
+        "embeddings": _one(conn, "SELECT count(*) FROM embeddings "
+                           "WHERE NOT mimir_entity_exists(target_type, target_id)")[0],
+    }
+
+
+NOTHING_DANGLING = {"relations": 0, "provenance": 0, "embeddings": 0}
+
+
+def _wait_until_blocked(conn, pid: int, timeout: float = 10.0, done=None) -> None:
+    """Wait until backend `pid` is waiting on a lock (or, if given, until done() is true)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if done is not None and done():
+            return
         row = _one(conn, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", pid)
         if row and row[0] == "Lock":
             return
         time.sleep(0.02)
     raise AssertionError(f"backend {pid} never blocked on a lock")
+
+
+def _race(conn, db_conninfo, first, second, *, must_block=True) -> psycopg.Error | None:
+    """Run first(connection) in one open transaction, then second(connection) in another
+    that must block on the first's locks (or, unless must_block, may also just finish);
+    commit the first, and return what the second raised (its transaction rolled back) or
+    None if it succeeded (and was committed)."""
+    outcome: dict[str, psycopg.Error] = {}
+    with psycopg.connect(db_conninfo) as one, psycopg.connect(db_conninfo) as two:
+        first(one)
+
+        def run_second() -> None:
+            try:
+                second(two)
+                two.commit()
+            except psycopg.Error as exc:
+                outcome["error"] = exc
+                two.rollback()
+
+        thread = threading.Thread(target=run_second)
+        thread.start()
+        try:
+            _wait_until_blocked(conn, two.info.backend_pid,
+                                done=None if must_block else lambda: not thread.is_alive())
+        finally:
+            one.commit()
+            thread.join(timeout=10)
+        assert not thread.is_alive()
+    return outcome.get("error")
+
+
+def _interleaved(conn, db_conninfo, table: str, a, b, change) -> dict[str, psycopg.Error]:
+    """Two transactions that each first lock their own row (a, b) and only then run
+    change(connection, own, other): the worst interleaving of two opposite changes. Returns
+    the errors raised, by transaction ("one" changes a, "two" changes b)."""
+    lock = sql.SQL("SELECT 1 FROM {} WHERE id = %s FOR NO KEY UPDATE").format(
+        sql.Identifier(table))
+    outcome: dict[str, psycopg.Error] = {}
+
+    def run(name, connection, own, other) -> None:
+        try:
+            change(connection, own, other)
+            connection.commit()
+        except psycopg.Error as exc:
+            outcome[name] = exc
+            connection.rollback()
+
+    with psycopg.connect(db_conninfo) as one, psycopg.connect(db_conninfo) as two:
+        one.execute(lock, (a,))
+        two.execute(lock, (b,))
+        thread = threading.Thread(target=run, args=("one", one, a, b))
+        thread.start()
+        try:
+            _wait_until_blocked(conn, one.info.backend_pid)
+            run("two", two, b, a)
+        finally:
+            thread.join(timeout=10)
+        assert not thread.is_alive()
+    return outcome
 
 
 @pytest.fixture
@@ -223,10 +303,11 @@ class TestArtifacts:
             make_artifact(conn, source="slack", external_id="T1")
         assert _count(conn, "artifacts") == 4
 
-    @pytest.mark.parametrize("source", BLANKS)
+    @pytest.mark.parametrize("source", BLANKS, ids=BLANK_IDS)
     def test_blank_source_rejected(self, conn, source):
-        """source must have a non-blank character."""
-        make_artifact(conn, source=" s ")
+        """source must have a non-whitespace character (tabs and newlines are blank too)."""
+        for valid in NOT_BLANK:
+            make_artifact(conn, source=valid)
         with rejected(errors.CheckViolation, "ck_artifacts_source_not_blank"):
             make_artifact(conn, source=source)
 
@@ -235,11 +316,14 @@ class TestArtifacts:
         artifact_id = make_artifact(conn)
         assert _one(conn, "SELECT source FROM artifacts WHERE id = %s", artifact_id) == ("api",)
 
-    def test_empty_external_id_rejected(self, conn):
-        """external_id is NULL or non-empty."""
-        make_artifact(conn, external_id="x")
+    @pytest.mark.parametrize("external_id", BLANKS, ids=BLANK_IDS)
+    def test_blank_external_id_rejected(self, conn, external_id):
+        """external_id is NULL or has a non-whitespace character."""
+        make_artifact(conn, external_id=None)
+        for valid in NOT_BLANK:
+            make_artifact(conn, external_id=valid)
         with rejected(errors.CheckViolation, "ck_artifacts_external_id_not_blank"):
-            make_artifact(conn, external_id="")
+            make_artifact(conn, external_id=external_id)
 
     def test_artifact_with_versions_cannot_be_deleted(self, conn):
         """Deleting an artifact that has versions is restricted; one without versions goes."""
@@ -500,36 +584,67 @@ class TestIntentGroups:
             (into_id, group_id),
         )
 
+    def _merged(self, conn, into_id) -> uuid.UUID:
+        """A group merged into into_id: groups are created active, then merged."""
+        group_id = make_group(conn)
+        self._merge(conn, group_id, into_id)
+        return group_id
+
+    def _cycles(self, conn) -> int:
+        return _one(conn, "SELECT count(*) FROM intent_groups g JOIN intent_groups t "
+                    "ON t.id = g.merged_into_id WHERE t.merged_into_id = g.id")[0]
+
     def test_self_merge_rejected(self, conn):
-        """A group cannot be merged into itself, on INSERT or on UPDATE."""
-        own_id = uuid.uuid4()
-        with rejected(errors.CheckViolation, "ck_intent_groups_no_self_merge"):
-            make_group(conn, id=own_id, status="merged", merged_into_id=own_id)
+        """A group cannot be merged into itself (the CHECK behind the merge trigger)."""
         group_id = make_group(conn)
         with rejected(errors.CheckViolation, "ck_intent_groups_no_self_merge"):
             self._merge(conn, group_id, group_id)
         self._merge(conn, group_id, make_group(conn))
 
-    @pytest.mark.parametrize(("status", "has_target"),
-                             [("merged", False), ("active", True), ("deprecated", True)])
-    def test_merged_iff_target(self, conn, status, has_target):
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE intent_groups SET status = 'merged' WHERE id = %(id)s",
+            "UPDATE intent_groups SET merged_into_id = %(target)s WHERE id = %(id)s",
+            ("UPDATE intent_groups SET status = 'deprecated', merged_into_id = %(target)s "
+             "WHERE id = %(id)s"),
+        ],
+        ids=["merged-without-target", "active-with-target", "deprecated-with-target"],
+    )
+    def test_merged_iff_target(self, conn, statement):
         """status 'merged' requires merged_into_id and merged_into_id requires 'merged'."""
-        target = make_group(conn)
-        make_group(conn, status="merged", merged_into_id=target)
-        make_group(conn, status=status if has_target else "active")
+        group_id, target = make_group(conn), make_group(conn)
+        self._merged(conn, target)
         with rejected(errors.CheckViolation, "ck_intent_groups_merged_has_target"):
-            make_group(conn, status=status, merged_into_id=target if has_target else None)
+            conn.execute(statement, {"id": group_id, "target": target})
+        with rejected(errors.CheckViolation, "ck_intent_groups_merged_has_target"):
+            make_group(conn, status="merged")
+
+    @pytest.mark.parametrize("status", ["merged", "active", "deprecated"])
+    def test_group_cannot_be_created_merged(self, conn, status):
+        """INSERT with merged_into_id is rejected whatever the target (active, merged or even
+        missing): a group is created unmerged and merged later by UPDATE."""
+        active = make_group(conn)
+        merged = self._merged(conn, make_group(conn))
+        for target in (active, merged, uuid.uuid4()):
+            with rejected(errors.CheckViolation, "intent_groups_merged_is_final") as exc:
+                make_group(conn, status=status, merged_into_id=target)
+            assert "cannot be created merged" in str(exc.value)
+        for allowed in ("active", "deprecated"):
+            make_group(conn, status=allowed)
+        assert _count(conn, "intent_groups") == 5
 
     def test_cannot_merge_into_a_merged_group(self, conn):
         """Merging into a group that is itself merged is rejected; into active or deprecated
         groups it is accepted."""
-        final, merged = make_group(conn), make_group(conn)
-        self._merge(conn, merged, final)
-        deprecated = make_group(conn, status="deprecated")
-        self._merge(conn, make_group(conn), deprecated)
+        final = make_group(conn)
+        merged = self._merged(conn, final)
+        self._merged(conn, make_group(conn, status="deprecated"))
+        group_id = make_group(conn)
         with rejected(errors.CheckViolation, "intent_groups_merge_target_active") as exc:
-            self._merge(conn, make_group(conn), merged)
+            self._merge(conn, group_id, merged)
         assert str(merged) in str(exc.value)
+        self._merge(conn, group_id, final)
 
     @pytest.mark.parametrize(
         "statement",
@@ -553,58 +668,87 @@ class TestIntentGroups:
 
     def test_merge_target_must_exist_and_stay(self, conn):
         """merged_into_id references a group, which then cannot be deleted."""
+        group_id = make_group(conn)
         with rejected(errors.ForeignKeyViolation, "fk_intent_groups_merged_into_id_intent_groups"):
-            make_group(conn, status="merged", merged_into_id=uuid.uuid4())
+            self._merge(conn, group_id, uuid.uuid4())
         target = make_group(conn)
-        self._merge(conn, make_group(conn), target)
+        self._merge(conn, group_id, target)
         with rejected(errors.RestrictViolation, "fk_intent_groups_merged_into_id_intent_groups"):
             conn.execute("DELETE FROM intent_groups WHERE id = %s", (target,))
 
-    @pytest.mark.parametrize("name", BLANKS)
+    @pytest.mark.parametrize("name", BLANKS, ids=BLANK_IDS)
     def test_blank_name_rejected(self, conn, name):
-        """A group's name must have a non-blank character."""
-        make_group(conn, name="x")
+        """A group's name must have a non-whitespace character."""
+        for valid in NOT_BLANK:
+            make_group(conn, name=valid)
         with rejected(errors.CheckViolation, "ck_intent_groups_name_not_blank"):
             make_group(conn, name=name)
 
-    @pytest.mark.xfail(strict=True, reason="schema bug: trg_intent_groups_merge is BEFORE UPDATE "
-                       "only, so an INSERT can merge into an already merged group")
-    def test_insert_cannot_merge_into_a_merged_group(self, conn):
-        """The merge-target rule also holds for a group inserted as already merged."""
-        merged = make_group(conn)
-        self._merge(conn, merged, make_group(conn))
-        with rejected(errors.CheckViolation, "intent_groups_merge_target_active"):
-            make_group(conn, status="merged", merged_into_id=merged)
-
-    @pytest.mark.xfail(strict=True, reason="schema bug: trg_intent_groups_merge does not run "
-                       "on INSERT, so one multi-row INSERT can create a merge cycle")
     def test_insert_cannot_create_a_merge_cycle(self, conn):
-        """No single statement can create groups merged into each other."""
+        """One multi-row INSERT of groups merged into each other is rejected as a whole."""
         a, b = uuid.uuid4(), uuid.uuid4()
-        with pytest.raises(errors.CheckViolation):
+        with rejected(errors.CheckViolation, "intent_groups_merged_is_final"):
             conn.execute(
                 "INSERT INTO intent_groups (id, name, status, merged_into_id) "
                 "VALUES (%s, 'a', 'merged', %s), (%s, 'b', 'merged', %s)",
                 (a, b, b, a),
             )
+        assert _count(conn, "intent_groups") == 0
 
-    @pytest.mark.xfail(strict=True, reason="schema bug: the merge trigger reads the target's "
-                       "status without locking it, so two concurrent merges form a cycle")
-    def test_concurrent_merges_cannot_form_a_cycle(self, conn, db_conninfo):
-        """Merging A into B and B into A in two concurrent transactions leaves no cycle."""
+    def test_update_cannot_create_a_merge_cycle(self, conn):
+        """One UPDATE merging two groups into each other is rejected as a whole: the second
+        row sees the first already merged."""
         a, b = make_group(conn), make_group(conn)
-        with (psycopg.connect(db_conninfo) as first,
-              psycopg.connect(db_conninfo, options="-c lock_timeout=2s") as second):
-            self._merge(first, a, b)
-            try:
-                self._merge(second, b, a)
-                second.commit()
-            except psycopg.Error:
-                second.rollback()
-            first.commit()
-        cycles = _one(conn, "SELECT count(*) FROM intent_groups g JOIN intent_groups t "
-                      "ON t.id = g.merged_into_id WHERE t.merged_into_id = g.id")[0]
-        assert cycles == 0
+        with rejected(errors.CheckViolation, "intent_groups_merge_target_active"):
+            conn.execute(
+                "UPDATE intent_groups SET status = 'merged', "
+                "merged_into_id = CASE id WHEN %(a)s THEN %(b)s::uuid ELSE %(a)s::uuid END "
+                "WHERE id IN (%(a)s, %(b)s)",
+                {"a": a, "b": b},
+            )
+        assert conn.execute("SELECT DISTINCT status::text FROM intent_groups").fetchall() == [
+            ("active",)]
+
+    def test_concurrent_opposite_merges_cannot_form_a_cycle(self, conn, db_conninfo):
+        """Merging A into B and B into A in two concurrent transactions: the second waits on
+        the first's lock on B, then fails (or, at worst, deadlocks); no cycle is left."""
+        a, b = make_group(conn), make_group(conn)
+        error = _race(conn, db_conninfo, lambda one: self._merge(one, a, b),
+                      lambda two: self._merge(two, b, a))
+        assert type(error) in (errors.CheckViolation, errors.DeadlockDetected), error
+        if type(error) is errors.CheckViolation:
+            assert error.diag.constraint_name == "intent_groups_merge_target_active"
+        assert self._cycles(conn) == 0
+        state = "SELECT status::text, merged_into_id FROM intent_groups WHERE id = %s"
+        assert _one(conn, state, a) == ("merged", b)
+        assert _one(conn, state, b) == ("active", None)
+
+    def test_interleaved_opposite_merges_deadlock_instead_of_cycling(self, conn, db_conninfo):
+        """When both merges already hold their own group, each then waits for the other's:
+        PostgreSQL kills one as a deadlock, the other merges, and no cycle is left. (A
+        deadlock is not translated to a client error: it surfaces as a server error.)"""
+        a, b = make_group(conn), make_group(conn)
+        outcome = _interleaved(conn, db_conninfo, "intent_groups", a, b, self._merge)
+        assert len(outcome) == 1, outcome
+        [(loser, error)] = outcome.items()
+        assert type(error) is errors.DeadlockDetected
+        assert to_domain_error(error) is None
+        assert self._cycles(conn) == 0
+        winner, target = (b, a) if loser == "one" else (a, b)
+        state = "SELECT status::text, merged_into_id FROM intent_groups WHERE id = %s"
+        assert _one(conn, state, winner) == ("merged", target)
+        assert _one(conn, state, target) == ("active", None)
+
+    def test_concurrent_merge_into_a_group_being_merged(self, conn, db_conninfo):
+        """While A is being merged into B, merging C into A waits for that merge and then
+        sees A merged, as it would have one after the other."""
+        a, b, c = make_group(conn), make_group(conn), make_group(conn)
+        error = _race(conn, db_conninfo, lambda one: self._merge(one, a, b),
+                      lambda two: self._merge(two, c, a))
+        assert type(error) is errors.CheckViolation
+        assert error.diag.constraint_name == "intent_groups_merge_target_active"
+        assert _one(conn, "SELECT status::text FROM intent_groups WHERE id = %s", c) == (
+            "active",)
 
 
 class TestIntents:
@@ -642,10 +786,11 @@ class TestIntents:
         with rejected(errors.CheckViolation, "ck_intents_confidence_range"):
             make_intent(conn, confidence=confidence)
 
-    @pytest.mark.parametrize("statement", BLANKS)
+    @pytest.mark.parametrize("statement", BLANKS, ids=BLANK_IDS)
     def test_blank_statement_rejected(self, conn, statement):
-        """An intent's statement must have a non-blank character."""
-        make_intent(conn, statement=" x ")
+        """An intent's statement must have a non-whitespace character."""
+        for valid in NOT_BLANK:
+            make_intent(conn, statement=valid)
         with rejected(errors.CheckViolation, "ck_intents_statement_not_blank"):
             make_intent(conn, statement=statement)
 
@@ -698,12 +843,137 @@ class TestDecisions:
         with rejected(errors.RestrictViolation, fk):
             conn.execute("DELETE FROM decisions WHERE id = %s", (successor,))
 
-    @pytest.mark.parametrize("statement", BLANKS)
+    @pytest.mark.parametrize("statement", BLANKS, ids=BLANK_IDS)
     def test_blank_statement_rejected(self, conn, statement):
-        """A decision's statement must have a non-blank character."""
-        make_decision(conn, statement="x")
+        """A decision's statement must have a non-whitespace character."""
+        for valid in NOT_BLANK:
+            make_decision(conn, statement=valid)
         with rejected(errors.CheckViolation, "ck_decisions_statement_not_blank"):
             make_decision(conn, statement=statement)
+
+
+    def _supersede(self, conn, decision_id, by_id) -> None:
+        conn.execute(
+            "UPDATE decisions SET status = 'superseded', superseded_by_id = %s WHERE id = %s",
+            (by_id, decision_id),
+        )
+
+    def _two_cycles(self, conn) -> int:
+        return _one(conn, "SELECT count(*) FROM decisions d JOIN decisions s "
+                    "ON s.id = d.superseded_by_id WHERE s.superseded_by_id = d.id")[0]
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE decisions SET status = 'active', superseded_by_id = NULL WHERE id = %(id)s",
+            "UPDATE decisions SET status = 'tentative', superseded_by_id = NULL WHERE id = %(id)s",
+            "UPDATE decisions SET superseded_by_id = %(other)s WHERE id = %(id)s",
+            "UPDATE decisions SET status = 'active' WHERE id = %(id)s",
+        ],
+        ids=["reactivate", "back-to-tentative", "re-point", "status-only"],
+    )
+    def test_superseded_decision_is_final(self, conn, statement):
+        """A superseded decision never changes status or successor again, while its other
+        columns stay editable and re-stating the same status and successor is a no-op."""
+        decision_id, successor, other = (make_decision(conn) for _ in range(3))
+        self._supersede(conn, decision_id, successor)
+        before = _one(conn, "SELECT * FROM decisions WHERE id = %s", decision_id)
+        with rejected(errors.CheckViolation, "decisions_superseded_is_final") as exc:
+            conn.execute(statement, {"id": decision_id, "other": other})
+        assert f"already superseded by {successor}" in str(exc.value)
+        assert _one(conn, "SELECT * FROM decisions WHERE id = %s", decision_id) == before
+        self._supersede(conn, decision_id, successor)
+        conn.execute("UPDATE decisions SET statement = 'reworded', metadata = '{\"a\": 1}' "
+                     "WHERE id = %s", (decision_id,))
+        assert _one(conn, "SELECT status::text, superseded_by_id, statement FROM decisions "
+                    "WHERE id = %s", decision_id) == ("superseded", successor, "reworded")
+
+    def test_successor_must_be_current(self, conn):
+        """A decision can only be superseded by one that is not itself superseded (on INSERT
+        and on UPDATE); tentative and active successors are accepted, so chains grow at
+        their head only."""
+        head = make_decision(conn)
+        superseded = make_decision(conn)
+        self._supersede(conn, superseded, head)
+        with rejected(errors.CheckViolation, "decisions_successor_current") as exc:
+            make_decision(conn, status="superseded", superseded_by_id=superseded)
+        assert f"decision {superseded} is itself superseded" in str(exc.value)
+        decision_id = make_decision(conn)
+        with rejected(errors.CheckViolation, "decisions_successor_current"):
+            self._supersede(conn, decision_id, superseded)
+        assert _one(conn, "SELECT status::text FROM decisions WHERE id = %s",
+                    decision_id) == ("active",)
+        self._supersede(conn, decision_id, make_decision(conn, status="tentative"))
+        make_decision(conn, status="superseded", superseded_by_id=make_decision(conn))
+        newer = make_decision(conn)
+        self._supersede(conn, head, newer)
+        successor = "SELECT superseded_by_id FROM decisions WHERE id = %s"
+        assert _one(conn, successor, superseded) == (head,)
+        assert _one(conn, successor, head) == (newer,)
+
+    def test_insert_cannot_create_a_supersession_cycle(self, conn):
+        """One multi-row INSERT of decisions superseding each other is rejected as a whole:
+        the second row sees the first, already superseded."""
+        a, b = uuid.uuid4(), uuid.uuid4()
+        with rejected(errors.CheckViolation, "decisions_successor_current"):
+            conn.execute(
+                "INSERT INTO decisions (id, statement, status, superseded_by_id) "
+                "VALUES (%s, 'a', 'superseded', %s), (%s, 'b', 'superseded', %s)",
+                (a, b, b, a),
+            )
+        assert _count(conn, "decisions") == 0
+
+    def test_update_cannot_create_a_supersession_cycle(self, conn):
+        """One UPDATE making two decisions supersede each other is rejected as a whole."""
+        a, b = make_decision(conn), make_decision(conn)
+        with rejected(errors.CheckViolation, "decisions_successor_current"):
+            conn.execute(
+                "UPDATE decisions SET status = 'superseded', "
+                "superseded_by_id = CASE id WHEN %(a)s THEN %(b)s::uuid ELSE %(a)s::uuid END "
+                "WHERE id IN (%(a)s, %(b)s)",
+                {"a": a, "b": b},
+            )
+        assert conn.execute("SELECT DISTINCT status::text FROM decisions").fetchall() == [
+            ("active",)]
+
+    def test_concurrent_opposite_supersessions_cannot_form_a_cycle(self, conn, db_conninfo):
+        """A superseded by B and B superseded by A in two concurrent transactions: the
+        second waits for the first, then fails (or, at worst, deadlocks); no 2-cycle."""
+        a, b = make_decision(conn), make_decision(conn)
+        error = _race(conn, db_conninfo, lambda one: self._supersede(one, a, b),
+                      lambda two: self._supersede(two, b, a))
+        assert type(error) in (errors.CheckViolation, errors.DeadlockDetected), error
+        if type(error) is errors.CheckViolation:
+            assert error.diag.constraint_name == "decisions_successor_current"
+        assert self._two_cycles(conn) == 0
+        state = "SELECT status::text, superseded_by_id FROM decisions WHERE id = %s"
+        assert _one(conn, state, a) == ("superseded", b)
+        assert _one(conn, state, b) == ("active", None)
+
+    def test_interleaved_opposite_supersessions_deadlock_instead_of_cycling(self, conn,
+                                                                           db_conninfo):
+        """When both supersessions already hold their own decision, one is killed as a
+        deadlock and the other goes through; no 2-cycle is left."""
+        a, b = make_decision(conn), make_decision(conn)
+        outcome = _interleaved(conn, db_conninfo, "decisions", a, b, self._supersede)
+        assert len(outcome) == 1, outcome
+        [(loser, error)] = outcome.items()
+        assert type(error) is errors.DeadlockDetected
+        assert self._two_cycles(conn) == 0
+        winner, successor = (b, a) if loser == "one" else (a, b)
+        state = "SELECT status::text, superseded_by_id FROM decisions WHERE id = %s"
+        assert _one(conn, state, winner) == ("superseded", successor)
+        assert _one(conn, state, successor) == ("active", None)
+
+    def test_concurrent_supersession_by_a_decision_being_superseded(self, conn, db_conninfo):
+        """While A is being superseded by B, superseding C by A waits on the lock of A and
+        then sees A superseded, as it would have one after the other."""
+        a, b, c = (make_decision(conn) for _ in range(3))
+        error = _race(conn, db_conninfo, lambda one: self._supersede(one, a, b),
+                      lambda two: self._supersede(two, c, a))
+        assert type(error) is errors.CheckViolation
+        assert error.diag.constraint_name == "decisions_successor_current"
+        assert _one(conn, "SELECT status::text FROM decisions WHERE id = %s", c) == ("active",)
 
 
 class TestRelations:
@@ -773,6 +1043,70 @@ class TestRelations:
             make_relation(conn, relation_type=valid)
         with rejected(errors.CheckViolation, "ck_relations_relation_type_format"):
             make_relation(conn, relation_type=relation_type)
+
+
+    def test_deleting_a_relation_forgets_what_pointed_at_it(self, conn):
+        """Deleting a relation deletes the relations from or to it (and, in turn, those
+        pointing at them), its provenance (with its evidence) and its embeddings. What it
+        pointed at, other relations' provenance and embeddings, and spans are kept."""
+        doomed, kept = make_relation(conn), make_relation(conn)
+        intent = ("intent", make_intent(conn))
+        from_it = make_relation(conn, source=("relation", doomed), target=intent)
+        to_it = make_relation(conn, source=intent, target=("relation", doomed))
+        nested = make_relation(conn, source=("relation", from_it), target=("relation", kept))
+        about_kept = make_relation(conn, source=("relation", kept), target=intent)
+        span_id, space_id = make_span(conn), make_space(conn)
+        for relation_id in (doomed, kept):
+            provenance_id = make_provenance(conn, target=("relation", relation_id))
+            make_evidence(conn, provenance_id=provenance_id, span_id=span_id)
+            make_embedding(conn, space_id=space_id, target=("relation", relation_id))
+        relations_before = _count(conn, "relations")
+
+        conn.execute("DELETE FROM relations WHERE id = %s", (doomed,))
+
+        remaining = {row[0] for row in conn.execute("SELECT id FROM relations")}
+        assert {doomed, from_it, to_it, nested}.isdisjoint(remaining)
+        assert {kept, about_kept} <= remaining
+        assert len(remaining) == relations_before - 4
+        for table in ("provenance", "embeddings"):
+            targets = conn.execute(sql.SQL("SELECT target_id FROM {}").format(
+                sql.Identifier(table))).fetchall()
+            assert targets == [(kept,)]
+        assert _count(conn, "provenance_evidence") == 1
+        assert _count(conn, "spans") == 1
+        assert _dangling(conn) == NOTHING_DANGLING
+
+    def test_mutually_referencing_relations_are_deleted_together(self, conn):
+        """Two relations pointing at each other: deleting either removes both (and stops)."""
+        first = make_relation(conn)
+        second = make_relation(conn, source=("relation", first))
+        conn.execute("UPDATE relations SET target_type = 'relation', target_id = %s "
+                     "WHERE id = %s", (second, first))
+        unrelated = make_relation(conn)
+        conn.execute("DELETE FROM relations WHERE id = %s", (second,))
+        assert conn.execute("SELECT id FROM relations").fetchall() == [(unrelated,)]
+
+    @pytest.mark.parametrize("order", ["reference-first", "delete-first"])
+    @pytest.mark.parametrize("referrer", ["relation", "provenance", "embedding"])
+    def test_concurrent_reference_to_a_relation_being_deleted(self, conn, db_conninfo,
+                                                              referrer, order):
+        """Referring to a relation while another transaction deletes it: either the
+        reference fails or the delete removes it too; nothing is left dangling."""
+        relation_id = make_relation(conn)
+        space_id = make_space(conn)
+        target = ("relation", relation_id)
+        refer = {
+            "relation": lambda c: make_relation(c, source=target),
+            "provenance": lambda c: make_provenance(c, target=target),
+            "embedding": lambda c: make_embedding(c, space_id=space_id, target=target),
+        }[referrer]
+
+        def delete(c) -> None:
+            c.execute("DELETE FROM relations WHERE id = %s", (relation_id,))
+
+        steps = (refer, delete) if order == "reference-first" else (delete, refer)
+        _race(conn, db_conninfo, *steps, must_block=False)
+        assert _dangling(conn) == NOTHING_DANGLING
 
 
 class TestProvenance:
@@ -886,3 +1220,110 @@ class TestEmbeddings:
         make_space(conn, name="other")
         with rejected(errors.UniqueViolation, "uq_embedding_spaces_name"):
             make_space(conn, name="shared", dimensions=8)
+
+    @pytest.mark.parametrize(
+        "change",
+        ["dimensions = 4", "distance = 'l2'", "dimensions = 4, distance = 'inner_product'"],
+    )
+    @pytest.mark.parametrize("with_embeddings", [True, False])
+    def test_space_dimensions_and_distance_are_fixed(self, conn, change, with_embeddings):
+        """A space's dimensions and distance never change (with or without vectors yet);
+        its name, model and metadata can, and re-stating the same values is accepted."""
+        space_id = make_space(conn, dimensions=3, distance="cosine")
+        if with_embeddings:
+            make_embedding(conn, space_id=space_id)
+        before = _one(conn, "SELECT * FROM embedding_spaces WHERE id = %s", space_id)
+        with rejected(errors.CheckViolation, "embedding_spaces_fixed"):
+            conn.execute(sql.SQL("UPDATE embedding_spaces SET {} WHERE id = %s").format(
+                sql.SQL(change)), (space_id,))
+        assert _one(conn, "SELECT * FROM embedding_spaces WHERE id = %s", space_id) == before
+        conn.execute("UPDATE embedding_spaces SET name = 'renamed', model = 'other-model', "
+                     "metadata = '{\"k\": 1}', dimensions = 3, distance = 'cosine' "
+                     "WHERE id = %s", (space_id,))
+        assert _one(conn, "SELECT name, dimensions, distance::text FROM embedding_spaces "
+                    "WHERE id = %s", space_id) == ("renamed", 3, "cosine")
+
+
+class TestSurprises:
+    """Actual behaviour that is easy to get wrong, kept visible on purpose."""
+
+    @pytest.mark.parametrize("entity_type",
+                             ["artifact", "intent", "intent_group", "decision", "span"])
+    def test_deleting_other_entities_in_sql_leaves_dangling_references(self, conn,
+                                                                       entity_type):
+        """Only relations clean up after themselves (trg_relations_forget). Deleting any
+        other entity directly in SQL leaves relations, provenance and embeddings naming
+        it. The API never deletes these entities (only relations), so only SQL run by
+        hand can do this; the test records that the schema does not prevent it."""
+        entity = (entity_type, ENTITY_MAKERS[entity_type](conn))
+        make_relation(conn, source=entity)
+        make_provenance(conn, target=entity)
+        make_embedding(conn, target=entity)
+        assert _dangling(conn) == NOTHING_DANGLING
+        conn.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(
+            sql.Identifier(entity_type + "s")), (entity[1],))
+        assert _dangling(conn) == {"relations": 1, "provenance": 1, "embeddings": 1}
+
+    @pytest.mark.parametrize(("text", "blank_in_sql"),
+                             [("\u00a0", False), ("\x85", False), ("\u3000", True),
+                              ("\u2003", True), ("\u2028", True)],
+                             ids=["nbsp", "nel", "ideographic", "em-space", "line-sep"])
+    def test_not_blank_follows_the_database_ctype(self, conn, text, blank_in_sql):
+        """'\\S' uses the database's character classes (libc C.UTF-8 here): most Unicode
+        spaces count as blank, but a no-break space or NEL alone passes the checks, though
+        Python's str.strip() (the API's own validation) treats them as blank too."""
+        assert not text.strip()
+        ctype = _one(conn, "SELECT datlocprovider::text, datctype FROM pg_database "
+                     "WHERE datname = current_database()")
+        if ctype != ("c", "C.UTF-8"):
+            pytest.skip(f"character classes of {ctype} differ from libc C.UTF-8")
+        if blank_in_sql:
+            with rejected(errors.CheckViolation, "ck_intent_groups_name_not_blank"):
+                make_group(conn, name=text)
+        else:
+            make_group(conn, name=text)
+            make_intent(conn, statement=text * 3)
+
+
+class TestDomainErrors:
+    """The rules' names reach clients through mimir.db.errors as conflicts."""
+
+    @staticmethod
+    def _error_of(action) -> psycopg.Error:
+        with pytest.raises(psycopg.Error) as exc:
+            action()
+        return exc.value
+
+    def test_rule_violations_translate_to_conflicts(self, conn):
+        """Each new rule, and a delete refused by a foreign key (any fk_*, even one whose
+        insert-time failure is Invalid), becomes a Conflict naming the constraint."""
+        decision_id, successor = make_decision(conn), make_decision(conn)
+        conn.execute("UPDATE decisions SET status = 'superseded', superseded_by_id = %s "
+                     "WHERE id = %s", (successor, decision_id))
+        space_id = make_space(conn)
+        span_id = make_span(conn)
+        make_evidence(conn, provenance_id=make_provenance(conn), span_id=span_id)
+        cases = {
+            "decisions_superseded_is_final": lambda: conn.execute(
+                "UPDATE decisions SET status = 'active', superseded_by_id = NULL "
+                "WHERE id = %s", (decision_id,)),
+            "decisions_successor_current": lambda: make_decision(
+                conn, status="superseded", superseded_by_id=decision_id),
+            "intent_groups_merged_is_final": lambda: make_group(
+                conn, status="merged", merged_into_id=make_group(conn)),
+            "embedding_spaces_fixed": lambda: conn.execute(
+                "UPDATE embedding_spaces SET dimensions = 7 WHERE id = %s", (space_id,)),
+            "fk_decisions_superseded_by_id_decisions": lambda: conn.execute(
+                "DELETE FROM decisions WHERE id = %s", (successor,)),
+            "fk_provenance_evidence_span_id_spans": lambda: conn.execute(
+                "DELETE FROM spans WHERE id = %s", (span_id,)),
+        }
+        for constraint, action in cases.items():
+            error = self._error_of(action)
+            assert error.diag.constraint_name == constraint
+            domain = to_domain_error(error)
+            assert type(domain) is Conflict, constraint
+            assert domain.details == {"constraint": constraint}
+        assert type(to_domain_error(self._error_of(lambda: make_span(
+            conn, version_id=uuid.uuid4())))) is Invalid
+

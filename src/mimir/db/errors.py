@@ -24,7 +24,7 @@ _BY_CONSTRAINT: dict[str, tuple[type[MimirError], str | None]] = {
     "ck_artifact_versions_content_hash_is_sha256": (Invalid, "content_hash is not the SHA-256 of the content"),
     "uq_artifacts_source_external_id": (Conflict, "an artifact with this source and external_id exists"),
     "ck_artifacts_source_not_blank": (Invalid, "source must not be blank"),
-    "ck_artifacts_external_id_not_blank": (Invalid, "external_id must not be empty"),
+    "ck_artifacts_external_id_not_blank": (Invalid, "external_id must not be blank"),
     "spans_within_version": (Invalid, None),
     "ck_spans_offsets_ordered": (Invalid, "a span needs 0 <= start_offset < end_offset"),
     "ck_spans_span_type_format": (Invalid, "span_type must match ^[a-z][a-z0-9_]{0,63}$"),
