@@ -44,6 +44,7 @@ CREATE TABLE artifacts (
 CREATE UNIQUE INDEX uq_artifacts_source_external_id
     ON artifacts (source, external_id) WHERE external_id IS NOT NULL;
 CREATE INDEX ix_artifacts_created_at_id ON artifacts (created_at, id);
+CREATE INDEX ix_artifacts_metadata ON artifacts USING gin (metadata jsonb_path_ops);
 
 CREATE TABLE artifact_versions (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -203,6 +204,7 @@ CREATE TABLE intents (
 );
 CREATE INDEX ix_intents_group_id ON intents (group_id);
 CREATE INDEX ix_intents_created_at_id ON intents (created_at, id);
+CREATE INDEX ix_intents_metadata ON intents USING gin (metadata jsonb_path_ops);
 
 -- proposed -> accepted | rejected; accepted and rejected are final.
 CREATE FUNCTION mimir_check_intent_transition() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -238,6 +240,7 @@ CREATE TABLE decisions (
     CONSTRAINT ck_decisions_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object')
 );
 CREATE INDEX ix_decisions_created_at_id ON decisions (created_at, id);
+CREATE INDEX ix_decisions_metadata ON decisions USING gin (metadata jsonb_path_ops);
 
 -- A superseded decision never changes its status or successor again, and a successor
 -- must itself be current (not superseded), which keeps chains linear and acyclic. The

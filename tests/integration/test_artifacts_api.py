@@ -154,6 +154,18 @@ class TestListing:
                                  params={"title__icontains": "review", "fields": "id,kind"})).json()
         assert page["items"] == [{"id": doc["id"], "kind": "document"}]
 
+    async def test_metadata_key_matches_strings_and_json_scalars(self, client):
+        """metadata__n=1 finds the number 1 and the string "1", not 10; a plain word matches
+        only that string."""
+        number = await make_artifact(client, metadata={"n": 1})
+        string = await make_artifact(client, metadata={"n": "1"})
+        await make_artifact(client, metadata={"n": 10, "tag": "apollo-x"})
+        tagged = await make_artifact(client, metadata={"tag": "apollo"})
+        page = (await client.get("/api/v1/artifacts", params={"metadata__n": "1"})).json()
+        assert {i["id"] for i in page["items"]} == {number["id"], string["id"]}
+        page = (await client.get("/api/v1/artifacts", params={"metadata__tag": "apollo"})).json()
+        assert [i["id"] for i in page["items"]] == [tagged["id"]]
+
     @pytest.mark.parametrize("params, parameter", [
         ({"colour": "red"}, "colour"),
         ({"kind__gt": "note"}, "kind__gt"),

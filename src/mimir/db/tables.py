@@ -77,6 +77,7 @@ artifacts = Table(
     Index("uq_artifacts_source_external_id", "source", "external_id", unique=True,
           postgresql_where=text("external_id IS NOT NULL")),
     Index(None, "created_at", "id"),
+    Index(None, "metadata", postgresql_using="gin", postgresql_ops={"metadata": "jsonb_path_ops"}),
 )
 
 artifact_versions = Table(
@@ -152,6 +153,7 @@ intents = Table(
     _is_object(),
     Index(None, "group_id"),
     Index(None, "created_at", "id"),
+    Index(None, "metadata", postgresql_using="gin", postgresql_ops={"metadata": "jsonb_path_ops"}),
 )
 
 decisions = Table(
@@ -172,6 +174,7 @@ decisions = Table(
     CheckConstraint("statement ~ '\\S'", name="statement_not_blank"),
     _is_object(),
     Index(None, "created_at", "id"),
+    Index(None, "metadata", postgresql_using="gin", postgresql_ops={"metadata": "jsonb_path_ops"}),
 )
 
 relations = Table(

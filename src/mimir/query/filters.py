@@ -146,10 +146,11 @@ def parse_filters(query: Mapping[str, str], filter_set: FilterSet, conditions: C
             pattern = "%" + _escape_like(spec.parse(key, raw)) + "%"
             conditions.add(sql.SQL("{} ILIKE {}").format(column, conditions.param(pattern)))
         else:
+            # An enum column is compared with an untyped parameter, which PostgreSQL reads
+            # as the enum itself, so an index on the column stays usable.
             value = spec.parse(key, raw)
-            cast = sql.SQL("::text") if spec.kind == "enum" else sql.SQL("")
-            conditions.add(sql.SQL("{}{} {} {}").format(
-                column, cast, sql.SQL(COMPARISONS[op]), conditions.param(value)))
+            conditions.add(sql.SQL("{} {} {}").format(
+                column, sql.SQL(COMPARISONS[op]), conditions.param(value)))
 
 
 def _metadata_filter(key: str, op: str, raw: str, column_name: str, conditions: Conditions) -> None:
@@ -170,5 +171,15 @@ def _metadata_filter(key: str, op: str, raw: str, column_name: str, conditions: 
     if not _METADATA_KEY.match(op):
         raise Invalid(f"{key}: metadata keys are 1-64 characters of A-Z a-z 0-9 _ . -",
                       details={"parameter": key})
-    conditions.add(sql.SQL("{} ->> {} = {}").format(
-        column, conditions.param(op), conditions.param(raw)))
+    # metadata__key=value matches the string "value", or the JSON scalar it spells (1, true,
+    # null), as containment tests that the GIN (jsonb_path_ops) index on metadata serves.
+    alternatives = [orjson.dumps({op: raw}).decode()]
+    try:
+        scalar = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        scalar = raw
+    if not isinstance(scalar, (str, dict, list)):
+        alternatives.append(orjson.dumps({op: scalar}).decode())
+    conditions.add(sql.SQL("({})").format(sql.SQL(" OR ").join(
+        sql.SQL("{} @> {}::jsonb").format(column, conditions.param(value))
+        for value in alternatives)))
