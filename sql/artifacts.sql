@@ -3,16 +3,16 @@
 INSERT INTO artifacts (kind, title, source, external_id, metadata)
 VALUES (:kind::artifact_kind, :title, :source, :external_id, :metadata::jsonb)
 ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING
-RETURNING id, kind::text AS kind, title, source, external_id, metadata, created_at;
+RETURNING id, kind, title, source, external_id, metadata, created_at;
 
 -- name: artifact_by_external_id^
 -- The artifact imported from (source, external_id).
-SELECT id, kind::text AS kind, title, source, external_id, metadata, created_at
+SELECT id, kind, title, source, external_id, metadata, created_at
   FROM artifacts WHERE source = :source AND external_id = :external_id;
 
 -- name: get_artifact^
 -- One artifact with its latest version number.
-SELECT a.id, a.kind::text AS kind, a.title, a.source, a.external_id, a.metadata, a.created_at,
+SELECT a.id, a.kind, a.title, a.source, a.external_id, a.metadata, a.created_at,
        (SELECT max(version_number) FROM artifact_versions v WHERE v.artifact_id = a.id)
            AS latest_version_number
   FROM artifacts a WHERE a.id = :id;
@@ -46,7 +46,7 @@ SELECT id, artifact_id, version_number, content_hash, content_length, metadata, 
 
 -- name: list_artifacts
 -- Base of the artifact listing (filtered and paged by mimir.query.listing).
-SELECT a.id, a.kind::text AS kind, a.title, a.source, a.external_id, a.metadata, a.created_at,
+SELECT a.id, a.kind, a.title, a.source, a.external_id, a.metadata, a.created_at,
        (SELECT max(version_number) FROM artifact_versions v WHERE v.artifact_id = a.id)
            AS latest_version_number
   FROM artifacts a

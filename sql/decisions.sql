@@ -6,14 +6,14 @@ RETURNING id;
 
 -- name: decisions_get^
 -- One decision with the decision it replaced (supersedes_id) and its successor.
-SELECT d.id, d.statement, d.rationale, d.status::text AS status, d.superseded_by_id,
+SELECT d.id, d.statement, d.rationale, d.status, d.superseded_by_id,
        (SELECT p.id FROM decisions p WHERE p.superseded_by_id = d.id) AS supersedes_id,
        d.metadata, d.created_at, d.updated_at
   FROM decisions d WHERE d.id = :id;
 
 -- name: decisions_lock^
 -- Lock a decision for a status change or a supersession; returns its current state.
-SELECT id, status::text AS status, superseded_by_id, rationale, metadata
+SELECT id, status, superseded_by_id, rationale, metadata
   FROM decisions WHERE id = :id FOR UPDATE;
 
 -- name: decisions_update^
@@ -54,7 +54,7 @@ chain (id, depth) AS (
     UNION
     SELECT id, depth FROM later
 )
-SELECT d.id, d.statement, d.rationale, d.status::text AS status, d.superseded_by_id,
+SELECT d.id, d.statement, d.rationale, d.status, d.superseded_by_id,
        (SELECT p.id FROM decisions p WHERE p.superseded_by_id = d.id) AS supersedes_id,
        d.metadata, d.created_at, d.updated_at
   FROM chain c JOIN decisions d ON d.id = c.id
@@ -62,7 +62,7 @@ SELECT d.id, d.statement, d.rationale, d.status::text AS status, d.superseded_by
 
 -- name: decisions_list
 -- Base of the decision listing (filtered and paged by mimir.query.listing).
-SELECT d.id, d.statement, d.rationale, d.status::text AS status, d.superseded_by_id,
+SELECT d.id, d.statement, d.rationale, d.status, d.superseded_by_id,
        (SELECT p.id FROM decisions p WHERE p.superseded_by_id = d.id) AS supersedes_id,
        d.metadata, d.created_at, d.updated_at
   FROM decisions d

@@ -2,18 +2,18 @@
 -- Create an intent (status starts as proposed).
 INSERT INTO intents (statement, group_id, confidence, metadata)
 VALUES (:statement, :group_id, :confidence, :metadata::jsonb)
-RETURNING id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+RETURNING id, statement, status, group_id, confidence, metadata, created_at,
           updated_at;
 
 -- name: intent_get^
 -- One intent.
-SELECT id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+SELECT id, statement, status, group_id, confidence, metadata, created_at,
        updated_at
   FROM intents WHERE id = :id;
 
 -- name: intent_lock^
 -- Lock one intent for an update and return it.
-SELECT id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+SELECT id, statement, status, group_id, confidence, metadata, created_at,
        updated_at
   FROM intents WHERE id = :id FOR UPDATE;
 
@@ -26,12 +26,12 @@ UPDATE intents
        metadata = coalesce(:metadata::jsonb, metadata),
        updated_at = now()
  WHERE id = :id
-RETURNING id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+RETURNING id, statement, status, group_id, confidence, metadata, created_at,
           updated_at;
 
 -- name: intent_list
 -- Base of the intent listing (filtered and paged by mimir.query.listing).
-SELECT id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+SELECT id, statement, status, group_id, confidence, metadata, created_at,
        updated_at
   FROM intents
 
@@ -39,23 +39,23 @@ SELECT id, statement, status::text AS status, group_id, confidence, metadata, cr
 -- Create an intent group (status starts as active).
 INSERT INTO intent_groups (name, description, metadata)
 VALUES (:name, :description, :metadata::jsonb)
-RETURNING id, name, description, status::text AS status, merged_into_id, metadata, created_at,
+RETURNING id, name, description, status, merged_into_id, metadata, created_at,
           updated_at, 0::bigint AS member_count;
 
 -- name: intent_group_get^
 -- One intent group with the number of intents in it.
-SELECT g.id, g.name, g.description, g.status::text AS status, g.merged_into_id, g.metadata,
+SELECT g.id, g.name, g.description, g.status, g.merged_into_id, g.metadata,
        g.created_at, g.updated_at,
        (SELECT count(*) FROM intents i WHERE i.group_id = g.id) AS member_count
   FROM intent_groups g WHERE g.id = :id;
 
 -- name: intent_group_lock_shared^
 -- Lock a group against a concurrent merge while an intent joins it, and return its state.
-SELECT id, status::text AS status, merged_into_id FROM intent_groups WHERE id = :id FOR SHARE;
+SELECT id, status, merged_into_id FROM intent_groups WHERE id = :id FOR SHARE;
 
 -- name: intent_group_lock^
 -- Lock a group for a merge or an update, and return its state.
-SELECT id, name, status::text AS status, merged_into_id FROM intent_groups WHERE id = :id
+SELECT id, name, status, merged_into_id FROM intent_groups WHERE id = :id
    FOR UPDATE;
 
 -- name: intent_group_mark_merged!
@@ -87,7 +87,7 @@ RETURNING id;
 
 -- name: intent_group_list
 -- Base of the intent group listing (filtered and paged by mimir.query.listing).
-SELECT g.id, g.name, g.description, g.status::text AS status, g.merged_into_id, g.metadata,
+SELECT g.id, g.name, g.description, g.status, g.merged_into_id, g.metadata,
        g.created_at, g.updated_at,
        (SELECT count(*) FROM intents i WHERE i.group_id = g.id) AS member_count
   FROM intent_groups g

@@ -3,7 +3,7 @@
 INSERT INTO provenance (target_type, target_id, model, prompt_version, pipeline_version, parameters)
 VALUES (:target_type::entity_type, :target_id, :model, :prompt_version, :pipeline_version,
         :parameters::jsonb)
-RETURNING id, target_type::text AS target_type, target_id, model, prompt_version,
+RETURNING id, target_type, target_id, model, prompt_version,
           pipeline_version, parameters, created_at;
 
 -- name: insert_evidence*!
@@ -17,7 +17,7 @@ SELECT id FROM spans WHERE id = ANY(:ids::uuid[]);
 
 -- name: provenance_for_target
 -- Every provenance record of one entity, oldest first, with its evidence span ids in order.
-SELECT p.id, p.target_type::text AS target_type, p.target_id, p.model, p.prompt_version,
+SELECT p.id, p.target_type, p.target_id, p.model, p.prompt_version,
        p.pipeline_version, p.parameters, p.created_at,
        coalesce(array_agg(e.span_id ORDER BY e.position) FILTER (WHERE e.span_id IS NOT NULL),
                 '{}') AS evidence_span_ids

@@ -14,8 +14,8 @@ INSERT INTO relations (source_type, source_id, relation_type, target_type, targe
 VALUES (:source_type::entity_type, :source_id, :relation_type, :target_type::entity_type,
         :target_id, :metadata::jsonb)
 ON CONFLICT ON CONSTRAINT uq_relations_edge DO NOTHING
-RETURNING id, source_type::text AS source_type, source_id, relation_type,
-          target_type::text AS target_type, target_id, metadata, created_at;
+RETURNING id, source_type, source_id, relation_type,
+          target_type, target_id, metadata, created_at;
 
 -- name: relation_id_by_edge^
 -- The id of the relation (source, type, target), if it exists.
@@ -26,8 +26,8 @@ SELECT id FROM relations
 
 -- name: relation_get^
 -- One relation.
-SELECT id, source_type::text AS source_type, source_id, relation_type,
-       target_type::text AS target_type, target_id, metadata, created_at
+SELECT id, source_type, source_id, relation_type,
+       target_type, target_id, metadata, created_at
   FROM relations WHERE id = :id;
 
 -- name: relation_delete^
@@ -36,28 +36,28 @@ DELETE FROM relations WHERE id = :id RETURNING id;
 
 -- name: relations_list
 -- Base of the relation listing (filtered and paged by mimir.query.listing).
-SELECT r.id, r.source_type::text AS source_type, r.source_id, r.relation_type,
-       r.target_type::text AS target_type, r.target_id, r.metadata, r.created_at
+SELECT r.id, r.source_type, r.source_id, r.relation_type,
+       r.target_type, r.target_id, r.metadata, r.created_at
   FROM relations r;
 
 -- name: relations_list_out
 -- Base of the listing of relations whose source is one entity.
-SELECT r.id, r.source_type::text AS source_type, r.source_id, r.relation_type,
-       r.target_type::text AS target_type, r.target_id, r.metadata, r.created_at
+SELECT r.id, r.source_type, r.source_id, r.relation_type,
+       r.target_type, r.target_id, r.metadata, r.created_at
   FROM relations r
  WHERE r.source_type = :entity_type::entity_type AND r.source_id = :entity_id;
 
 -- name: relations_list_in
 -- Base of the listing of relations whose target is one entity.
-SELECT r.id, r.source_type::text AS source_type, r.source_id, r.relation_type,
-       r.target_type::text AS target_type, r.target_id, r.metadata, r.created_at
+SELECT r.id, r.source_type, r.source_id, r.relation_type,
+       r.target_type, r.target_id, r.metadata, r.created_at
   FROM relations r
  WHERE r.target_type = :entity_type::entity_type AND r.target_id = :entity_id;
 
 -- name: relations_list_both
 -- Base of the listing of relations with one entity at either end.
-SELECT r.id, r.source_type::text AS source_type, r.source_id, r.relation_type,
-       r.target_type::text AS target_type, r.target_id, r.metadata, r.created_at
+SELECT r.id, r.source_type, r.source_id, r.relation_type,
+       r.target_type, r.target_id, r.metadata, r.created_at
   FROM relations r
  WHERE (r.source_type = :entity_type::entity_type AND r.source_id = :entity_id)
     OR (r.target_type = :entity_type::entity_type AND r.target_id = :entity_id);

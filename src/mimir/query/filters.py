@@ -141,7 +141,9 @@ def parse_filters(query: Mapping[str, str], filter_set: FilterSet, conditions: C
             if not values or len(values) > MAX_IN_VALUES:
                 raise Invalid(f"{key}: give 1 to {MAX_IN_VALUES} comma-separated values",
                               details={"parameter": key})
-            conditions.add(sql.SQL("{} = ANY({})").format(column, conditions.param(values)))
+            # A list of strings binds as text[]: compare an enum column as text here.
+            target = sql.SQL("{}::text").format(column) if spec.kind == "enum" else column
+            conditions.add(sql.SQL("{} = ANY({})").format(target, conditions.param(values)))
         elif op == "icontains":
             pattern = "%" + _escape_like(spec.parse(key, raw)) + "%"
             conditions.add(sql.SQL("{} ILIKE {}").format(column, conditions.param(pattern)))
