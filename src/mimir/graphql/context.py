@@ -1,0 +1,27 @@
+"""The typed per-request context: pool, settings, and fresh dataloaders."""
+
+from __future__ import annotations
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.requests import Request
+from strawberry.fastapi import BaseContext
+from strawberry.types import Info as StrawberryInfo
+
+from mimir.config import Settings
+from mimir.graphql.loaders import Loaders
+
+
+class Context(BaseContext):
+    def __init__(self, pool: AsyncConnectionPool, settings: Settings) -> None:
+        super().__init__()
+        self.pool = pool
+        self.settings = settings
+        self.loaders = Loaders(pool)
+
+
+async def get_context(request: Request) -> Context:
+    """Called by the GraphQL router once per request."""
+    return Context(request.app.state.pool, request.app.state.settings)
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,57 @@
+"""GraphQL errors: domain errors keep their code and message in `extensions`; invalid
+input gets `invalid`; anything unexpected is masked (logged with the request id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from pydantic import ValidationError
+from strawberry.extensions import SchemaExtension
+
+from mimir.errors import MimirError
+from mimir.logging import get_logger
+
+log = get_logger("mimir.graphql")
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', '')}" if where else err.get("msg", ""))
+    return "; ".join(parts)
+
+
+def shape_error(error: GraphQLError) -> GraphQLError:
+    """The error a client sees for `error`."""
+    original = error.original_error
+    if original is None:
+        # Parse and validation errors (including the query limits) are the client's.
+        return GraphQLError(error.message, nodes=error.nodes, source=error.source,
+                            positions=error.positions, path=error.path,
+                            extensions={**(error.extensions or {}),
+                                        "code": (error.extensions or {}).get("code", "invalid_query")})
+    if isinstance(original, MimirError):
+        return GraphQLError(original.message, nodes=error.nodes, source=error.source,
+                            positions=error.positions, path=error.path,
+                            extensions={"code": original.code, "details": original.details})
+    if isinstance(original, ValidationError):
+        return GraphQLError(_pydantic_message(original), nodes=error.nodes, source=error.source,
+                            positions=error.positions, path=error.path,
+                            extensions={"code": "invalid"})
+    log.error("unhandled GraphQL error", error_type=type(original).__name__,
+              exc_info=(type(original), original, original.__traceback__))
+    return GraphQLError("internal error; the request id identifies it in the logs",
+                        nodes=error.nodes, source=error.source, positions=error.positions,
+                        path=error.path, extensions={"code": "internal"})
+
+
+class MimirErrors(SchemaExtension):
+    """Rewrites every error of a result into the client-facing form."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [shape_error(e) for e in result.errors]

@@ -1,0 +1,202 @@
+"""The query root: entities by id, Relay connections with the REST filters, traversal and
+the provenance chain."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from mimir.artifacts.service import list_artifacts
+from mimir.decisions.service import list_decisions
+from mimir.entities import EntityType as DomainEntityType
+from mimir.errors import Invalid
+from mimir.graphql.context import Info
+from mimir.graphql.inputs import Connection, Edge, EntityRef, PageInfo, filter_params
+from mimir.graphql.types import (
+    Artifact,
+    ArtifactVersion,
+    Decision,
+    Direction,
+    EmbeddingSpace,
+    Entity,
+    Intent,
+    IntentGroup,
+    Provenance,
+    Relation,
+    Span,
+    load_entity,
+)
+from mimir.intents.service import list_groups, list_intents
+from mimir.query.listing import Page
+from mimir.query.pagination import encode_cursor, page_request
+from mimir.relations.service import Direction as RelationDirection
+from mimir.relations.service import list_relations, parse_relation_types
+from mimir.relations.service import traverse as traverse_relations
+
+FILTER_DOC = ("The REST filter parameters as an object, e.g. "
+              '{"status": "accepted", "created_at__gte": "2026-01-01T00:00:00Z"}.')
+
+
+def _connection(page: Page, cls: Any) -> Connection:
+    edges = [Edge(node=cls.from_row(row), cursor=encode_cursor(row)) for row in page.items]
+    return Connection(edges=edges, page_info=PageInfo(
+        has_next_page=page.has_more, end_cursor=edges[-1].cursor if edges else None))
+
+
+async def _list(info: Info, service: Any, cls: Any, first: int, after: str | None,
+                filter: JSON | None) -> Connection:
+    cap = info.context.settings.page_max_limit
+    if not 1 <= first <= cap:
+        raise Invalid(f"first must be between 1 and {cap}", details={"parameter": "first", "max": cap})
+    page = page_request(first, after, None, cap)
+    async with info.context.pool.connection() as conn:
+        result = await service(conn, filter_params(filter), page)
+    return _connection(result, cls)
+
+
+@strawberry.type(description="One path of a traversal: nodes and the relations between them.")
+class TraversalPath:
+    depth: int
+    nodes: list[JSON]
+    relations: list[JSON]
+
+    @strawberry.field(description="The path's entities, resolved.")
+    async def entities(self, info: Info) -> list[Entity | None]:
+        return [await load_entity(info, n["type"], uuid.UUID(n["id"])) for n in self.nodes]
+
+
+@strawberry.type(description="Result of a traversal.")
+class Traversal:
+    paths: list[TraversalPath]
+    truncated: bool
+
+
+@strawberry.type(description="One step of a provenance chain: an entity and one record of how "
+                 "it was produced.")
+class ProvenanceStep:
+    depth: int = strawberry.field(description="0 for the entity asked about, 1 for what its "
+                                  "evidence came from, and so on.")
+    provenance: Provenance
+
+    @strawberry.field
+    async def target(self, info: Info) -> Entity | None:
+        return await self.provenance.target(info)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="An artifact by id.")
+    async def artifact(self, info: Info, id: uuid.UUID) -> Artifact | None:
+        return await load_entity(info, "artifact", id)
+
+    @strawberry.field(description="An artifact version by id.")
+    async def artifact_version(self, info: Info, id: uuid.UUID) -> ArtifactVersion | None:
+        return await load_entity(info, "artifact_version", id)
+
+    @strawberry.field(description="A span by id.")
+    async def span(self, info: Info, id: uuid.UUID) -> Span | None:
+        return await load_entity(info, "span", id)
+
+    @strawberry.field(description="An intent by id.")
+    async def intent(self, info: Info, id: uuid.UUID) -> Intent | None:
+        return await load_entity(info, "intent", id)
+
+    @strawberry.field(description="An intent group by id.")
+    async def intent_group(self, info: Info, id: uuid.UUID) -> IntentGroup | None:
+        return await load_entity(info, "intent_group", id)
+
+    @strawberry.field(description="A decision by id.")
+    async def decision(self, info: Info, id: uuid.UUID) -> Decision | None:
+        return await load_entity(info, "decision", id)
+
+    @strawberry.field(description="A relation by id.")
+    async def relation(self, info: Info, id: uuid.UUID) -> Relation | None:
+        return await load_entity(info, "relation", id)
+
+    @strawberry.field(description="A provenance record by id.")
+    async def provenance(self, info: Info, id: uuid.UUID) -> Provenance | None:
+        row = await info.context.loaders.provenance.load(id)
+        return Provenance.from_row(row) if row else None
+
+    @strawberry.field(description="Any entity by type and id.")
+    async def entity(self, info: Info, ref: EntityRef) -> Entity | None:
+        return await load_entity(info, ref.type.value, ref.id)
+
+    @strawberry.field(description="Artifacts, oldest first. " + FILTER_DOC)
+    async def artifacts(self, info: Info, first: int = 50, after: str | None = None,
+                        filter: JSON | None = None) -> Connection[Artifact]:
+        return await _list(info, list_artifacts, Artifact, first, after, filter)
+
+    @strawberry.field(description="Intents, oldest first. " + FILTER_DOC)
+    async def intents(self, info: Info, first: int = 50, after: str | None = None,
+                      filter: JSON | None = None) -> Connection[Intent]:
+        return await _list(info, list_intents, Intent, first, after, filter)
+
+    @strawberry.field(description="Intent groups, oldest first. " + FILTER_DOC)
+    async def intent_groups(self, info: Info, first: int = 50, after: str | None = None,
+                            filter: JSON | None = None) -> Connection[IntentGroup]:
+        return await _list(info, list_groups, IntentGroup, first, after, filter)
+
+    @strawberry.field(description="Decisions, oldest first. " + FILTER_DOC)
+    async def decisions(self, info: Info, first: int = 50, after: str | None = None,
+                        filter: JSON | None = None) -> Connection[Decision]:
+        return await _list(info, list_decisions, Decision, first, after, filter)
+
+    @strawberry.field(description="Relations, oldest first. " + FILTER_DOC)
+    async def relations(self, info: Info, first: int = 50, after: str | None = None,
+                        filter: JSON | None = None) -> Connection[Relation]:
+        return await _list(info, list_relations, Relation, first, after, filter)
+
+    @strawberry.field(description="Embedding spaces, by name.")
+    async def embedding_spaces(self, info: Info) -> list[EmbeddingSpace]:
+        from mimir.db.queries import queries
+
+        async with info.context.pool.connection() as conn:
+            return [EmbeddingSpace.from_row(r) async for r in queries.load_embedding_spaces(conn)]
+
+    @strawberry.field(description="Paths of relations from an entity (cycle-free, depth-capped).")
+    async def traverse(self, info: Info, start: EntityRef, relation_types: list[str] | None = None,
+                       direction: Direction = Direction.OUT, max_depth: int = 3,
+                       limit: int = 100) -> Traversal:
+        async with info.context.pool.connection() as conn:
+            result = await traverse_relations(
+                conn, DomainEntityType(start.type.value), start.id,
+                relation_types=parse_relation_types(",".join(relation_types))
+                if relation_types else None,
+                direction=RelationDirection(direction.value), max_depth=max_depth, limit=limit)
+        return Traversal(truncated=result["truncated"], paths=[
+            TraversalPath(depth=p["depth"], nodes=p["nodes"], relations=p["relations"])
+            for p in result["paths"]])
+
+    @strawberry.field(description="Where did this come from? The entity's provenance, then the "
+                      "provenance of its evidence spans, their versions and artifacts, and so "
+                      "on, breadth first, up to maxDepth levels.")
+    async def provenance_chain(self, info: Info, target: EntityRef,
+                               max_depth: int = 3) -> list[ProvenanceStep]:
+        if not 0 <= max_depth <= 10:
+            raise Invalid("maxDepth must be between 0 and 10", details={"parameter": "maxDepth"})
+        loaders = info.context.loaders
+        steps: list[ProvenanceStep] = []
+        seen: set[tuple[str, uuid.UUID]] = set()
+        frontier = [(target.type.value, target.id)]
+        for depth in range(max_depth + 1):
+            frontier = [key for key in dict.fromkeys(frontier) if key not in seen]
+            seen.update(frontier)
+            if not frontier:
+                break
+            records = await loaders.provenance_of.load_many(frontier)
+            next_frontier: list[tuple[str, uuid.UUID]] = []
+            evidence_ids = []
+            for rows in records:
+                for row in rows:
+                    steps.append(ProvenanceStep(depth=depth, provenance=Provenance.from_row(row)))
+                    evidence_ids += list(row["evidence_span_ids"])
+            for span in await loaders.span.load_many(evidence_ids):
+                if span is not None:
+                    next_frontier += [("span", span["id"]), ("artifact_version", span["version_id"]),
+                                      ("artifact", span["artifact_id"])]
+            frontier = next_frontier
+        return steps
