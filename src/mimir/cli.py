@@ -82,6 +82,23 @@ def migrate(
         database.close()
 
 
+@app.command("export-schema")
+def export_schema(
+    path: Annotated[str, typer.Argument(help="File to write; `-` for stdout.")] = "schema.graphql",
+) -> None:
+    """Write the GraphQL schema (SDL) as the running server serves it."""
+    from mimir.config import Settings as SchemaSettings
+    from mimir.graphql.schema import build_schema
+
+    sdl = build_schema(SchemaSettings(_env_file=None)).as_str() + "\n"
+    if path == "-":
+        sys.stdout.write(sdl)
+    else:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(sdl)
+        print(f"wrote {path}")
+
+
 @app.command("db-url")
 def db_url(
     show_password: Annotated[bool, typer.Option(help="Include the password.")] = False,

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, validation_alias=AliasChoices("MIMIR_MAX_BODY_BYTES")
     )
-    graphql_max_depth: int = Field(default=12, ge=2, le=50, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_DEPTH"))
+    graphql_max_depth: int = Field(default=10, ge=2, le=50, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_DEPTH"))
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_ALIASES"))
     graphql_max_tokens: int = Field(default=2000, ge=100, le=100_000, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_TOKENS"))
     graphql_introspection: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_GRAPHQL_INTROSPECTION"))
