@@ -22,25 +22,21 @@ SELECT id, artifact_id, version_number, content_hash, content_length, metadata, 
 SELECT id, content FROM artifact_versions WHERE id = ANY(:ids::uuid[]);
 
 -- name: load_spans
--- Spans by id, with the artifact they belong to.
+-- Spans by id, with their artifact and covered text (characters, as Python slices them).
 SELECT s.id, s.version_id, v.artifact_id, s.start_offset, s.end_offset, s.span_type, s.label,
-       s.metadata, s.created_at
+       s.metadata, s.created_at,
+       substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
   FROM spans s JOIN artifact_versions v ON v.id = s.version_id
  WHERE s.id = ANY(:ids::uuid[]);
 
 -- name: load_spans_of_versions
--- Every span of these versions, in offset order.
+-- Every span of these versions, in offset order, with its covered text.
 SELECT s.id, s.version_id, v.artifact_id, s.start_offset, s.end_offset, s.span_type, s.label,
-       s.metadata, s.created_at
+       s.metadata, s.created_at,
+       substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
   FROM spans s JOIN artifact_versions v ON v.id = s.version_id
  WHERE s.version_id = ANY(:ids::uuid[])
  ORDER BY s.version_id, s.start_offset, s.end_offset, s.id;
-
--- name: load_span_texts
--- The covered text of spans by id (characters, as Python slices them).
-SELECT s.id, substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
-  FROM spans s JOIN artifact_versions v ON v.id = s.version_id
- WHERE s.id = ANY(:ids::uuid[]);
 
 -- name: load_provenance
 -- Provenance records by id, with their evidence span ids in order.

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import orjson
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from mimir.config import Settings
+
+
+# orjson decodes json/jsonb columns several times faster than the standard library.
+set_json_loads(orjson.loads)
+set_json_dumps(orjson.dumps)
 
 
 def make_pool(conninfo: str, settings: Settings) -> AsyncConnectionPool:

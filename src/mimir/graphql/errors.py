@@ -26,8 +26,9 @@ def _pydantic_message(exc: ValidationError) -> str:
 def shape_error(error: GraphQLError) -> GraphQLError:
     """The error a client sees for `error`."""
     original = error.original_error
-    if original is None:
-        # Parse and validation errors (including the query limits) are the client's.
+    if original is None or isinstance(original, GraphQLError):
+        # Parse and validation errors (including the query limits) are the client's; so
+        # are variable coercion errors (a malformed UUID variable), which arrive wrapped.
         return GraphQLError(error.message, nodes=error.nodes, source=error.source,
                             positions=error.positions, path=error.path,
                             extensions={**(error.extensions or {}),

@@ -33,7 +33,6 @@ class Loaders:
         self.version_content = one(queries.load_version_contents)
         self.span = one(queries.load_spans)
         self.spans_of_version = many(queries.load_spans_of_versions, "version_id")
-        self.span_text = one(queries.load_span_texts)
         self.provenance = one(queries.load_provenance)
         self.provenance_citing_span = many(queries.load_provenance_citing_spans, "cited_span_id")
         self.intent = one(queries.load_intents)
