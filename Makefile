@@ -13,9 +13,15 @@ test: $(STAMP)  ## Run the whole test suite against a real PostgreSQL
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml poetry.lock
+$(STAMP): pyproject.toml poetry.lock graphiql/package-lock.json
 	@$(POETRY) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'poetry>=2.1,<3'
 	$(POETRY) install --no-interaction --sync
+	@# GraphiQL's browser files, served at /graphql-assets so /graphql works offline.
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix graphiql --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: GraphiQL at /graphql will load its files from unpkg.com"; \
+	fi
 	@touch $(STAMP)
 
 lint: $(STAMP)

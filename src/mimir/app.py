@@ -14,6 +14,7 @@ from mimir.config import Settings, get_settings
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
 from mimir.decisions.rest import router as decisions_router
+from mimir.graphql.ide import mount_graphiql_assets
 from mimir.graphql.schema import graphql_router
 from mimir.health.rest import router as health_router
 from mimir.http_errors import UnhandledErrorMiddleware, install_error_handlers
@@ -84,6 +85,8 @@ def create_app(
                    health_router):
         app.include_router(router)
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
+    if settings.graphiql:
+        mount_graphiql_assets(app)
     # Last added runs first: the request log wraps the body limit and the last-resort
     # error handler, so every response carries the request id.
     app.add_middleware(UnhandledErrorMiddleware)

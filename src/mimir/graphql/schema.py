@@ -17,6 +17,7 @@ from strawberry.fastapi import GraphQLRouter
 from mimir.config import Settings
 from mimir.graphql.context import get_context
 from mimir.graphql.errors import MimirErrors
+from mimir.graphql.ide import LocalGraphiQLRouter
 from mimir.graphql.query import Query
 
 try:
@@ -46,7 +47,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
 
 
 def graphql_router(settings: Settings) -> GraphQLRouter:
-    return GraphQLRouter(
+    return LocalGraphiQLRouter(
         build_schema(settings),
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphiql else None,
