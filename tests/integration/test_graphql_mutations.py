@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from tests.factories import make_artifact, make_span
 
 MISSING = "00000000-0000-0000-0000-000000000000"

@@ -9,7 +9,6 @@ from psycopg_pool import AsyncConnectionPool
 
 from mimir.config import Settings
 
-
 # orjson decodes json/jsonb columns several times faster than the standard library.
 set_json_loads(orjson.loads)
 set_json_dumps(orjson.dumps)
