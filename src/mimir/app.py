@@ -14,6 +14,7 @@ from mimir.config import Settings, get_settings
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
 from mimir.decisions.rest import router as decisions_router
+from mimir.embeddings.rest import router as embeddings_router
 from mimir.graphql.ide import mount_graphiql_assets
 from mimir.graphql.schema import graphql_router
 from mimir.health.rest import router as health_router
@@ -22,6 +23,7 @@ from mimir.intents.rest import router as intents_router
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
 from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
+from mimir.search.rest import router as search_router
 from mimir.relations.rest import router as relations_router
 from mimir.rest.limits import BodySizeLimitMiddleware
 from mimir.spans.rest import router as spans_router
@@ -82,7 +84,7 @@ def create_app(
     install_error_handlers(app)
     for router in (artifacts_router, intents_router, decisions_router, spans_router,
                    relations_router, artifact_relations_router, provenance_router,
-                   health_router):
+                   search_router, embeddings_router, health_router):
         app.include_router(router)
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     if settings.graphiql:

@@ -37,6 +37,17 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("mimir", appauthor=False))
 
 
+class EmbeddingProviderName(StrEnum):
+    LOCAL = "local"
+    OPENAI = "openai"
+    NONE = "none"
+
+
+class WorkerMode(StrEnum):
+    INPROCESS = "inprocess"
+    OFF = "off"
+
+
 class Settings(BaseSettings):
     """Everything Mímir reads from its environment."""
 
@@ -81,6 +92,17 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=100, le=100_000, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_TOKENS"))
     graphql_introspection: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_GRAPHQL_INTROSPECTION"))
     graphiql: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_GRAPHIQL"))
+    embedding_provider: EmbeddingProviderName = Field(
+        default=EmbeddingProviderName.LOCAL, validation_alias=AliasChoices("MIMIR_EMBEDDING_PROVIDER"))
+    embedding_model: str | None = Field(default=None, max_length=200, validation_alias=AliasChoices("MIMIR_EMBEDDING_MODEL"))
+    embedding_base_url: str | None = Field(default=None, max_length=500, validation_alias=AliasChoices("MIMIR_EMBEDDING_BASE_URL"))
+    embedding_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("MIMIR_EMBEDDING_API_KEY"))
+    embedding_dimensions: int | None = Field(default=None, ge=1, le=16000, validation_alias=AliasChoices("MIMIR_EMBEDDING_DIMENSIONS"))
+    chunk_min_chars: int = Field(default=600, ge=50, le=20000, validation_alias=AliasChoices("MIMIR_CHUNK_MIN_CHARS"))
+    chunk_max_chars: int = Field(default=1200, ge=100, le=40000, validation_alias=AliasChoices("MIMIR_CHUNK_MAX_CHARS"))
+    search_language: str = Field(default="english", pattern=r"^[a-z_]{1,63}$", validation_alias=AliasChoices("MIMIR_SEARCH_LANGUAGE"))
+    worker: WorkerMode = Field(default=WorkerMode.INPROCESS, validation_alias=AliasChoices("MIMIR_WORKER"))
+    worker_concurrency: int = Field(default=2, ge=1, le=64, validation_alias=AliasChoices("MIMIR_WORKER_CONCURRENCY"))
     auto_migrate: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_AUTO_MIGRATE"))
 
     @field_validator("postgres_password")

@@ -1,0 +1,168 @@
+-- name: search_text_language^
+-- The text search configuration with this name, if it exists and is visible.
+SELECT cfgname::text AS name
+  FROM pg_ts_config
+ WHERE cfgname = :language::text AND pg_ts_config_is_visible(oid);
+
+-- name: search_text_languages
+-- Every visible text search configuration name, for error messages.
+SELECT cfgname::text AS name
+  FROM pg_ts_config
+ WHERE pg_ts_config_is_visible(oid)
+ ORDER BY cfgname;
+
+-- name: search_text_parse^
+-- The query as websearch_to_tsquery understands it ('' when it has no searchable words).
+SELECT websearch_to_tsquery(:language::regconfig, :query::text)::text AS tsquery;
+
+-- name: search_text_rank
+-- The best full-text matches across artifact versions, intents and decisions, with a
+-- snippet. Versions use the stored english search_vector (GIN index) when the language
+-- is english, else a vector computed on the fly; intents and decisions always compute it.
+WITH version_doc AS (
+    SELECT v.id, v.artifact_id, v.version_number, v.created_at, v.search_vector AS doc
+      FROM artifact_versions v
+     WHERE :language::text = 'english'
+    UNION ALL
+    SELECT v.id, v.artifact_id, v.version_number, v.created_at,
+           to_tsvector(:language::regconfig, v.content) AS doc
+      FROM artifact_versions v
+     WHERE :language::text <> 'english'
+),
+ranked AS (
+    SELECT 'artifact_version' AS entity_type, vd.id AS entity_id,
+           ts_rank_cd(vd.doc, websearch_to_tsquery(:language::regconfig, :query::text), 33)
+               AS score
+      FROM version_doc vd
+      JOIN artifacts a ON a.id = vd.artifact_id
+     WHERE 'artifact_version' = ANY(:entity_types::text[])
+       AND vd.doc @@ websearch_to_tsquery(:language::regconfig, :query::text)
+       AND (:artifact_kinds::text[] IS NULL OR a.kind::text = ANY(:artifact_kinds::text[]))
+       AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
+       AND (:created_after::timestamptz IS NULL OR vd.created_at >= :created_after::timestamptz)
+       AND (:created_before::timestamptz IS NULL OR vd.created_at < :created_before::timestamptz)
+       AND (NOT :latest_only::boolean OR NOT EXISTS (
+                SELECT 1 FROM artifact_versions newer
+                 WHERE newer.artifact_id = vd.artifact_id
+                   AND newer.version_number > vd.version_number))
+    UNION ALL
+    SELECT 'intent', i.id,
+           ts_rank_cd(to_tsvector(:language::regconfig, i.statement),
+                      websearch_to_tsquery(:language::regconfig, :query::text), 33)
+      FROM intents i
+     WHERE 'intent' = ANY(:entity_types::text[])
+       AND :artifact_kinds::text[] IS NULL AND :sources::text[] IS NULL
+       AND to_tsvector(:language::regconfig, i.statement)
+           @@ websearch_to_tsquery(:language::regconfig, :query::text)
+       AND (:created_after::timestamptz IS NULL OR i.created_at >= :created_after::timestamptz)
+       AND (:created_before::timestamptz IS NULL OR i.created_at < :created_before::timestamptz)
+    UNION ALL
+    SELECT 'decision', d.id,
+           ts_rank_cd(to_tsvector(:language::regconfig, d.statement)
+                          || to_tsvector(:language::regconfig, coalesce(d.rationale, '')),
+                      websearch_to_tsquery(:language::regconfig, :query::text), 33)
+      FROM decisions d
+     WHERE 'decision' = ANY(:entity_types::text[])
+       AND :artifact_kinds::text[] IS NULL AND :sources::text[] IS NULL
+       AND (to_tsvector(:language::regconfig, d.statement)
+                || to_tsvector(:language::regconfig, coalesce(d.rationale, '')))
+           @@ websearch_to_tsquery(:language::regconfig, :query::text)
+       AND (:created_after::timestamptz IS NULL OR d.created_at >= :created_after::timestamptz)
+       AND (:created_before::timestamptz IS NULL OR d.created_at < :created_before::timestamptz)
+),
+top AS (
+    SELECT entity_type, entity_id, score
+      FROM ranked
+     ORDER BY score DESC, entity_id, entity_type
+     LIMIT :limit
+)
+SELECT t.entity_type, t.entity_id, t.score::float8 AS score,
+       v.artifact_id, v.version_number, a.kind::text AS artifact_kind, a.title,
+       ts_headline(:language::regconfig,
+                   coalesce(v.content, i.statement, concat_ws(E'\n\n', d.statement, d.rationale)),
+                   :highlight::tsquery,
+                   'StartSel=«, StopSel=», MaxFragments=3, MaxWords=30, MinWords=12, '
+                   'FragmentDelimiter=" … "') AS snippet
+  FROM top t
+  LEFT JOIN artifact_versions v ON t.entity_type = 'artifact_version' AND v.id = t.entity_id
+  LEFT JOIN artifacts a ON a.id = v.artifact_id
+  LEFT JOIN intents i ON t.entity_type = 'intent' AND i.id = t.entity_id
+  LEFT JOIN decisions d ON t.entity_type = 'decision' AND d.id = t.entity_id
+ ORDER BY t.score DESC, t.entity_id, t.entity_type;
+
+-- name: search_text_marks
+-- Every word of the hits' full texts that matches :highlight, marked with chr(1)...chr(2)
+-- by ts_headline; cut after the (:max_marks)th mark. `exact` says whether the marked text
+-- minus the marks equals the stored text (offsets are then exact); when not, `body` is
+-- returned for the token-level fallback (search_text_token_matches).
+WITH hit AS (
+    SELECT h.entity_type, h.entity_id
+      FROM unnest(:entity_types::text[], :entity_ids::uuid[]) AS h(entity_type, entity_id)
+),
+field AS (
+    SELECT hit.entity_type, hit.entity_id, 'content' AS field, v.content AS body
+      FROM hit JOIN artifact_versions v ON v.id = hit.entity_id
+     WHERE hit.entity_type = 'artifact_version'
+    UNION ALL
+    SELECT hit.entity_type, hit.entity_id, 'statement', i.statement
+      FROM hit JOIN intents i ON i.id = hit.entity_id
+     WHERE hit.entity_type = 'intent'
+    UNION ALL
+    SELECT hit.entity_type, hit.entity_id, 'statement', d.statement
+      FROM hit JOIN decisions d ON d.id = hit.entity_id
+     WHERE hit.entity_type = 'decision'
+    UNION ALL
+    SELECT hit.entity_type, hit.entity_id, 'rationale', d.rationale
+      FROM hit JOIN decisions d ON d.id = hit.entity_id
+     WHERE hit.entity_type = 'decision' AND d.rationale IS NOT NULL
+),
+marked AS MATERIALIZED (
+    SELECT f.entity_type, f.entity_id, f.field, f.body,
+           ts_headline(:language::regconfig, f.body, :highlight::tsquery,
+                       'HighlightAll=true, StartSel=' || chr(1) || ', StopSel=' || chr(2))
+               AS marked
+      FROM field f
+),
+checked AS MATERIALIZED (
+    SELECT m.entity_type, m.entity_id, m.field, m.body, m.marked,
+           replace(replace(m.marked, chr(1), ''), chr(2), '') = m.body AS exact,
+           regexp_instr(m.marked, chr(2), 1, :max_marks::integer) AS nth_stop,
+           strpos(reverse(m.marked), chr(2)) AS last_stop_from_end
+      FROM marked m
+)
+SELECT entity_type, entity_id, field, exact,
+       CASE WHEN NOT exact THEN NULL
+            WHEN nth_stop > 0 THEN left(marked, nth_stop)
+            WHEN last_stop_from_end > 0 THEN left(marked, length(marked) - last_stop_from_end + 1)
+            ELSE '' END AS marked,
+       CASE WHEN exact THEN NULL ELSE body END AS body
+  FROM checked
+ ORDER BY entity_type, entity_id, field;
+
+-- name: search_text_token_matches
+-- Fallback for texts ts_headline does not reproduce exactly: the parser's tokens with
+-- their code-point offsets (compound tokens are skipped: their parts follow them), kept
+-- when the configuration's dictionaries turn them into one of :lexemes. Same dictionary
+-- choice as ts_debug; ordered by position, at most :max_marks.
+WITH parser AS (
+    SELECT cfgparser FROM pg_ts_config WHERE oid = :language::regconfig
+),
+token AS (
+    SELECT p.tokid, p.token, p.ord, tt.alias,
+           sum(CASE WHEN tt.alias IN ('asciihword', 'hword', 'numhword', 'url') THEN 0
+                    ELSE char_length(p.token) END) OVER (ORDER BY p.ord) AS end_offset
+      FROM ts_parse((SELECT cfgparser FROM parser), :body::text)
+               WITH ORDINALITY AS p(tokid, token, ord)
+      JOIN ts_token_type((SELECT cfgparser FROM parser)) tt ON tt.tokid = p.tokid
+)
+SELECT (t.end_offset - char_length(t.token))::integer AS start_offset,
+       t.end_offset::integer AS end_offset, t.token AS text
+  FROM token t
+ WHERE t.alias NOT IN ('asciihword', 'hword', 'numhword', 'url')
+   AND (SELECT ts_lexize(m.mapdict, t.token)
+          FROM pg_ts_config_map m
+         WHERE m.mapcfg = :language::regconfig AND m.maptokentype = t.tokid
+         ORDER BY ts_lexize(m.mapdict, t.token) IS NULL, m.mapseqno
+         LIMIT 1) && :lexemes::text[]
+ ORDER BY t.ord
+ LIMIT :max_marks::integer;

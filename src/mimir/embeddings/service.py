@@ -1,0 +1,202 @@
+"""Embedding spaces and indexing: chunk versions into spans, embed chunks, intents and
+decisions, store the vectors with their provenance.
+
+Each space gets its own partial HNSW index on `embedding::vector(dims)`, so spaces of
+different dimensions live in one table. The provider call (slow, maybe remote) happens
+outside any transaction; database writes are short transactions that are safe to repeat,
+so a job retried after a crash finishes the work without duplicating it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection, sql
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, Field
+
+from mimir.db.queries import queries
+from mimir.embeddings.chunking import chunk_offsets, chunker_description
+from mimir.embeddings.provider import EmbeddingProvider
+from mimir.entities import EntityType, ensure_exists
+from mimir.errors import Conflict, Invalid, NotFound
+from mimir.validation import Metadata
+
+# Operator class and distance operator per space distance (pgvector).
+OPERATOR_CLASS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops",
+                  "inner_product": "vector_ip_ops"}
+DISTANCE_OPERATOR = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
+HNSW_INDEX_PREFIX = "ix_embeddings_hnsw_"
+MAX_VECTORS_PER_REQUEST = 1000
+
+
+class SpaceCreate(BaseModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="Unique space name.",
+                      examples=["openai-3-small"])
+    model: str = Field(min_length=1, max_length=200, description="Model the vectors come from.",
+                       examples=["text-embedding-3-small"])
+    dimensions: int = Field(ge=1, le=2000, description="Vector length (HNSW indexes up to 2000).",
+                            examples=[1536])
+    distance: str = Field(default="cosine", pattern="^(cosine|l2|inner_product)$",
+                          description="How vectors are compared.", examples=["cosine"])
+    metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object.",
+                               examples=[{"owner": "search-team"}])
+
+
+class VectorIn(BaseModel):
+    target_type: EntityType = Field(description="What the vector represents.", examples=["span"])
+    target_id: uuid.UUID = Field(description="Id of that entity.")
+    vector: list[float] = Field(min_length=1, max_length=16000, description="The vector.",
+                                examples=[[0.1, 0.2, 0.3]])
+
+
+def hnsw_index_name(space_id: uuid.UUID) -> str:
+    return f"{HNSW_INDEX_PREFIX}{space_id.hex}"
+
+
+def vector_literal(vector: list[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+async def _create_index(conn: AsyncConnection, space: dict[str, Any]) -> None:
+    # DDL cannot take bind parameters: the name and predicate are built from the space's
+    # server-generated id and validated integer dimensions, as composed SQL objects.
+    await conn.execute(sql.SQL(
+        "CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
+        "((embedding::vector({dims})) {ops}) WHERE space_id = {space_id}"
+    ).format(name=sql.Identifier(hnsw_index_name(space["id"])),
+             dims=sql.Literal(int(space["dimensions"])),
+             ops=sql.SQL(OPERATOR_CLASS[space["distance"]]),
+             space_id=sql.Literal(str(space["id"]))))
+
+
+async def register_space(conn: AsyncConnection, data: SpaceCreate) -> tuple[dict[str, Any], bool]:
+    """Create a space and its HNSW index; the same definition again returns it (created
+    False); the same name with another model, dimension or distance is a 409."""
+    async with conn.transaction():
+        space = await queries.embedding_space_insert(
+            conn, name=data.name, model=data.model, dimensions=data.dimensions,
+            distance=data.distance, metadata=orjson.dumps(data.metadata).decode())
+        created = space is not None
+        if not created:
+            space = await queries.embedding_space_by_name(conn, name=data.name)
+            wanted = (data.model, data.dimensions, data.distance)
+            if (space["model"], space["dimensions"], space["distance"]) != wanted:
+                raise Conflict(
+                    f"embedding space {data.name!r} exists with model {space['model']!r}, "
+                    f"{space['dimensions']} dimensions, {space['distance']} distance",
+                    details={"space": data.name})
+        await _create_index(conn, space)
+    return space, created
+
+
+async def get_space(conn: AsyncConnection, name: str) -> dict[str, Any]:
+    space = await queries.embedding_space_by_name(conn, name=name)
+    if space is None:
+        raise NotFound(f"embedding space {name!r} does not exist", details={"space": name})
+    return space
+
+
+async def list_spaces(conn: AsyncConnection) -> list[dict[str, Any]]:
+    return [row async for row in queries.embedding_spaces_all(conn)]
+
+
+def default_space_definition(provider: EmbeddingProvider) -> SpaceCreate:
+    """The space a provider's vectors go to: named after provider and model."""
+    slug = "".join(c if c.isalnum() else "-" for c in provider.model.lower()).strip("-")
+    name = f"{provider.name}-{slug}"[:63].rstrip("-")
+    return SpaceCreate(name=name, model=provider.model, dimensions=provider.dimensions,
+                       distance=provider.distance)
+
+
+def check_dimensions(space: dict[str, Any], vector: list[float]) -> None:
+    if len(vector) != space["dimensions"]:
+        raise Invalid(f"vector has {len(vector)} dimensions; space {space['name']!r} expects "
+                      f"{space['dimensions']}", details={"space": space["name"],
+                                                         "expected": space["dimensions"],
+                                                         "got": len(vector)})
+
+
+async def write_vectors(conn: AsyncConnection, space_name: str, vectors: list[VectorIn]
+                        ) -> int:
+    """Store client-made vectors (provider `none`): every target must exist and every
+    vector must have the space's dimension; all or nothing."""
+    if len(vectors) > MAX_VECTORS_PER_REQUEST:
+        raise Invalid(f"at most {MAX_VECTORS_PER_REQUEST} vectors per request")
+    async with conn.transaction():
+        space = await get_space(conn, space_name)
+        by_type: dict[EntityType, list[VectorIn]] = {}
+        for item in vectors:
+            check_dimensions(space, item.vector)
+            await ensure_exists(conn, item.target_type, item.target_id, role="embedding target")
+            by_type.setdefault(item.target_type, []).append(item)
+        for target_type, items in by_type.items():
+            await queries.embedding_upsert_many(
+                conn, space_id=space["id"], target_type=target_type.value,
+                target_ids=[i.target_id for i in items],
+                vectors=[vector_literal(i.vector) for i in items])
+    return len(vectors)
+
+
+async def _store(pool: AsyncConnectionPool, space: dict[str, Any], target_type: str,
+                 target_ids: list[uuid.UUID], vectors: list[list[float]], *,
+                 model: str, pipeline: str) -> None:
+    for vector in vectors:
+        check_dimensions(space, vector)
+    async with pool.connection() as conn, conn.transaction():
+        missing = [row["target_id"] async for row in queries.embedding_missing_targets(
+            conn, space_id=space["id"], target_type=target_type, target_ids=target_ids)]
+        await queries.embedding_upsert_many(
+            conn, space_id=space["id"], target_type=target_type, target_ids=target_ids,
+            vectors=[vector_literal(v) for v in vectors])
+        if missing:  # provenance once per target and space, also when a job is repeated
+            await queries.embedding_provenance_many(
+                conn, target_type=target_type, target_ids=missing, model=model,
+                pipeline_version=pipeline,
+                parameters=orjson.dumps({"embedding_space": space["name"]}).decode())
+
+
+async def index_version(pool: AsyncConnectionPool, provider: EmbeddingProvider,
+                        space: dict[str, Any], version_id: uuid.UUID, *,
+                        min_chars: int, max_chars: int) -> int:
+    """Chunk a version into spans (once) and embed every chunk; returns the chunk count."""
+    chunker = chunker_description(min_chars, max_chars)
+    async with pool.connection() as conn, conn.transaction():
+        version = await queries.embedding_version_for_indexing(conn, id=version_id)
+        if version is None:
+            raise NotFound(f"artifact version {version_id} does not exist")
+        # Lock the version's row set for chunking: two jobs for one version make one set.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (str(version_id),))
+        chunks = [row async for row in queries.embedding_chunks_of_version(conn, version_id=version_id)]
+        if not chunks:
+            offsets = chunk_offsets(version["content"], min_chars=min_chars, max_chars=max_chars)
+            if offsets:
+                chunks = [row async for row in queries.embedding_insert_chunks(
+                    conn, version_id=version_id, chunker=chunker,
+                    starts=[s for s, _ in offsets], ends=[e for _, e in offsets])]
+    if not chunks:
+        return 0
+    content = version["content"]
+    texts = [content[c["start_offset"]:c["end_offset"]] for c in chunks]
+    vectors = await provider.embed_passages(texts)
+    await _store(pool, space, "span", [c["id"] for c in chunks], vectors,
+                 model=provider.model, pipeline=f"mimir chunk+embed; {chunker}")
+    return len(chunks)
+
+
+async def index_statement(pool: AsyncConnectionPool, provider: EmbeddingProvider,
+                          space: dict[str, Any], entity_type: EntityType,
+                          entity_id: uuid.UUID) -> bool:
+    """Embed an intent's statement or a decision's statement and rationale."""
+    query = {EntityType.INTENT: queries.embedding_text_of_intent,
+             EntityType.DECISION: queries.embedding_text_of_decision}[entity_type]
+    async with pool.connection() as conn:
+        row = await query(conn, id=entity_id)
+    if row is None:
+        return False
+    [vector] = await provider.embed_passages([row["text"]])
+    await _store(pool, space, entity_type.value, [entity_id], [vector],
+                 model=provider.model, pipeline="mimir embed statement")
+    return True

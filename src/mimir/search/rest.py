@@ -1,0 +1,170 @@
+"""REST shim for search: parse, call the service, render. Full-text search lives here;
+semantic and hybrid search add their routes to the same router."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from mimir.artifacts.service import ArtifactKind
+from mimir.rest.deps import Conn
+from mimir.rest.responses import errors, json_response
+from mimir.search import text
+from mimir.search.hybrid import HybridQuery, hybrid_search
+from mimir.search.scope import SearchEntityType
+from mimir.search.semantic import SemanticQuery, semantic_search
+from mimir.search.text import TextSearchRequest
+
+router = APIRouter(prefix="/api/v1/search", tags=["search"])
+
+
+# Full-text search ----------------------------------------------------------------------
+
+class TextMatch(BaseModel):
+    field: Literal["content", "statement", "rationale"] = Field(
+        description="Which text the offsets point into: a version's `content`, an intent's "
+        "or decision's `statement`, a decision's `rationale`.", examples=["content"])
+    start_offset: int = Field(description="First code point of the matched word (Python str "
+                              "index), usable as a span's start_offset.", examples=[27])
+    end_offset: int = Field(description="One past its last code point.", examples=[34])
+    text: str = Field(description="The matched word as it appears in the text.",
+                      examples=["running"])
+
+
+class TextHit(BaseModel):
+    entity_type: SearchEntityType = Field(examples=["artifact_version"])
+    entity_id: uuid.UUID
+    artifact_id: uuid.UUID | None = Field(description="The version's artifact (versions only).")
+    version_number: int | None = Field(description="Versions only.", examples=[3])
+    artifact_kind: ArtifactKind | None = Field(description="Versions only.",
+                                               examples=["conversation"])
+    title: str | None = Field(description="The artifact's title (versions only).")
+    score: float = Field(description="ts_rank_cd with length normalisation, in [0, 1); "
+                         "higher is better.", examples=[0.1667])
+    rank: int = Field(description="1-based position in this result.", examples=[1])
+    snippet: str = Field(description="Up to three fragments with matches marked «…».",
+                         examples=["we moved the «sync» to Thursday … the «sync» notes"])
+    matches: list[TextMatch] = Field(description=f"Every matched word's offsets, at most "
+                                     f"{text.MAX_MATCHES}, in text order.")
+    matches_truncated: bool = Field(description="True when there were more matches than listed.")
+
+
+class TextSearchResponse(BaseModel):
+    hits: list[TextHit]
+    query: str = Field(description="The query as sent.")
+    language: str = Field(description="The text search configuration used.",
+                          examples=["english"])
+    tsquery: str = Field(description="The query as PostgreSQL parsed it.",
+                         examples=["'week' <-> 'sync' & 'thursday' & !'cancel'"])
+    notice: str | None = Field(description="Set when the query could not be searched as "
+                               "given (e.g. only stop words).")
+
+
+@router.post("/text", summary="Full-text search", response_model=TextSearchResponse,
+             responses=errors(422))
+async def search_text(body: TextSearchRequest, request: Request, conn: Conn):
+    """PostgreSQL full-text search over artifact versions (latest only by default),
+    intents and decisions (statement and rationale), in web-search syntax: words,
+    `"quoted phrases"`, `or`, `-excluded`. Hits are ranked by `ts_rank_cd` (shorter texts
+    and repeated terms rank higher), ties broken by id. Each hit has a snippet and the
+    exact code-point offsets of its matched words, ready for `POST /api/v1/spans`.
+
+    Filters: `entity_types`, `artifact_kinds` and `sources` (these two limit the search
+    to artifact versions), `created_after` (inclusive) / `created_before` (exclusive),
+    `latest_only`. `language` is any text search configuration the database has; versions
+    are indexed in english, another language is computed on the fly. A query made only
+    of stop words returns no hits and a `notice`."""
+    settings = request.app.state.settings
+    default_language = getattr(settings, "search_language", text.DEFAULT_LANGUAGE)
+    return json_response(await text.search_text(conn, body, default_language=default_language))
+
+
+# Semantic and hybrid search --------------------------------------------------------------
+
+class SpanRef(BaseModel):
+    id: uuid.UUID
+    start_offset: int = Field(description="Code-point offset in the version's content.")
+    end_offset: int
+    text: str | None = None
+
+
+class ListPosition(BaseModel):
+    rank: int = Field(description="1-based rank in that list.", examples=[3])
+    score: float = Field(description="The list's own score (text rank or similarity).")
+
+
+class SemanticHit(BaseModel):
+    entity_type: SearchEntityType
+    entity_id: uuid.UUID
+    artifact_id: uuid.UUID | None = None
+    version_number: int | None = None
+    artifact_kind: ArtifactKind | None = None
+    title: str | None = None
+    rank: int = Field(examples=[1])
+    score: float = Field(description="Cosine similarity (or negative distance).", examples=[0.83])
+    distance: float
+    text: str | None = Field(default=None, description="The matching chunk, or the statement.")
+    span: SpanRef | None = Field(default=None, description="The matching chunk of a version.")
+
+
+class SemanticResponse(BaseModel):
+    hits: list[SemanticHit]
+    space: str = Field(examples=["local-e5-small"])
+
+
+class HybridHit(BaseModel):
+    entity_type: SearchEntityType
+    entity_id: uuid.UUID
+    artifact_id: uuid.UUID | None = None
+    version_number: int | None = None
+    artifact_kind: ArtifactKind | None = None
+    title: str | None = None
+    rank: int = Field(description="Rank after fusion.", examples=[1])
+    score: float = Field(description="RRF score: sum of weight / (k + rank).")
+    text: ListPosition | None = Field(description="Position in the full-text list, if any.")
+    semantic: ListPosition | None = Field(description="Position in the semantic list, if any.")
+    snippet: str | None = None
+    matches: list[TextMatch] | None = None
+    span: SpanRef | None = None
+
+
+class HybridResponse(BaseModel):
+    hits: list[HybridHit]
+    query: str
+    space: str
+    language: str
+    rrf_k: float
+    weights: dict[str, float]
+
+
+def _embedding_state(request: Request):
+    state = request.app.state
+    return getattr(state, "embedding_provider", None), getattr(state, "embedding_space", None)
+
+
+@router.post("/semantic", summary="Semantic search", response_model=SemanticResponse,
+             responses=errors(404))
+async def search_semantic(body: SemanticQuery, request: Request, conn: Conn):
+    """Nearest neighbours in an embedding space (HNSW): by `query` text, embedded by the
+    configured provider, or by a `vector` of the space's dimension. Versions are found
+    through their chunks (the best chunk is returned as `span`). Same filters as full-text
+    search, plus `space` and `ef_search`. 503 when the embedding provider is unreachable
+    (full-text search keeps working)."""
+    provider, space = _embedding_state(request)
+    return json_response(await semantic_search(conn, body, provider, space))
+
+
+@router.post("/hybrid", summary="Hybrid search (RRF)", response_model=HybridResponse,
+             responses=errors(404))
+async def search_hybrid(body: HybridQuery, request: Request, conn: Conn):
+    """Reciprocal rank fusion of full-text and semantic search: score = sum of
+    weight / (rrf_k + rank) over the lists a hit is in. Each hit shows its rank and score
+    in each list, its snippet and match offsets, and its best chunk."""
+    provider, space = _embedding_state(request)
+    settings = request.app.state.settings
+    return json_response(await hybrid_search(
+        conn, body, provider, space,
+        default_language=getattr(settings, "search_language", text.DEFAULT_LANGUAGE)))

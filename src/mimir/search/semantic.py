@@ -1,0 +1,92 @@
+"""Semantic search: nearest vectors in an embedding space (HNSW), resolved to artifact
+versions (with the matching chunk span), intents and decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from pydantic import Field, model_validator
+
+from mimir.db.queries import queries
+from mimir.embeddings.provider import EmbeddingProvider
+from mimir.embeddings.service import DISTANCE_OPERATOR, check_dimensions, get_space, vector_literal
+from mimir.errors import Invalid
+from mimir.search.scope import QueryText, SearchScope
+
+
+class SemanticQuery(SearchScope):
+    query: QueryText | None = Field(default=None,
+                                    description="Text to embed server-side (or give `vector`).",
+                                    examples=["when do we ship the importer?"])
+    vector: list[float] | None = Field(default=None, min_length=1, max_length=16000,
+                                       description="A query vector of the space's dimension.")
+    space: str | None = Field(default=None, max_length=63, description="Embedding space name "
+                              "(default: the configured provider's space).", examples=["local-e5"])
+    ef_search: int | None = Field(default=None, ge=1, le=1000, description="HNSW ef_search for "
+                                  "this query (recall vs speed).", examples=[100])
+
+    @model_validator(mode="after")
+    def _one_input(self) -> SemanticQuery:
+        if (self.query is None) == (self.vector is None):
+            raise ValueError("give exactly one of query or vector")
+        return self
+
+
+async def semantic_search(conn: AsyncConnection, request: SemanticQuery,
+                          provider: EmbeddingProvider | None, default_space: str | None,
+                          candidates: int | None = None) -> dict[str, Any]:
+    """Nearest hits by vector; the query text is embedded with the configured provider."""
+    space_name = request.space or default_space
+    if space_name is None:
+        raise Invalid("no embedding space: name one with `space` (no provider is configured)",
+                      details={"parameter": "space"})
+    space = await get_space(conn, space_name)
+    if request.vector is not None:
+        vector = request.vector
+    else:
+        if provider is None or default_space is None or space_name != default_space:
+            raise Invalid(f"space {space_name!r} has no server-side model; send `vector` instead",
+                          details={"parameter": "query"})
+        vector = await provider.embed_query(request.query)
+    check_dimensions(space, vector)
+    hits = await nearest(conn, space, vector, request, candidates or max(request.limit * 8, 100))
+    return {"hits": hits[: request.limit], "space": space["name"]}
+
+
+async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[float],
+                  scope: SearchScope, candidates: int,
+                  ef_search: int | None = None) -> list[dict[str, Any]]:
+    """Ranked hits (rank from 1, score: cosine similarity, negative distance otherwise)."""
+    template = queries.semantic_nearest.sql
+    query = sql.SQL(template).format(
+        dims=sql.Literal(int(space["dimensions"])),
+        op=sql.SQL(DISTANCE_OPERATOR[space["distance"]]),
+        space_id=sql.Literal(str(space["id"])))
+    params = {
+        "query_vector": vector_literal(vector), "candidates": candidates,
+        "entity_types": [t.value for t in scope.entity_types], "latest_only": scope.latest_only,
+        "kinds": [k.value for k in scope.artifact_kinds] if scope.artifact_kinds else None,
+        "sources": scope.sources,
+        "created_after": scope.created_after, "created_before": scope.created_before,
+    }
+    ef = ef_search or getattr(scope, "ef_search", None) or max(candidates, 40)
+    async with conn.transaction():
+        await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef, 1000))))
+        await conn.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        rows = await (await conn.execute(query, params, prepare=False)).fetchall()
+    rows.sort(key=lambda r: (r["distance"], str(r["entity_id"])))
+    hits = []
+    for rank, row in enumerate(rows, start=1):
+        distance = float(row["distance"])
+        score = 1 - distance if space["distance"] == "cosine" else -distance
+        hit = {k: row[k] for k in ("entity_type", "entity_id", "artifact_id", "version_number",
+                                   "artifact_kind", "title", "text")}
+        hit.update(rank=rank, score=score, distance=distance)
+        if row["span_id"] is not None:
+            hit["span"] = {"id": row["span_id"], "start_offset": row["start_offset"],
+                           "end_offset": row["end_offset"]}
+        hits.append(hit)
+    return hits
+
+
