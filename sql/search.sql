@@ -31,12 +31,12 @@ WITH version_doc AS (
 ),
 ranked AS (
     SELECT 'artifact_version' AS entity_type, vd.id AS entity_id,
-           ts_rank_cd(vd.doc, websearch_to_tsquery(:language::regconfig, :query::text), 33)
+           ts_rank_cd(vd.doc, :tsquery::tsquery, 33)
                AS score
       FROM version_doc vd
       JOIN artifacts a ON a.id = vd.artifact_id
      WHERE 'artifact_version' = ANY(:entity_types::text[])
-       AND vd.doc @@ websearch_to_tsquery(:language::regconfig, :query::text)
+       AND vd.doc @@ :tsquery::tsquery
        AND (:artifact_kinds::text[] IS NULL OR a.kind::text = ANY(:artifact_kinds::text[]))
        AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
        AND (:created_after::timestamptz IS NULL OR vd.created_at >= :created_after::timestamptz)
@@ -48,25 +48,25 @@ ranked AS (
     UNION ALL
     SELECT 'intent', i.id,
            ts_rank_cd(to_tsvector(:language::regconfig, i.statement),
-                      websearch_to_tsquery(:language::regconfig, :query::text), 33)
+                      :tsquery::tsquery, 33)
       FROM intents i
      WHERE 'intent' = ANY(:entity_types::text[])
        AND :artifact_kinds::text[] IS NULL AND :sources::text[] IS NULL
        AND to_tsvector(:language::regconfig, i.statement)
-           @@ websearch_to_tsquery(:language::regconfig, :query::text)
+           @@ :tsquery::tsquery
        AND (:created_after::timestamptz IS NULL OR i.created_at >= :created_after::timestamptz)
        AND (:created_before::timestamptz IS NULL OR i.created_at < :created_before::timestamptz)
     UNION ALL
     SELECT 'decision', d.id,
            ts_rank_cd(to_tsvector(:language::regconfig, d.statement)
                           || to_tsvector(:language::regconfig, coalesce(d.rationale, '')),
-                      websearch_to_tsquery(:language::regconfig, :query::text), 33)
+                      :tsquery::tsquery, 33)
       FROM decisions d
      WHERE 'decision' = ANY(:entity_types::text[])
        AND :artifact_kinds::text[] IS NULL AND :sources::text[] IS NULL
        AND (to_tsvector(:language::regconfig, d.statement)
                 || to_tsvector(:language::regconfig, coalesce(d.rationale, '')))
-           @@ websearch_to_tsquery(:language::regconfig, :query::text)
+           @@ :tsquery::tsquery
        AND (:created_after::timestamptz IS NULL OR d.created_at >= :created_after::timestamptz)
        AND (:created_before::timestamptz IS NULL OR d.created_at < :created_before::timestamptz)
 ),

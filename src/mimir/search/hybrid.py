@@ -66,7 +66,7 @@ async def hybrid_search(conn: AsyncConnection, request: HybridQuery,
                         default_language: str) -> dict[str, Any]:
     scope = request.model_dump(include=set(SearchScope.model_fields)) | {"limit": request.candidates}
     text = await search_text(conn, TextSearchRequest(
-        **scope, query=request.query, language=request.language),
+        **scope, query=request.query, language=request.language, match="any"),
         default_language=default_language)
     semantic = await semantic_search(conn, SemanticQuery(
         **scope, query=request.query, space=request.space, ef_search=request.ef_search),

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from pydantic import Field
@@ -46,6 +46,9 @@ START_MARK, STOP_MARK = "\x01", "\x02"
 
 
 class TextSearchRequest(SearchScope):
+    match: Literal["all", "any"] = Field(
+        default="all", description="`all`: every term must match (web-search semantics); "
+        "`any`: texts matching any term, ranked (more recall, as in BM25).", examples=["all"])
     query: QueryText = Field(
         description="Web-search syntax: words, \"quoted phrases\", `or`, `-excluded`.",
         examples=['"weekly sync" thursday -cancelled'])
@@ -161,8 +164,11 @@ async def search_text(conn: AsyncConnection, data: TextSearchRequest, *,
     if not lexemes:
         body["notice"] = ("the query only excludes words: hits are the texts without them, "
                           "unranked and without matches")
+    # "all" keeps websearch semantics (every term must match); "any" ranks every text that
+    # matches at least one term, BM25-style, which hybrid search uses for recall.
+    tsquery = or_query(lexemes) if data.match == "any" and lexemes else parsed
     hits = [row async for row in queries.search_text_rank(
-        conn, language=language, query=data.query, highlight=or_query(lexemes),
+        conn, language=language, tsquery=tsquery, highlight=or_query(lexemes),
         entity_types=[t.value for t in data.entity_types],
         artifact_kinds=[k.value for k in data.artifact_kinds] if data.artifact_kinds else None,
         sources=data.sources, created_after=data.created_after,
