@@ -10,6 +10,14 @@ from mimir.db.connection import sqlalchemy_creator
 from mimir.db.tables import metadata
 
 MIGRATION_LOCK_KEY = 7_431_926_001  # arbitrary, fixed: pg_advisory_xact_lock key
+# procrastinate's tables (migration 0002 applies its own schema SQL) are not described in
+# mimir.db.tables; autogenerate must neither drop nor compare them.
+JOB_QUEUE_PREFIX = "procrastinate_"
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Autogenerate filter: skip the job queue's tables (their indexes go with them)."""
+    return not (type_ == "table" and name is not None and name.startswith(JOB_QUEUE_PREFIX))
 
 
 def _conninfo() -> str:
@@ -36,7 +44,8 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, transaction_per_migration=False)
+    context.configure(connection=connection, target_metadata=metadata, transaction_per_migration=False,
+                      include_name=include_name)
     with context.begin_transaction():
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()

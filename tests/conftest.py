@@ -111,7 +111,7 @@ def empty_db_conninfo(pg_server: TestServer) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path / "unused"))
+    return Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path / "unused"), MIMIR_WORKER="off")
 
 
 @pytest.fixture

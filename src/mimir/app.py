@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from mimir import __version__
 from mimir.artifacts.rest import router as artifacts_router
-from mimir.config import Settings, get_settings
+from mimir.config import Settings, WorkerMode, get_settings
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
 from mimir.decisions.rest import router as decisions_router
@@ -20,6 +20,8 @@ from mimir.graphql.schema import graphql_router
 from mimir.health.rest import router as health_router
 from mimir.http_errors import UnhandledErrorMiddleware, install_error_handlers
 from mimir.intents.rest import router as intents_router
+from mimir.jobs.rest import router as jobs_router
+from mimir.jobs.worker import JobWorker
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
 from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
@@ -38,6 +40,7 @@ OPENAPI_TAGS = [
     {"name": "relations", "description": "Typed edges between any two entities."},
     {"name": "provenance", "description": "How a derived entity was produced."},
     {"name": "search", "description": "Full-text, semantic and hybrid search."},
+    {"name": "jobs", "description": "The background job queue: counts and failures."},
     {"name": "health", "description": "Liveness and database reachability."},
 ]
 
@@ -63,10 +66,17 @@ def create_app(
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.database = prepared
+        worker = None
+        if settings.worker is WorkerMode.INPROCESS:
+            worker = JobWorker(prepared.conninfo, concurrency=settings.worker_concurrency)
+            worker.start()  # returns at once; the worker connects in the background
+        app.state.job_worker = worker
         log.info("mimir ready", version=__version__, embedded=prepared.is_embedded)
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()  # running jobs get a few seconds to finish
             await pool.close()
             if owned:
                 await asyncio.to_thread(prepared.close)
@@ -84,7 +94,7 @@ def create_app(
     install_error_handlers(app)
     for router in (artifacts_router, intents_router, decisions_router, spans_router,
                    relations_router, artifact_relations_router, provenance_router,
-                   search_router, embeddings_router, health_router):
+                   search_router, embeddings_router, jobs_router, health_router):
         app.include_router(router)
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     if settings.graphiql:

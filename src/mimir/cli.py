@@ -59,6 +59,34 @@ def serve(
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(
+        min=1, max=64, help="Jobs run at once (default MIMIR_WORKER_CONCURRENCY).")] = None,
+    queue: Annotated[list[str] | None, typer.Option(
+        "--queue", help="Only this queue (repeatable; default: all queues).")] = None,
+) -> None:
+    """Run the background job worker until Ctrl-C / SIGTERM (set MIMIR_WORKER=off on the
+    servers then). Running jobs get a few seconds to finish on shutdown."""
+    import asyncio
+
+    from mimir.db.lifecycle import prepare_database
+    from mimir.jobs.worker import JobWorker, run_until_signalled
+
+    settings = _settings()
+    try:
+        database = prepare_database(settings)
+    except DatabaseUnreachable as exc:
+        _fail(str(exc))
+    try:
+        job_worker = JobWorker(database.conninfo,
+                               concurrency=concurrency or settings.worker_concurrency,
+                               queues=queue or None)
+        asyncio.run(run_until_signalled(job_worker))
+    finally:
+        database.close()
+
+
+@app.command()
 def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead.")] = False,

@@ -27,6 +27,7 @@ class TestHealthOk:
         assert database["migration_revision"] == migrate.head_revision()
         assert database["embedded"] is False  # the test app is handed an external conninfo
         assert body["version"]
+        assert body["jobs"] == {"queued": 0, "running": 0, "failed": 0}
 
     async def test_api_v1_alias(self, client):
         """/api/v1/health answers the same report."""

@@ -11,6 +11,14 @@ from mimir.db import migrate
 from mimir.db.connection import sqlalchemy_creator
 from mimir.db.tables import metadata
 
+JOB_QUEUE_PREFIX = "procrastinate_"  # as in migrations/env.py
+
+
+def _include_name(name, type_, parent_names) -> bool:
+    """The filter of migrations/env.py: procrastinate's tables are not in tables.py."""
+    return not (type_ == "table" and name is not None and name.startswith(JOB_QUEUE_PREFIX))
+
+
 DOMAIN_TABLES = {
     "artifacts", "artifact_versions", "spans", "intents", "intent_groups", "decisions",
     "relations", "provenance", "provenance_evidence", "embedding_spaces", "embeddings",
@@ -30,7 +38,8 @@ def _schema_diff(conninfo: str) -> list:
                            poolclass=pool.NullPool)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True,
-                                                          "compare_server_default": True})
+                                                          "compare_server_default": True,
+                                                          "include_name": _include_name})
         diff = compare_metadata(context, metadata)
     engine.dispose()
     return diff

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Computed,
@@ -248,4 +249,21 @@ embeddings = Table(
     PrimaryKeyConstraint("id"),
     UniqueConstraint("space_id", "target_type", "target_id"),
     Index("ix_embeddings_target", "target_type", "target_id"),
+)
+
+
+# The job queue's tables (procrastinate_*) are procrastinate's, applied by migration 0002 and
+# left out of the autogenerate comparison; this one is Mímir's: the error of each failed
+# attempt. No foreign key to procrastinate_jobs (the prune task removes orphans).
+job_errors = Table(
+    "job_errors", metadata,
+    _id(),
+    Column("job_id", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("error_type", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    Index(None, "job_id", "attempt"),
+    Index(None, "created_at", "id"),
 )

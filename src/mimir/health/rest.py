@@ -19,11 +19,21 @@ class DatabaseHealth(BaseModel):
     migration_revision: str | None = Field(default=None, examples=["0001"])
 
 
+class JobCounts(BaseModel):
+    queued: int = Field(description="Jobs waiting for a worker (or for their retry time).",
+                        examples=[3])
+    running: int = Field(description="Jobs a worker is running.", examples=[1])
+    failed: int = Field(description="Jobs that failed for good; see /api/v1/jobs/failed.",
+                        examples=[0])
+
+
 class Health(BaseModel):
     status: str = Field(description="`ok`, or `degraded` when the database is unreachable.",
                         examples=["ok"])
     version: str = Field(description="Mímir's version.", examples=["0.1.0"])
     database: DatabaseHealth
+    jobs: JobCounts | None = Field(default=None, description="Background job counts; null "
+                                   "while the database is unreachable.")
 
 
 async def _health(request: Request) -> JSONResponse:
