@@ -25,9 +25,9 @@ from mimir.jobs.worker import JobWorker
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
 from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
-from mimir.search.rest import router as search_router
 from mimir.relations.rest import router as relations_router
 from mimir.rest.limits import BodySizeLimitMiddleware
+from mimir.search.rest import router as search_router
 from mimir.spans.rest import router as spans_router
 
 log = get_logger("mimir.app")
