@@ -95,7 +95,7 @@ async def wait_indexed(client: httpx.AsyncClient, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         stats = (await client.get("/api/v1/jobs")).json()
-        pending = stats.get("queued", 0) + stats.get("running", 0)
+        pending = stats["by_status"]["todo"] + stats["by_status"]["doing"]
         if pending == 0:
             return
         print(f"  waiting for the queue: {pending} jobs pending", flush=True)

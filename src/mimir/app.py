@@ -14,6 +14,8 @@ from mimir.config import Settings, WorkerMode, get_settings
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
 from mimir.decisions.rest import router as decisions_router
+from mimir.embeddings import runtime as embedding_runtime
+from mimir.embeddings import tasks as embedding_tasks
 from mimir.embeddings.rest import router as embeddings_router
 from mimir.graphql.ide import mount_graphiql_assets
 from mimir.graphql.schema import graphql_router
@@ -45,6 +47,11 @@ OPENAPI_TAGS = [
 ]
 
 
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background start-up task failed", error_type=type(task.exception()).__name__)
+
+
 def create_app(
     settings: Settings | None = None,
     database: PreparedDatabase | None = None,
@@ -66,17 +73,27 @@ def create_app(
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.database = prepared
+        # The indexing runtime first: the worker's jobs need it.
+        indexing = await embedding_runtime.configure(settings, prepared.conninfo)
+        app.state.embedding_provider = indexing.provider
+        app.state.embedding_space = indexing.space["name"] if indexing.space else None
         worker = None
         if settings.worker is WorkerMode.INPROCESS:
             worker = JobWorker(prepared.conninfo, concurrency=settings.worker_concurrency)
             worker.start()  # returns at once; the worker connects in the background
         app.state.job_worker = worker
+        if worker is not None and indexing.provider is not None:
+            # Versions written while no worker ran get queued now (a separate
+            # `mimir worker` does the same when it starts).
+            backfill = asyncio.create_task(embedding_tasks.backfill(prepared.conninfo))
+            backfill.add_done_callback(_log_failure)
         log.info("mimir ready", version=__version__, embedded=prepared.is_embedded)
         try:
             yield
         finally:
             if worker is not None:
                 await worker.stop()  # running jobs get a few seconds to finish
+            await embedding_runtime.reset()
             await pool.close()
             if owned:
                 await asyncio.to_thread(prepared.close)

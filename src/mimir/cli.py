@@ -81,7 +81,20 @@ def worker(
         job_worker = JobWorker(database.conninfo,
                                concurrency=concurrency or settings.worker_concurrency,
                                queues=queue or None)
-        asyncio.run(run_until_signalled(job_worker))
+
+        async def run() -> None:
+            from mimir.embeddings import runtime as embedding_runtime
+            from mimir.embeddings.tasks import backfill
+
+            indexing = await embedding_runtime.configure(settings, database.conninfo)
+            if indexing.provider is not None:
+                await backfill(database.conninfo)
+            try:
+                await run_until_signalled(job_worker)
+            finally:
+                await embedding_runtime.reset()
+
+        asyncio.run(run())
     finally:
         database.close()
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
+from mimir.embeddings.tasks import enqueue_version
 from mimir.entities import EntityType
 from mimir.errors import NotFound, PayloadTooLarge
 from mimir.provenance.service import ProvenanceIn, record_provenance
@@ -108,6 +109,7 @@ async def create_artifact(conn: AsyncConnection, data: ArtifactCreate, *, max_ch
                 conn, artifact_id=artifact["id"], version_number=1, content=data.content,
                 content_hash=content_hash(data.content), metadata=_json(data.version_metadata))
         await record_provenance(conn, EntityType.ARTIFACT, artifact["id"], provenance)
+        await enqueue_version(conn, version["id"])
     return {**artifact, "latest_version_number": 1, "versions": [version]}, True
 
 
@@ -130,6 +132,7 @@ async def append_version(conn: AsyncConnection, artifact_id: uuid.UUID, data: Ve
                 version_number=(latest["version_number"] if latest else 0) + 1,
                 content=data.content, content_hash=digest, metadata=_json(data.metadata))
         await record_provenance(conn, EntityType.ARTIFACT_VERSION, version["id"], provenance)
+        await enqueue_version(conn, version["id"])
     return version, True
 
 

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
+from mimir.embeddings.tasks import enqueue_statement
 from mimir.entities import EntityType
 from mimir.errors import Conflict, NotFound
 from mimir.provenance.service import ProvenanceIn, record_provenance
@@ -178,6 +179,7 @@ async def create_decision(conn: AsyncConnection, data: DecisionCreate, *,
     async with conn.transaction():
         decision_id = await _insert(conn, data)
         await record_provenance(conn, EntityType.DECISION, decision_id, provenance)
+        await enqueue_statement(conn, EntityType.DECISION, decision_id)
         return await get_decision(conn, decision_id)
 
 
@@ -214,6 +216,7 @@ async def update_decision(conn: AsyncConnection, decision_id: uuid.UUID, data: D
             await queries.decisions_update(conn, id=decision_id, status=wanted,
                                            rationale=rationale, metadata=_json(metadata))
         await record_provenance(conn, EntityType.DECISION, decision_id, provenance)
+        await enqueue_statement(conn, EntityType.DECISION, decision_id)
         return await get_decision(conn, decision_id)
 
 
@@ -229,6 +232,7 @@ async def supersede_decision(conn: AsyncConnection, decision_id: uuid.UUID,
                 conn, old, "cannot be superseded again; supersede the current decision instead")
         new_id = await _insert(conn, successor)
         await record_provenance(conn, EntityType.DECISION, new_id, provenance)
+        await enqueue_statement(conn, EntityType.DECISION, new_id)
         with translate_errors():
             await queries.decisions_mark_superseded(conn, id=decision_id, successor_id=new_id)
         return {"superseded": await get_decision(conn, decision_id),

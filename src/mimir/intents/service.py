@@ -32,6 +32,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
+from mimir.embeddings.tasks import enqueue_statement
 from mimir.entities import EntityType
 from mimir.errors import Conflict, Invalid, NotFound
 from mimir.provenance.service import ProvenanceIn, record_provenance
@@ -194,6 +195,7 @@ async def create_intent(conn: AsyncConnection, data: IntentCreate, *,
                 conn, statement=data.statement, group_id=data.group_id,
                 confidence=data.confidence, metadata=_json(data.metadata))
         await record_provenance(conn, EntityType.INTENT, intent["id"], provenance)
+        await enqueue_statement(conn, EntityType.INTENT, intent["id"])
     return intent
 
 

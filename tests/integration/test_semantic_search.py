@@ -1,0 +1,211 @@
+"""Semantic and hybrid search end to end: artifacts written over REST are chunked and
+embedded by the real local model in the background queue, then found by meaning."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import psycopg
+import pytest
+
+from mimir.app import create_app
+from mimir.config import Settings
+from mimir.db.lifecycle import PreparedDatabase
+
+DOCS = {
+    "cooking": "To bake sourdough bread, feed the starter the night before, mix flour and "
+               "water, let the dough rise slowly and bake it in a very hot oven.",
+    "database": "PostgreSQL replication streams the write-ahead log to standby servers so "
+                "that a replica can take over when the primary database fails.",
+    "garden": "Tomato seedlings need plenty of sun, regular watering and a stake to climb "
+              "once the plants grow taller in early summer.",
+}
+
+
+async def _drain(http: httpx.AsyncClient, within_s: float = 120) -> None:
+    for _ in range(int(within_s * 4)):
+        stats = (await http.get("/api/v1/jobs")).json()
+        if stats["by_status"]["todo"] + stats["by_status"]["doing"] == 0:
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"queue did not drain: {stats}")
+
+
+@pytest.fixture
+async def indexed(db_conninfo, tmp_path):
+    """An app with the in-process worker and the default local model, three documents, an
+    intent and a decision, all indexed."""
+    settings = Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path), MIMIR_WORKER="inprocess")
+    app = create_app(settings, PreparedDatabase(conninfo=db_conninfo), close_database=False)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=60) as http:
+        ids = {}
+        for name, content in DOCS.items():
+            body = (await http.post("/api/v1/artifacts", json={
+                "kind": "document", "title": name, "content": content})).json()
+            ids[name] = body["id"]
+        await http.post("/api/v1/intents", json={"statement": "Keep a standby database ready "
+                                                 "for failover"})
+        await http.post("/api/v1/decisions", json={"statement": "We water the vegetables every "
+                                                   "morning"})
+        await _drain(http)
+        yield http, ids, app
+
+
+class TestIndexing:
+    async def test_chunks_are_spans_with_embeddings_and_provenance(self, indexed, db_conninfo):
+        """Each version becomes chunk spans whose text is exact, each embedded once in the
+        provider's space, with provenance naming the model and the chunker."""
+        http, ids, app = indexed
+        space = app.state.embedding_space
+        assert space
+        with psycopg.connect(db_conninfo) as conn:
+            rows = conn.execute(
+                "SELECT s.id, s.start_offset, s.end_offset, v.content, p.model, p.pipeline_version,"
+                "       (SELECT count(*) FROM embeddings e WHERE e.target_id = s.id) AS vectors"
+                "  FROM spans s JOIN artifact_versions v ON v.id = s.version_id"
+                "  JOIN provenance p ON p.target_type = 'span' AND p.target_id = s.id"
+                " WHERE s.span_type = 'chunk'").fetchall()
+            statements = conn.execute(
+                "SELECT target_type::text, count(*) FROM embeddings "
+                "WHERE target_type IN ('intent', 'decision') GROUP BY 1 ORDER BY 1").fetchall()
+        assert len(rows) == len(DOCS)  # short documents: one chunk each
+        for _, start, end, content, model, pipeline, vectors in rows:
+            assert content[start:end].strip() == content.strip()
+            assert vectors == 1
+            assert model == app.state.embedding_provider.model
+            assert "semantic-text-splitter" in pipeline
+        assert statements == [("decision", 1), ("intent", 1)]
+
+    async def test_reindexing_is_idempotent(self, indexed, db_conninfo):
+        """Running a version's job again makes no new chunks, vectors or provenance."""
+        from mimir.embeddings import runtime
+        from mimir.embeddings.tasks import index_version_job
+
+        http, ids, _ = indexed
+        version_id = (await http.get(f"/api/v1/artifacts/{ids['cooking']}")).json()["versions"][0]["id"]
+
+        def counts():
+            with psycopg.connect(db_conninfo) as conn:
+                return conn.execute("SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM "
+                                    "embeddings), (SELECT count(*) FROM provenance)").fetchone()
+
+        before = counts()
+        assert runtime.current() is not None
+        await index_version_job(version_id=version_id)
+        assert counts() == before
+
+
+class TestSemantic:
+    async def test_finds_by_meaning_with_the_matching_span(self, indexed):
+        """A paraphrase with no shared keywords finds the right document first; the hit
+        carries the chunk span and its exact text."""
+        http, ids, _ = indexed
+        body = (await http.post("/api/v1/search/semantic", json={
+            "query": "how do I make a loaf at home?", "entity_types": ["artifact_version"]})).json()
+        top = body["hits"][0]
+        assert top["artifact_id"] == ids["cooking"]
+        assert top["rank"] == 1 and 0 < top["score"] <= 1
+        content = DOCS["cooking"]
+        assert content[top["span"]["start_offset"]:top["span"]["end_offset"]] == top["text"]
+
+    async def test_intents_and_decisions_are_searchable(self, indexed):
+        """Intents and decisions are embedded and found by meaning too."""
+        http, _, _ = indexed
+        body = (await http.post("/api/v1/search/semantic", json={
+            "query": "replica takes over if the main server dies",
+            "entity_types": ["intent", "decision"]})).json()
+        assert body["hits"][0]["entity_type"] == "intent"
+
+    @pytest.mark.parametrize("payload, status", [
+        ({"query": ""}, 422),
+        ({"query": "x" * 1001}, 422),
+        ({"query": "a", "vector": [0.1]}, 422),
+        ({"vector": [0.1, 0.2]}, 422),
+        ({"query": "a", "space": "no-such-space"}, 404),
+        ({"query": "a", "entity_types": ["span"]}, 422),
+    ])
+    async def test_bad_input(self, indexed, payload, status):
+        """Empty, over-long, both inputs, wrong dimension, unknown space, unknown type."""
+        http, _, _ = indexed
+        response = await http.post("/api/v1/search/semantic", json=payload)
+        assert response.status_code == status, response.text
+        if payload.get("vector") == [0.1, 0.2]:
+            assert "384" in response.json()["error"]["message"]
+
+
+class TestHybrid:
+    async def test_each_hit_shows_both_lists(self, indexed):
+        """Hybrid fuses the lists; a hit found by both shows its rank and score in each, and
+        its RRF score is the sum of weight / (k + rank)."""
+        http, ids, _ = indexed
+        body = (await http.post("/api/v1/search/hybrid", json={
+            "query": "database replication standby", "rrf_k": 10,
+            "entity_types": ["artifact_version"]})).json()
+        top = body["hits"][0]
+        assert top["artifact_id"] == ids["database"]
+        assert top["text"]["rank"] == 1 and top["semantic"]["rank"] == 1
+        assert top["score"] == pytest.approx(1 / 11 + 1 / 11)
+        assert top["matches"] and top["span"]
+
+    async def test_weights_change_the_order(self, indexed):
+        """With the text list weighted to zero the order is the semantic order."""
+        http, _, _ = indexed
+        query = {"query": "vegetable garden sunshine", "entity_types": ["artifact_version"]}
+        semantic = (await http.post("/api/v1/search/semantic", json=query)).json()["hits"]
+        hybrid = (await http.post("/api/v1/search/hybrid", json={
+            **query, "text_weight": 0})).json()["hits"]
+        assert [h["entity_id"] for h in hybrid] == [h["entity_id"] for h in semantic]
+
+
+class TestClientVectors:
+    async def test_own_space_and_vectors(self, client):
+        """With a space of your own you write vectors and search by vector; a vector of the
+        wrong dimension is a 422 naming both dimensions."""
+        space = await client.post("/api/v1/embeddings/spaces", json={
+            "name": "mine", "model": "handmade", "dimensions": 3})
+        assert space.status_code == 201
+        again = await client.post("/api/v1/embeddings/spaces", json={
+            "name": "mine", "model": "handmade", "dimensions": 3})
+        assert again.status_code == 200
+        clash = await client.post("/api/v1/embeddings/spaces", json={
+            "name": "mine", "model": "other", "dimensions": 4})
+        assert clash.status_code == 409
+        intents = [(await client.post("/api/v1/intents", json={"statement": s})).json()["id"]
+                   for s in ("north", "east")]
+        written = await client.post("/api/v1/embeddings", json={"space": "mine", "vectors": [
+            {"target_type": "intent", "target_id": intents[0], "vector": [1, 0, 0]},
+            {"target_type": "intent", "target_id": intents[1], "vector": [0, 1, 0]}]})
+        assert written.json() == {"written": 2}
+        hits = (await client.post("/api/v1/search/semantic", json={
+            "space": "mine", "vector": [0.1, 0.9, 0]})).json()["hits"]
+        assert [h["entity_id"] for h in hits] == [intents[1], intents[0]]
+        wrong = await client.post("/api/v1/embeddings", json={"space": "mine", "vectors": [
+            {"target_type": "intent", "target_id": intents[0], "vector": [1, 0]}]})
+        assert wrong.status_code == 422 and "expects 3" in wrong.json()["error"]["message"]
+
+
+class TestProviderDown:
+    async def test_text_search_works_semantic_is_503(self, db_conninfo, tmp_path):
+        """With an unreachable embedding endpoint, full-text search still answers, semantic
+        and hybrid answer 503 with a clear message, and writes still queue their jobs."""
+        settings = Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path), MIMIR_WORKER="off",
+                            MIMIR_EMBEDDING_PROVIDER="openai",
+                            MIMIR_EMBEDDING_BASE_URL="http://127.0.0.1:9/v1",
+                            MIMIR_EMBEDDING_MODEL="text-embedding-3-small",
+                            MIMIR_EMBEDDING_API_KEY="sk-test-not-a-real-key-123")
+        app = create_app(settings, PreparedDatabase(conninfo=db_conninfo), close_database=False)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=60) as http:
+            created = await http.post("/api/v1/artifacts", json={"kind": "note", "content": "offline notes"})
+            assert created.status_code == 201
+            text = await http.post("/api/v1/search/text", json={"query": "offline"})
+            assert text.status_code == 200 and text.json()["hits"]
+            semantic = await http.post("/api/v1/search/semantic", json={"query": "offline"})
+            hybrid = await http.post("/api/v1/search/hybrid", json={"query": "offline"})
+            jobs = (await http.get("/api/v1/jobs")).json()
+        for response in (semantic, hybrid):
+            assert response.status_code == 503, response.text
+            assert "sk-test" not in response.text
+        assert jobs["by_status"]["todo"] >= 1
