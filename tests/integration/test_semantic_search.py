@@ -209,3 +209,26 @@ class TestProviderDown:
             assert response.status_code == 503, response.text
             assert "sk-test" not in response.text
         assert jobs["by_status"]["todo"] >= 1
+
+
+class TestGraphQLSearch:
+    async def test_search_query_returns_entities_and_spans(self, indexed):
+        """GraphQL `search` returns hits with the entity (union) and the matching chunk."""
+        http, ids, _ = indexed
+        body = (await http.post("/graphql", json={"query": """{
+            search(query: "bread dough oven", mode: HYBRID, entityTypes: [ARTIFACT_VERSION]) {
+              rank textRank semanticRank
+              entity { ... on ArtifactVersion { artifact { title } } }
+              span { text startOffset } matches { text startOffset endOffset } } }"""})).json()
+        top = body["data"]["search"][0]
+        assert top["entity"]["artifact"]["title"] == "cooking"
+        assert top["textRank"] == 1 and top["semanticRank"] == 1
+        content = DOCS["cooking"]
+        assert all(content[m["startOffset"]:m["endOffset"]] == m["text"] for m in top["matches"])
+        assert top["span"]["text"] in content
+
+    async def test_search_bad_input_has_a_code(self, indexed):
+        """An empty query is an `invalid` error, not a 500."""
+        http, _, _ = indexed
+        body = (await http.post("/graphql", json={"query": '{ search(query: "") { rank } }'})).json()
+        assert body["errors"][0]["extensions"]["code"] == "invalid"

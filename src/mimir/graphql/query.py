@@ -4,6 +4,7 @@ the provenance chain."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -15,6 +16,7 @@ from mimir.entities import EntityType as DomainEntityType
 from mimir.errors import Invalid
 from mimir.graphql.context import Info
 from mimir.graphql.inputs import Connection, Edge, EntityRef, PageInfo, filter_params
+from mimir.graphql.search import SearchableType, SearchHit, SearchMode, run_search
 from mimir.graphql.types import (
     Artifact,
     ArtifactVersion,
@@ -149,6 +151,19 @@ class Query:
     async def relations(self, info: Info, first: int = 50, after: str | None = None,
                         filter: JSON | None = None) -> Connection[Relation]:
         return await _list(info, list_relations, Relation, first, after, filter)
+
+    @strawberry.field(description="Full-text, semantic or hybrid search over artifact versions, "
+                      "intents and decisions (the REST search endpoints' rules and filters).")
+    async def search(self, info: Info, query: str, mode: SearchMode = SearchMode.HYBRID,
+                     entity_types: list[SearchableType] | None = None,
+                     artifact_kinds: list[str] | None = None, sources: list[str] | None = None,
+                     created_after: datetime | None = None, created_before: datetime | None = None,
+                     latest_only: bool = True, limit: int = 20,
+                     space: str | None = None) -> list[SearchHit]:
+        return await run_search(info, query=query, mode=mode, entity_types=entity_types,
+                                artifact_kinds=artifact_kinds, sources=sources,
+                                created_after=created_after, created_before=created_before,
+                                latest_only=latest_only, limit=limit, space=space)
 
     @strawberry.field(description="Embedding spaces, by name.")
     async def embedding_spaces(self, info: Info) -> list[EmbeddingSpace]:
