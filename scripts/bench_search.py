@@ -183,8 +183,12 @@ async def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--hnsw", action="store_true", help="also measure HNSW recall")
+    parser.add_argument("--hnsw-only", action="store_true", help="only measure HNSW recall")
     args = parser.parse_args()
     data_dir = Path(os.environ.get("MIMIR_DATA_DIR", "/tmp/mimir-scifact"))
+    if args.hnsw_only:
+        run_hnsw(data_dir)
+        return
     corpus, queries, qrels = load_beir(args.data)
     env = {**os.environ, "MIMIR_DATA_DIR": str(data_dir), "MIMIR_PORT": str(args.port),
            "LOG_LEVEL": "WARNING"}
@@ -209,7 +213,18 @@ async def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     if args.hnsw:
-        hnsw_recall(f"host={data_dir / 'pgdata'} dbname=mimir user=postgres")
+        run_hnsw(data_dir)
+
+
+def run_hnsw(data_dir: Path) -> None:
+    """Start the embedded server of that data directory for the HNSW measurement."""
+    from mimir.db.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(data_dir)
+    try:
+        hnsw_recall(server.start())
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

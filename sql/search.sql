@@ -17,7 +17,7 @@ SELECT websearch_to_tsquery(:language::regconfig, :query::text)::text AS tsquery
 
 -- name: search_text_rank
 -- The best full-text matches across artifact versions, intents and decisions, with a
--- snippet. Versions use the stored english search_vector (GIN index) when the language
+-- snippet, scored by BM25 when :terms are given (else ts_rank_cd). Versions use the stored english search_vector (GIN index) when the language
 -- is english, else a vector computed on the fly; intents and decisions always compute it.
 WITH version_doc AS (
     SELECT v.id, v.artifact_id, v.version_number, v.created_at, v.search_vector AS doc
@@ -31,7 +31,8 @@ WITH version_doc AS (
 ),
 ranked AS (
     SELECT 'artifact_version' AS entity_type, vd.id AS entity_id,
-           ts_rank_cd(vd.doc, :tsquery::tsquery, 33)
+           CASE WHEN :terms::text[] IS NULL THEN ts_rank_cd(vd.doc, :tsquery::tsquery, 33)
+                ELSE mimir_bm25(vd.doc, :terms::text[], :idf::float8[], :avgdl::float8) END
                AS score
       FROM version_doc vd
       JOIN artifacts a ON a.id = vd.artifact_id
@@ -47,8 +48,10 @@ ranked AS (
                    AND newer.version_number > vd.version_number))
     UNION ALL
     SELECT 'intent', i.id,
-           ts_rank_cd(to_tsvector(:language::regconfig, i.statement),
-                      :tsquery::tsquery, 33)
+           CASE WHEN :terms::text[] IS NULL
+                THEN ts_rank_cd(to_tsvector(:language::regconfig, i.statement), :tsquery::tsquery, 33)
+                ELSE mimir_bm25(to_tsvector(:language::regconfig, i.statement), :terms::text[],
+                                :idf::float8[], :avgdl::float8) END
       FROM intents i
      WHERE 'intent' = ANY(:entity_types::text[])
        AND :artifact_kinds::text[] IS NULL AND :sources::text[] IS NULL
@@ -58,9 +61,13 @@ ranked AS (
        AND (:created_before::timestamptz IS NULL OR i.created_at < :created_before::timestamptz)
     UNION ALL
     SELECT 'decision', d.id,
-           ts_rank_cd(to_tsvector(:language::regconfig, d.statement)
-                          || to_tsvector(:language::regconfig, coalesce(d.rationale, '')),
-                      :tsquery::tsquery, 33)
+           CASE WHEN :terms::text[] IS NULL
+                THEN ts_rank_cd(to_tsvector(:language::regconfig, d.statement)
+                                || to_tsvector(:language::regconfig, coalesce(d.rationale, '')),
+                                :tsquery::tsquery, 33)
+                ELSE mimir_bm25(to_tsvector(:language::regconfig, d.statement)
+                                || to_tsvector(:language::regconfig, coalesce(d.rationale, '')),
+                                :terms::text[], :idf::float8[], :avgdl::float8) END
       FROM decisions d
      WHERE 'decision' = ANY(:entity_types::text[])
        AND :artifact_kinds::text[] IS NULL AND :sources::text[] IS NULL
@@ -166,3 +173,13 @@ SELECT (t.end_offset - char_length(t.token))::integer AS start_offset,
          LIMIT 1) && :lexemes::text[]
  ORDER BY t.ord
  LIMIT :max_marks::integer;
+
+-- name: search_text_term_stats^
+-- Collection statistics for BM25 over the stored (english) version vectors: the number of
+-- versions, the mean number of distinct lexemes, and each term's document frequency.
+SELECT (SELECT count(*) FROM artifact_versions) AS n,
+       (SELECT avg(length(search_vector)) FROM artifact_versions)::float8 AS avgdl,
+       ARRAY(SELECT (SELECT count(*) FROM artifact_versions v
+                      WHERE v.search_vector @@ quote_literal(t.term)::tsquery)
+               FROM unnest(:terms::text[]) WITH ORDINALITY AS t(term, position)
+              ORDER BY t.position) AS df;

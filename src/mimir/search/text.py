@@ -29,6 +29,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from typing import Any, Literal
@@ -149,6 +150,19 @@ async def _matches(conn: AsyncConnection, language: str, lexemes: list[str],
     return found
 
 
+async def _bm25_stats(conn: AsyncConnection, language: str, lexemes: list[str]
+                      ) -> tuple[list[str] | None, list[float] | None, float | None]:
+    """BM25 needs collection statistics; they come from the stored english vectors, so
+    other languages (and queries with no positive term) rank with ts_rank_cd instead."""
+    terms = list(dict.fromkeys(lexemes))
+    if language != DEFAULT_LANGUAGE or not terms:
+        return None, None, None
+    stats = await queries.search_text_term_stats(conn, terms=terms)
+    n = max(stats["n"], 1)
+    idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in stats["df"]]
+    return terms, idf, stats["avgdl"] or 1.0
+
+
 async def search_text(conn: AsyncConnection, data: TextSearchRequest, *,
                       default_language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """Rank, filter and cut the hits; add snippets and exact match offsets."""
@@ -167,8 +181,10 @@ async def search_text(conn: AsyncConnection, data: TextSearchRequest, *,
     # "all" keeps websearch semantics (every term must match); "any" ranks every text that
     # matches at least one term, BM25-style, which hybrid search uses for recall.
     tsquery = or_query(lexemes) if data.match == "any" and lexemes else parsed
+    terms, idf, avgdl = await _bm25_stats(conn, language, lexemes)
     hits = [row async for row in queries.search_text_rank(
         conn, language=language, tsquery=tsquery, highlight=or_query(lexemes),
+        terms=terms, idf=idf, avgdl=avgdl,
         entity_types=[t.value for t in data.entity_types],
         artifact_kinds=[k.value for k in data.artifact_kinds] if data.artifact_kinds else None,
         sources=data.sources, created_after=data.created_after,
