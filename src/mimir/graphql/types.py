@@ -84,25 +84,29 @@ def _relations(rows: list[Row], entity: tuple[str, uuid.UUID], direction: Direct
     return kept
 
 
-class _Linked:
-    """Provenance and relations, shared by every entity type."""
+@strawberry.interface(description="An entity that relations and provenance can point at.")
+class Linked:
+    """Relations and provenance, shared by every entity type (resolved per type key)."""
 
-    _entity_type: str
+    id: uuid.UUID
+    _entity_type: strawberry.Private[str]
 
-    async def _provenance(self, info: Info) -> list[Provenance]:
-        rows = await info.context.loaders.provenance_of.load((self._entity_type, self.id))
-        return [Provenance.from_row(r) for r in rows]
-
-    async def _relations(self, info: Info, direction: Direction,
-                         relation_types: list[str] | None) -> list[Relation]:
+    @strawberry.field(description="Relations with this entity at either end (or one way).")
+    async def relations(self, info: Info, direction: Direction = Direction.BOTH,
+                        relation_types: list[str] | None = None) -> list[Relation]:
         key = (self._entity_type, self.id)
         return _relations(await info.context.loaders.relations_of.load(key), key, direction,
                           relation_types)
 
+    @strawberry.field(description="How this entity was produced, with its evidence spans.")
+    async def provenance(self, info: Info) -> list[Provenance]:
+        rows = await info.context.loaders.provenance_of.load((self._entity_type, self.id))
+        return [Provenance.from_row(r) for r in rows]
+
 
 @strawberry.type(description="A conversation, document or note, with append-only versions.")
-class Artifact(_Linked):
-    _entity_type = "artifact"
+class Artifact(Linked):
+    _entity_type: strawberry.Private[str] = "artifact"
     id: uuid.UUID
     kind: ArtifactKind
     title: str | None
@@ -132,19 +136,12 @@ class Artifact(_Linked):
         rows = await info.context.loaders.versions_of_artifact.load(self.id)
         return next((ArtifactVersion.from_row(r) for r in rows if r["version_number"] == number), None)
 
-    @strawberry.field(description="Relations with this artifact at either end.")
-    async def relations(self, info: Info, direction: Direction = Direction.BOTH,
-                        relation_types: list[str] | None = None) -> list[Relation]:
-        return await self._relations(info, direction, relation_types)
 
-    @strawberry.field(description="How this artifact was produced.")
-    async def provenance(self, info: Info) -> list[Provenance]:
-        return await self._provenance(info)
 
 
 @strawberry.type(description="One immutable version of an artifact.")
-class ArtifactVersion(_Linked):
-    _entity_type = "artifact_version"
+class ArtifactVersion(Linked):
+    _entity_type: strawberry.Private[str] = "artifact_version"
     id: uuid.UUID
     artifact_id: uuid.UUID
     version_number: int
@@ -185,19 +182,12 @@ class ArtifactVersion(_Linked):
         rows = await info.context.loaders.versions_of_artifact.load(self.artifact_id)
         return next((ArtifactVersion.from_row(r) for r in rows if r["version_number"] == number), None)
 
-    @strawberry.field
-    async def relations(self, info: Info, direction: Direction = Direction.BOTH,
-                        relation_types: list[str] | None = None) -> list[Relation]:
-        return await self._relations(info, direction, relation_types)
 
-    @strawberry.field
-    async def provenance(self, info: Info) -> list[Provenance]:
-        return await self._provenance(info)
 
 
 @strawberry.type(description="An exact character range [startOffset, endOffset) of one version.")
-class Span(_Linked):
-    _entity_type = "span"
+class Span(Linked):
+    _entity_type: strawberry.Private[str] = "span"
     id: uuid.UUID
     version_id: uuid.UUID
     artifact_id: uuid.UUID
@@ -231,19 +221,12 @@ class Span(_Linked):
         rows = await info.context.loaders.provenance_citing_span.load(self.id)
         return [Provenance.from_row(r) for r in rows]
 
-    @strawberry.field
-    async def relations(self, info: Info, direction: Direction = Direction.BOTH,
-                        relation_types: list[str] | None = None) -> list[Relation]:
-        return await self._relations(info, direction, relation_types)
 
-    @strawberry.field
-    async def provenance(self, info: Info) -> list[Provenance]:
-        return await self._provenance(info)
 
 
 @strawberry.type(description="Something a person or agent wants, derived from artifacts.")
-class Intent(_Linked):
-    _entity_type = "intent"
+class Intent(Linked):
+    _entity_type: strawberry.Private[str] = "intent"
     id: uuid.UUID
     statement: str
     status: IntentStatus
@@ -266,19 +249,12 @@ class Intent(_Linked):
             return None
         return IntentGroup.from_row(await info.context.loaders.intent_group.load(self.group_id))
 
-    @strawberry.field
-    async def relations(self, info: Info, direction: Direction = Direction.BOTH,
-                        relation_types: list[str] | None = None) -> list[Relation]:
-        return await self._relations(info, direction, relation_types)
 
-    @strawberry.field(description="How this intent was derived, with its evidence spans.")
-    async def provenance(self, info: Info) -> list[Provenance]:
-        return await self._provenance(info)
 
 
 @strawberry.type(description="A group of related intents; merged groups point at the survivor.")
-class IntentGroup(_Linked):
-    _entity_type = "intent_group"
+class IntentGroup(Linked):
+    _entity_type: strawberry.Private[str] = "intent_group"
     id: uuid.UUID
     name: str
     description: str | None
@@ -306,19 +282,12 @@ class IntentGroup(_Linked):
             return None
         return IntentGroup.from_row(await info.context.loaders.intent_group.load(self.merged_into_id))
 
-    @strawberry.field
-    async def relations(self, info: Info, direction: Direction = Direction.BOTH,
-                        relation_types: list[str] | None = None) -> list[Relation]:
-        return await self._relations(info, direction, relation_types)
 
-    @strawberry.field
-    async def provenance(self, info: Info) -> list[Provenance]:
-        return await self._provenance(info)
 
 
 @strawberry.type(description="A decision; superseding links old and new both ways.")
-class Decision(_Linked):
-    _entity_type = "decision"
+class Decision(Linked):
+    _entity_type: strawberry.Private[str] = "decision"
     id: uuid.UUID
     statement: str
     rationale: str | None
@@ -354,19 +323,12 @@ class Decision(_Linked):
             chain = await lineage(conn, self.id)
         return [Decision.from_row(r) for r in chain["items"]]
 
-    @strawberry.field
-    async def relations(self, info: Info, direction: Direction = Direction.BOTH,
-                        relation_types: list[str] | None = None) -> list[Relation]:
-        return await self._relations(info, direction, relation_types)
 
-    @strawberry.field
-    async def provenance(self, info: Info) -> list[Provenance]:
-        return await self._provenance(info)
 
 
 @strawberry.type(description="A typed edge between two entities.")
-class Relation(_Linked):
-    _entity_type = "relation"
+class Relation(Linked):
+    _entity_type: strawberry.Private[str] = "relation"
     id: uuid.UUID
     relation_type: str
     source_type: EntityType
@@ -391,9 +353,6 @@ class Relation(_Linked):
     async def target(self, info: Info) -> Entity | None:
         return await load_entity(info, self.target_type.value, self.target_id)
 
-    @strawberry.field
-    async def provenance(self, info: Info) -> list[Provenance]:
-        return await self._provenance(info)
 
 
 @strawberry.type(description="How an entity was produced: model, prompt, pipeline, evidence.")
