@@ -246,6 +246,15 @@ def _refresh_loaders(info: Info) -> None:
     mutation of the same request) must see the data as it is now."""
     info.context.loaders = Loaders(info.context.pool)
 
+async def _write(info: Info, service_call, *args, **kwargs):
+    """Run one service write on a pooled connection, then drop the request's cached
+    reads so that fields resolved after it see the change."""
+    async with info.context.pool.connection() as conn:
+        row = await service_call(conn, *args, **kwargs)
+    _refresh_loaders(info)
+    return row
+
+
 
 async def _reload(info: Info, loader: str, entity_id: uuid.UUID) -> dict[str, Any]:
     return await getattr(info.context.loaders, loader).load(entity_id)
@@ -309,10 +318,7 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> Intent:
         data = IntentCreate.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await intents.create_intent(conn, data, provenance=prov)
-        _refresh_loaders(info)
+        row = await _write(info, intents.create_intent, data, provenance=_provenance(provenance))
         return Intent.from_row(row)
 
     @strawberry.mutation(description="Accept or reject a proposed intent, move it between "
@@ -323,10 +329,7 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> Intent:
         data = IntentUpdate.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await intents.update_intent(conn, id, data, provenance=prov)
-        _refresh_loaders(info)
+        row = await _write(info, intents.update_intent, id, data, provenance=_provenance(provenance))
         return Intent.from_row(row)
 
     @strawberry.mutation(description="Create an active intent group.")
@@ -335,10 +338,7 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> IntentGroup:
         data = GroupCreate.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await intents.create_group(conn, data, provenance=prov)
-        _refresh_loaders(info)
+        row = await _write(info, intents.create_group, data, provenance=_provenance(provenance))
         return IntentGroup.from_row(row)
 
     @strawberry.mutation(description="Rename, describe, deprecate or reactivate an intent "
@@ -348,10 +348,7 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> IntentGroup:
         data = GroupUpdate.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await intents.update_group(conn, id, data, provenance=prov)
-        _refresh_loaders(info)
+        row = await _write(info, intents.update_group, id, data, provenance=_provenance(provenance))
         return IntentGroup.from_row(row)
 
     @strawberry.mutation(description="Merge the group `sourceId` into `intoId`, atomically: "
@@ -377,10 +374,7 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> Decision:
         data = DecisionCreate.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await decisions.create_decision(conn, data, provenance=prov)
-        _refresh_loaders(info)
+        row = await _write(info, decisions.create_decision, data, provenance=_provenance(provenance))
         return Decision.from_row(row)
 
     @strawberry.mutation(description="Promote a tentative decision to active and/or edit its "
@@ -390,10 +384,7 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> Decision:
         data = DecisionUpdate.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await decisions.update_decision(conn, id, data, provenance=prov)
-        _refresh_loaders(info)
+        row = await _write(info, decisions.update_decision, id, data, provenance=_provenance(provenance))
         return Decision.from_row(row)
 
     @strawberry.mutation(description="Create the decision `input` and mark decision `id` "
