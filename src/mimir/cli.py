@@ -161,5 +161,13 @@ def db_url(
         print(" ".join(f"{k}={v}" for k, v in params.items()))
 
 
+def _register_subcommands() -> None:
+    from mimir.importers.cli import import_app
+
+    app.add_typer(import_app, name="import")
+
+
+_register_subcommands()
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,1 @@
+"""Importers that bring existing history (ChatGPT exports, ...) into Mímir."""
