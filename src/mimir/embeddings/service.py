@@ -60,7 +60,7 @@ def vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
-async def _create_index(conn: AsyncConnection, space: dict[str, Any]) -> None:
+async def create_space_index(conn: AsyncConnection, space: dict[str, Any]) -> None:
     # DDL cannot take bind parameters: the name and predicate are built from the space's
     # server-generated id and validated integer dimensions, as composed SQL objects.
     await conn.execute(sql.SQL(
@@ -88,7 +88,7 @@ async def register_space(conn: AsyncConnection, data: SpaceCreate) -> tuple[dict
                     f"embedding space {data.name!r} exists with model {space['model']!r}, "
                     f"{space['dimensions']} dimensions, {space['distance']} distance",
                     details={"space": data.name})
-        await _create_index(conn, space)
+        await create_space_index(conn, space)
     return space, created
 
 

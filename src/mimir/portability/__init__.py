@@ -1,0 +1,38 @@
+"""Taking everything out of Mímir and putting it back: the `mimir-export` JSON Lines format
+(export.py writes it, restore.py loads it into an empty database) and the import of a
+folder of Markdown and text files (files.py). The format is described in
+docs/export-format.md.
+"""
+
+from __future__ import annotations
+
+FORMAT_NAME = "mimir-export"
+FORMAT_VERSION = 1
+
+# The record types of format version 1, in the order they are written and restored (each
+# table's references point to tables before it), with the columns of each record's `data`.
+# Generated columns (artifact_versions.content_length, .search_vector) are not exported.
+TABLES: dict[str, tuple[str, ...]] = {
+    "artifacts": ("id", "kind", "title", "source", "external_id", "metadata", "created_at"),
+    "artifact_versions": ("id", "artifact_id", "version_number", "content", "content_hash",
+                          "metadata", "created_at"),
+    "spans": ("id", "version_id", "start_offset", "end_offset", "span_type", "label",
+              "metadata", "created_at"),
+    "intent_groups": ("id", "name", "description", "status", "merged_into_id", "metadata",
+                      "created_at", "updated_at"),
+    "intents": ("id", "statement", "status", "group_id", "confidence", "metadata",
+                "created_at", "updated_at"),
+    "decisions": ("id", "statement", "rationale", "status", "superseded_by_id", "metadata",
+                  "created_at", "updated_at"),
+    "relations": ("id", "source_type", "source_id", "relation_type", "target_type",
+                  "target_id", "metadata", "created_at"),
+    "provenance": ("id", "target_type", "target_id", "model", "prompt_version",
+                   "pipeline_version", "parameters", "created_at"),
+    "provenance_evidence": ("provenance_id", "span_id", "position"),
+    "embedding_spaces": ("id", "name", "model", "dimensions", "distance", "metadata",
+                         "created_at"),
+    "embeddings": ("id", "space_id", "target_type", "target_id", "embedding", "created_at"),
+}
+
+# Columns holding a JSON object (jsonb) or a vector (a JSON array in the format).
+JSON_COLUMNS = frozenset({"metadata", "parameters", "embedding"})

@@ -1,0 +1,233 @@
+"""`mimir import mimir`: load a `mimir-export` file into an empty database, with the same
+ids and timestamps, in one transaction (all or nothing).
+
+Records are read as a stream and loaded with COPY in batches, in the order of the format
+(each table's references point to tables loaded before it). The database's rules are kept,
+not switched off, so insertion order does what the original history did:
+- intent groups arrive as `active` and the merges are applied afterwards, one level of a
+  merge chain at a time, deepest first (a group can only be merged into an unmerged one);
+- superseded decisions arrive as `active` and are superseded afterwards, oldest link of a
+  chain first (a successor must still be current when it is set);
+- relations whose source or target is another relation are held back until the relation
+  they point at is loaded;
+- versions come in version order per artifact (numbering is gap-free), and each embedding
+  space gets its HNSW index again once its vectors are in.
+Memory is bounded by the batch size plus the merged groups, superseded decisions and
+relations-between-relations, which are kept until their table is complete.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import AsyncConnection
+
+from mimir.db.queries import queries
+from mimir.embeddings.service import create_space_index
+from mimir.portability import FORMAT_NAME, FORMAT_VERSION, JSON_COLUMNS, TABLES
+
+BATCH_ROWS = 2000
+TABLE_ORDER = list(TABLES)
+
+
+class RestoreError(Exception):
+    """The file cannot be restored (bad format, out-of-order records, non-empty database,
+    or a row the database rejects); nothing was written."""
+
+
+@contextmanager
+def open_input(path: str):
+    """A binary line stream of the export: stdin for `-`; gzip is recognised by content."""
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
+        yield handle
+
+
+def chain_levels(edges: dict[str, str]) -> list[list[str]]:
+    """Group the links `x -> edges[x]` of chains by their distance from the chain's end,
+    farthest first: applying level by level, each link's target has not been linked yet."""
+    depth: dict[str, int] = {}
+    for start in edges:
+        path: list[str] = []
+        node = start
+        while node in edges and node not in depth:
+            path.append(node)
+            node = edges[node]
+            if len(path) > len(edges):
+                raise RestoreError(f"the chain from {start} is a cycle")
+        level = depth.get(node, 0)
+        for item in reversed(path):
+            level += 1
+            depth[item] = level
+    levels: dict[int, list[str]] = {}
+    for item, level in depth.items():
+        levels.setdefault(level, []).append(item)
+    return [levels[level] for level in sorted(levels, reverse=True)]
+
+
+def _value(column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS and value is not None:
+        return orjson.dumps(value).decode()
+    return value
+
+
+class _Loader:
+    def __init__(self, conn: AsyncConnection, progress: Callable[[str, int], None] | None):
+        self.conn = conn
+        self.progress = progress
+        self.position = 0  # index in TABLE_ORDER of the table being loaded
+        self.batch: list[tuple[Any, ...]] = []
+        self.counts = dict.fromkeys(TABLES, 0)
+        self.merges: dict[str, str] = {}
+        self.supersessions: dict[str, str] = {}
+        self.meta_relations: dict[str, tuple[tuple[Any, ...], set[str]]] = {}
+        self.spaces: list[dict[str, Any]] = []
+
+    async def add(self, table: str, data: dict[str, Any]) -> None:
+        if table not in TABLES:
+            raise RestoreError(f"unknown record type {table!r}; expected one of "
+                               f"{', '.join(TABLE_ORDER)}")
+        index = TABLE_ORDER.index(table)
+        if index < self.position:
+            raise RestoreError(f"{table} record after {TABLE_ORDER[self.position]} records: "
+                               f"records must come in the order {', '.join(TABLE_ORDER)}")
+        await self._advance(index)
+        columns = TABLES[table]
+        if not isinstance(data, dict) or set(data) != set(columns):
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise RestoreError(f"a {table} record must have exactly the fields "
+                               f"{', '.join(columns)}; got {got}")
+        row = dict(data)
+        if table == "intent_groups" and row["status"] == "merged":
+            self.merges[row["id"]] = row["merged_into_id"]
+            row["status"], row["merged_into_id"] = "active", None
+        elif table == "decisions" and row["status"] == "superseded":
+            self.supersessions[row["id"]] = row["superseded_by_id"]
+            row["status"], row["superseded_by_id"] = "active", None
+        elif table == "embedding_spaces":
+            self.spaces.append(row)
+        values = tuple(_value(c, row[c]) for c in columns)
+        if table == "relations" and "relation" in (row["source_type"], row["target_type"]):
+            refs = {row[f"{end}_id"] for end in ("source", "target")
+                    if row[f"{end}_type"] == "relation"}
+            self.meta_relations[row["id"]] = (values, refs)
+            self.counts[table] += 1
+            return
+        self.batch.append(values)
+        self.counts[table] += 1
+        if len(self.batch) >= BATCH_ROWS:
+            await self._flush()
+
+    async def finish(self) -> dict[str, int]:
+        await self._advance(len(TABLE_ORDER))
+        return self.counts
+
+    async def _flush(self, rows: list[tuple[Any, ...]] | None = None) -> None:
+        table = TABLE_ORDER[self.position]
+        rows = self.batch if rows is None else rows
+        if not rows:
+            return
+        statement = getattr(queries, f"portability_copy_{table}").sql.rstrip().rstrip(";")
+        async with self.conn.cursor() as cur, cur.copy(statement) as copy:
+            for values in rows:
+                await copy.write_row(values)
+        if rows is self.batch:
+            self.batch = []
+        if self.progress:
+            self.progress(table, self.counts[table])
+
+    async def _advance(self, index: int) -> None:
+        """Complete every table before `index`: flush its rows and apply its second pass."""
+        while self.position < index:
+            await self._flush()
+            await self._complete(TABLE_ORDER[self.position])
+            self.position += 1
+
+    async def _complete(self, table: str) -> None:
+        if table == "intent_groups":
+            for level in chain_levels(self.merges):
+                await queries.portability_merge_groups(
+                    self.conn, ids=level, target_ids=[self.merges[i] for i in level])
+        elif table == "decisions":
+            for level in chain_levels(self.supersessions):
+                await queries.portability_supersede_decisions(
+                    self.conn, ids=level, successor_ids=[self.supersessions[i] for i in level])
+        elif table == "relations":
+            pending = self.meta_relations
+            while pending:
+                ready = [rid for rid, (_, refs) in pending.items() if not refs & pending.keys()]
+                if not ready:
+                    raise RestoreError("relations between relations form a cycle: "
+                                       f"{', '.join(sorted(pending))}")
+                await self._flush([pending.pop(rid)[0] for rid in ready])
+        elif table == "embeddings":
+            for space in self.spaces:
+                await create_space_index(self.conn, {**space, "id": uuid.UUID(space["id"])})
+
+
+def _header(line: bytes) -> dict[str, Any]:
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise RestoreError(f"not a {FORMAT_NAME} file: the first line must be its header "
+                           f'{{"format": "{FORMAT_NAME}", "version": {FORMAT_VERSION}, ...}}')
+    if header.get("version") != FORMAT_VERSION:
+        raise RestoreError(f"{FORMAT_NAME} version {header.get('version')!r} is not supported; "
+                           f"this Mímir reads version {FORMAT_VERSION}")
+    return header
+
+
+def _records(lines: Iterator[bytes]) -> Iterator[tuple[int, str, Any]]:
+    for number, line in enumerate(lines, start=2):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+            yield number, record["type"], record["data"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise RestoreError(f"line {number}: not a record "
+                               '(expected {"type": "<table>", "data": {...}})') from None
+
+
+async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
+                           progress: Callable[[str, int], None] | None = None
+                           ) -> dict[str, int]:
+    """Load an export into this (empty) database in one transaction; returns the row count
+    per table. Raises RestoreError, and writes nothing, when anything is wrong."""
+    stream = iter(lines)
+    first = next(stream, b"")
+    _header(first)
+    loader = _Loader(conn, progress)
+    try:
+        async with conn.transaction():
+            await queries.portability_lock_tables(conn)
+            filled = [t for t, used in (await queries.portability_nonempty_tables(conn)).items()
+                      if used]
+            if filled:
+                raise RestoreError("the database is not empty (it has rows in "
+                                   f"{', '.join(filled)}); restore only goes into an empty "
+                                   "database, e.g. a new one after `mimir migrate`")
+            number = 1
+            for number, table, data in _records(stream):
+                try:
+                    await loader.add(table, data)
+                except RestoreError as exc:
+                    raise RestoreError(f"line {number}: {exc}") from None
+            return await loader.finish()
+    except psycopg.Error as exc:
+        where = TABLE_ORDER[min(loader.position, len(TABLE_ORDER) - 1)]
+        detail = (exc.diag.message_primary or str(exc)).strip()
+        raise RestoreError(f"the database rejected the {where} records: {detail}") from None
