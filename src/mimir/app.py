@@ -21,6 +21,7 @@ from mimir.graphql.ide import mount_graphiql_assets
 from mimir.graphql.schema import graphql_router
 from mimir.health.rest import router as health_router
 from mimir.http_errors import UnhandledErrorMiddleware, install_error_handlers
+from mimir.imports.rest import router as imports_router
 from mimir.intents.rest import router as intents_router
 from mimir.jobs.rest import router as jobs_router
 from mimir.jobs.worker import JobWorker
@@ -111,7 +112,8 @@ def create_app(
     install_error_handlers(app)
     for router in (artifacts_router, intents_router, decisions_router, spans_router,
                    relations_router, artifact_relations_router, provenance_router,
-                   search_router, embeddings_router, jobs_router, health_router):
+                   search_router, embeddings_router, jobs_router, imports_router,
+                   health_router):
         app.include_router(router)
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     if settings.graphiql:

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     search_language: str = Field(default="english", pattern=r"^[a-z_]{1,63}$", validation_alias=AliasChoices("MIMIR_SEARCH_LANGUAGE"))
     worker: WorkerMode = Field(default=WorkerMode.INPROCESS, validation_alias=AliasChoices("MIMIR_WORKER"))
     worker_concurrency: int = Field(default=2, ge=1, le=64, validation_alias=AliasChoices("MIMIR_WORKER_CONCURRENCY"))
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024,
+                                  validation_alias=AliasChoices("MIMIR_MAX_UPLOAD_BYTES"))
     auto_migrate: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_AUTO_MIGRATE"))
 
     @field_validator("postgres_password")

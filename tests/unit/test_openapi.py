@@ -79,7 +79,9 @@ class TestOpenAPI:
             body = op.get("requestBody")
             if not body:
                 continue
-            schema = _resolve(spec, body["content"]["application/json"]["schema"])
+            content = body["content"]
+            media = content.get("application/json") or next(iter(content.values()))
+            schema = _resolve(spec, media["schema"])
             properties = schema.get("properties", {})
             bare = [p for p, s in properties.items()
                     if not (s.get("description") or s.get("examples") or "$ref" in s

@@ -267,3 +267,24 @@ job_errors = Table(
     Index(None, "job_id", "attempt"),
     Index(None, "created_at", "id"),
 )
+
+
+# Imports uploaded over HTTP (`POST /api/v1/imports`), each run by the job `imports.run`.
+imports = Table(
+    "imports", metadata,
+    _id(),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'queued'")),
+    Column("filename", Text, nullable=False),
+    Column("file_path", Text, nullable=False),
+    Column("progress", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("summary", JSONB),
+    Column("error", Text),
+    _timestamp("created_at"),
+    Column("started_at", TIMESTAMP(timezone=True)),
+    Column("finished_at", TIMESTAMP(timezone=True)),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("kind IN ('chatgpt', 'mimir')", name="kind"),
+    CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+    Index(None, "created_at", "id"),
+)

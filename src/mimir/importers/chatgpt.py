@@ -26,11 +26,12 @@ reported and skipped.
 
 from __future__ import annotations
 
+import inspect
 import io
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ SOURCE = "chatgpt_export"
 PIPELINE = "mimir-import-chatgpt@1"
 RAW_SUFFIX = "#raw"
 DEFAULT_MAX_CHARS = 2_000_000
+PROGRESS_EVERY = 25  # conversations between two `on_progress` calls
 # Leave room for the rest of the version metadata under the 64 KB limit.
 METADATA_BUDGET = MAX_METADATA_BYTES - 2048
 LABEL_MAX = 500
@@ -459,13 +461,19 @@ async def _write(conn: Any, parsed: ParsedConversation, max_chars: int) -> tuple
 
 async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = False,
                          progress: bool = False, max_chars: int = DEFAULT_MAX_CHARS,
-                         on_error: Callable[[str], None] | None = None) -> ImportSummary:
+                         on_error: Callable[[str], None] | None = None,
+                         on_progress: Callable[[dict[str, Any]], Awaitable[None] | None]
+                         | None = None,
+                         progress_every: int = PROGRESS_EVERY) -> ImportSummary:
     """Import a ChatGPT export (zip, conversations.json, or the export's folder).
 
     With `dry_run`, nothing is written: each conversation is parsed and, when `conninfo` is
     given, compared (read-only) with what is stored, to report what would be created or
     updated. One malformed conversation is reported in `errors` and skipped; a JSON syntax
     error ends the run (`fatal`) after the conversations before it were imported.
+
+    `on_progress` (a plain or async function) gets the running counts (`progress_counts`)
+    every `progress_every` conversations and once at the end.
     """
     from psycopg import AsyncConnection
     from psycopg.rows import dict_row
@@ -485,9 +493,13 @@ async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = Fa
                     await _one(conn, raw, index, summary, dry_run, max_chars, on_error)
                     if bar:
                         bar.update(summary)
+                    if on_progress and summary.conversations_seen % max(progress_every, 1) == 0:
+                        await _report(on_progress, summary, stream)
             except ijson.JSONError as exc:
                 summary.fatal = (f"the file is not valid JSON after {summary.conversations_seen} "
                                  f"conversations: {exc}")
+            if on_progress:
+                await _report(on_progress, summary, stream)
     finally:
         if bar:
             bar.stop()
@@ -495,6 +507,26 @@ async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = Fa
             await conn.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def progress_counts(summary: ImportSummary, stream: IO[bytes] | None = None
+                    ) -> dict[str, Any]:
+    """The running counts of an import, and how far into the (uncompressed) JSON it is."""
+    counts: dict[str, Any] = {name: getattr(summary, name) for name in (
+        "conversations_seen", "created", "updated", "unchanged", "skipped", "messages",
+        "spans", "raw_notes")}
+    try:
+        counts["bytes_read"] = stream.tell() if stream is not None else None
+    except (OSError, AttributeError, ValueError):
+        counts["bytes_read"] = None
+    return counts
+
+
+async def _report(on_progress: Callable[[dict[str, Any]], Awaitable[None] | None],
+                  summary: ImportSummary, stream: IO[bytes]) -> None:
+    result = on_progress(progress_counts(summary, stream))
+    if inspect.isawaitable(result):
+        await result
 
 
 async def _one(conn: Any, raw: Any, index: int, summary: ImportSummary, dry_run: bool,

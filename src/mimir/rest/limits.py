@@ -7,17 +7,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mimir.errors import PayloadTooLarge
 
+# Routes that take large uploads and enforce their own cap while streaming them to disk
+# (POST /api/v1/imports: MIMIR_MAX_UPLOAD_BYTES); the global limit is not applied to them.
+UPLOAD_PATHS: tuple[str, ...] = ("/api/v1/imports",)
+
 
 class BodySizeLimitMiddleware:
     """Refuses bodies over `max_bytes` with a 413: at once when Content-Length says so;
-    a body without Content-Length (chunked) is read up to the limit first, then replayed."""
+    a body without Content-Length (chunked) is read up to the limit first, then replayed.
+    Paths under `exempt_paths` pass through untouched."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 exempt_paths: tuple[str, ...] = UPLOAD_PATHS) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt_paths = exempt_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self._exempt(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         declared = Request(scope).headers.get("content-length")
@@ -49,6 +56,9 @@ class BodySizeLimitMiddleware:
             return next(replay, None) or await receive()
 
         await self.app(scope, replay_receive, send)
+
+    def _exempt(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in self.exempt_paths)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         from mimir.http_errors import render_error

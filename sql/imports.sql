@@ -1,0 +1,46 @@
+-- name: imports_insert^
+-- Record an uploaded import, queued (its file is already saved at file_path).
+INSERT INTO imports (id, kind, filename, file_path, progress)
+VALUES (:id, :kind, :filename, :file_path, :progress::jsonb)
+RETURNING id, kind, status, filename, progress, summary, error, created_at, started_at,
+          finished_at;
+
+-- name: imports_get^
+-- One import with its status, progress, summary and error.
+SELECT id, kind, status, filename, progress, summary, error, created_at, started_at,
+       finished_at
+  FROM imports WHERE id = :id;
+
+-- name: imports_list
+-- Imports, newest first, optionally of one status and/or kind.
+SELECT id, kind, status, filename, progress, summary, error, created_at, started_at,
+       finished_at
+  FROM imports
+ WHERE (:status::text IS NULL OR status = :status::text)
+   AND (:kind::text IS NULL OR kind = :kind::text)
+ ORDER BY created_at DESC, id DESC
+ LIMIT :limit OFFSET :offset;
+
+-- name: imports_count^
+-- How many imports match the list's filters.
+SELECT count(*) AS total FROM imports
+ WHERE (:status::text IS NULL OR status = :status::text)
+   AND (:kind::text IS NULL OR kind = :kind::text);
+
+-- name: imports_start^
+-- Mark an import running (also one left `running` by a crashed worker); no row when it
+-- already ended or does not exist.
+UPDATE imports SET status = 'running', started_at = now(), finished_at = NULL,
+                   summary = NULL, error = NULL
+ WHERE id = :id AND status IN ('queued', 'running')
+RETURNING id, kind, filename, file_path;
+
+-- name: imports_set_progress!
+-- The running counts of an import in progress.
+UPDATE imports SET progress = :progress::jsonb WHERE id = :id AND status = 'running';
+
+-- name: imports_finish!
+-- End an import: succeeded with its summary, or failed with its error.
+UPDATE imports SET status = :status, summary = :summary::jsonb, error = :error,
+                   progress = coalesce(:progress::jsonb, progress), finished_at = now()
+ WHERE id = :id;

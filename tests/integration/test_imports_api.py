@@ -1,0 +1,250 @@
+"""Imports over HTTP: a multipart upload is saved and queued in one transaction (202 with a
+Location), run by the background job `imports.run` with its progress kept on the import,
+and ends `succeeded` with a summary or `failed` with a readable error."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from mimir.config import Settings
+from mimir.db.lifecycle import PreparedDatabase
+from mimir.imports.rest import router as imports_router
+from mimir.jobs.worker import JobWorker
+from mimir.portability.export import export_database
+
+ROOT = Path(__file__).resolve().parents[2]
+VARIANTS = ROOT / "tests" / "fixtures" / "chatgpt" / "variants.json"
+REAL_EXPORT = ROOT.parent / "shared" / "data" / "chatgpt-export" / "conversations.json"
+UPLOAD_CAP = 4 * 1024 * 1024  # the real export (2.8 MB) fits; the global body limit does not
+
+
+class UploadSettings(Settings):
+    """The test settings with a small upload cap (MIMIR_MAX_UPLOAD_BYTES)."""
+
+    max_upload_bytes: int = UPLOAD_CAP
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    # A 1 KiB global body limit: uploads must be exempt from it (they have their own cap).
+    # No embedding provider: the server would register its space at start-up, and a
+    # `mimir` restore only goes into a database without one.
+    return UploadSettings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path / "data"),
+                          MIMIR_WORKER="off", MIMIR_MAX_BODY_BYTES=1024,
+                          MIMIR_EMBEDDING_PROVIDER="none")
+
+
+@pytest.fixture
+async def app(db_conninfo: str, settings: Settings):
+    """The real app, with the imports router included if app.py does not register it yet."""
+    from mimir.app import create_app
+
+    application = create_app(settings, PreparedDatabase(conninfo=db_conninfo),
+                             close_database=False)
+    if not any(getattr(r, "path", "").startswith(imports_router.prefix)
+               for r in application.routes):
+        application.include_router(imports_router)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def worker(app, db_conninfo):
+    """A fast-polling worker on the imports queue only (no embedding jobs)."""
+    job_worker = JobWorker(db_conninfo, queues=["imports"], fetch_job_polling_interval=0.1,
+                           shutdown_graceful_timeout=5.0)
+    job_worker.start()
+    yield job_worker
+    await job_worker.stop()
+
+
+@pytest.fixture
+def uploads(settings) -> Path:
+    return Path(settings.data_dir) / "uploads"
+
+
+async def _upload(client, content: bytes, *, kind: str = "chatgpt",
+                  filename: str = "conversations.json"):
+    return await client.post("/api/v1/imports", data={"kind": kind},
+                             files={"file": (filename, content, "application/octet-stream")})
+
+
+async def _finished(client, import_id: str, within_s: float = 25.0) -> dict:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        body = (await client.get(f"/api/v1/imports/{import_id}")).json()
+        if body["status"] in ("succeeded", "failed"):
+            return body
+        assert asyncio.get_running_loop().time() < deadline, f"import still {body['status']}"
+        await asyncio.sleep(0.1)
+
+
+def _fetch(conninfo: str, query: str, *params) -> list[dict]:
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _conversation_count(path: Path) -> int:
+    return len(json.loads(path.read_bytes()))
+
+
+class TestUpload:
+    async def test_upload_is_saved_recorded_and_queued(self, client, db_conninfo, uploads):
+        """A POST answers 202 with the queued import and its Location, the file is saved
+        under <data dir>/uploads, and the job is queued with the import's id."""
+        content = VARIANTS.read_bytes()
+        response = await _upload(client, content, filename="../../my export.json")
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert response.headers["location"] == f"/api/v1/imports/{body['id']}"
+        assert body["status"] == "queued" and body["kind"] == "chatgpt"
+        assert body["filename"] == "my export.json"
+        assert body["progress"] == {"file_bytes": len(content)}
+        assert body["summary"] is None and body["error"] is None
+        saved = list(uploads.iterdir())
+        assert [p.name for p in saved] == [f"{body['id']}-my_export.json"]
+        assert saved[0].read_bytes() == content
+        jobs = _fetch(db_conninfo, "SELECT task_name, args FROM procrastinate_jobs")
+        assert jobs == [{"task_name": "imports.run", "args": {"import_id": body["id"]}}]
+
+    async def test_unknown_kind_is_422(self, client, db_conninfo, uploads):
+        """A kind other than chatgpt or mimir is refused; nothing is recorded or saved."""
+        response = await _upload(client, b"[]", kind="files")
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "invalid"
+        assert _fetch(db_conninfo, "SELECT id FROM imports") == []
+        assert not uploads.exists() or list(uploads.iterdir()) == []
+
+    async def test_missing_file_is_422(self, client):
+        """The file part is required."""
+        response = await client.post("/api/v1/imports", data={"kind": "chatgpt"})
+        assert response.status_code == 422
+
+    async def test_upload_over_the_cap_is_413(self, client, db_conninfo, uploads):
+        """A file over MIMIR_MAX_UPLOAD_BYTES is a 413; the partial file is removed and no
+        import is recorded."""
+        response = await _upload(client, b" " * (UPLOAD_CAP + 1))
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["details"]["max_bytes"] == UPLOAD_CAP
+        assert _fetch(db_conninfo, "SELECT id FROM imports") == []
+        assert list(uploads.iterdir()) == []
+
+    async def test_other_routes_keep_the_global_body_limit(self, client):
+        """Only the upload route is exempt from MIMIR_MAX_BODY_BYTES."""
+        response = await client.post("/api/v1/artifacts",
+                                     json={"kind": "note", "content": "x" * 2000})
+        assert response.status_code == 413
+
+
+class TestRun:
+    async def test_chatgpt_export_is_imported_with_progress(self, client, worker, db_conninfo,
+                                                             uploads):
+        """The real export (over the global body limit) is imported by the job: every
+        conversation becomes an artifact, and progress and summary carry the counts."""
+        conversations = _conversation_count(REAL_EXPORT)
+        created = await _upload(client, REAL_EXPORT.read_bytes())
+        assert created.status_code == 202, created.text
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "succeeded", body["error"]
+        assert body["error"] is None
+        summary, progress = body["summary"], body["progress"]
+        assert summary["conversations_seen"] == summary["created"] == conversations
+        assert summary["skipped"] == 0 and summary["messages"] > conversations
+        assert progress["conversations_seen"] == conversations
+        assert progress["messages"] == summary["messages"]
+        assert progress["file_bytes"] == progress["bytes_read"] == REAL_EXPORT.stat().st_size
+        assert body["started_at"] and body["finished_at"]
+        count = _fetch(db_conninfo, "SELECT count(*) AS n FROM artifacts "
+                       "WHERE source = 'chatgpt_export' AND kind = 'conversation'")
+        assert count == [{"n": conversations}]
+        assert list(uploads.iterdir()) == []  # the upload is removed once imported
+
+    async def test_reimport_creates_nothing_new(self, client, worker, db_conninfo):
+        """Posting the same export again succeeds with every conversation unchanged."""
+        conversations = _conversation_count(VARIANTS)
+        first = await _finished(client, (await _upload(client, VARIANTS.read_bytes())).json()["id"])
+        assert first["status"] == "succeeded" and first["summary"]["created"] > 0
+        second = await _finished(client, (await _upload(client, VARIANTS.read_bytes())).json()["id"])
+        assert second["status"] == "succeeded"
+        assert second["summary"]["unchanged"] == first["summary"]["created"]
+        assert second["summary"]["created"] == second["summary"]["updated"] == 0
+        assert second["summary"]["conversations_seen"] == conversations
+
+    async def test_non_json_file_fails_with_a_readable_error(self, client, worker):
+        """A file that is not JSON ends `failed`, with an error that says so."""
+        created = await _upload(client, b"hello, this is not json", filename="notes.txt")
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "failed"
+        assert "not valid JSON" in body["error"]
+        assert body["summary"]["conversations_seen"] == 0
+
+    async def test_json_without_conversations_fails(self, client, worker):
+        """Valid JSON that holds no conversations ends `failed`, naming what is expected."""
+        created = await _upload(client, b'{"user": "me"}')
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "failed"
+        assert "no conversations found" in body["error"]
+
+    async def test_mimir_export_is_restored(self, client, worker, db_conninfo, pg_server):
+        """kind=mimir restores a `mimir export` file into the (empty) database, same ids."""
+        source = pg_server.create_database(template=pg_server.template)
+        try:
+            source_conninfo = pg_server.conninfo(source)
+            artifact_id = _fetch(source_conninfo, "INSERT INTO artifacts (kind, title) "
+                                 "VALUES ('note', 'from elsewhere') RETURNING id")[0]["id"]
+            out = io.BytesIO()
+            async with await psycopg.AsyncConnection.connect(
+                    source_conninfo, autocommit=True, row_factory=dict_row) as conn:
+                await export_database(conn, out)
+        finally:
+            pg_server.drop_database(source)
+        created = await _upload(client, out.getvalue(), kind="mimir", filename="backup.jsonl")
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "succeeded", body["error"]
+        assert body["summary"]["rows"]["artifacts"] == 1
+        assert body["progress"]["rows"]["artifacts"] == 1
+        restored = await client.get(f"/api/v1/artifacts/{artifact_id}")
+        assert restored.status_code == 200 and restored.json()["title"] == "from elsewhere"
+
+    async def test_mimir_restore_into_a_non_empty_database_fails(self, client, worker):
+        """A restore refused by the database's state ends `failed` with the reason."""
+        await client.post("/api/v1/artifacts", json={"kind": "note", "content": "x"})
+        created = await _upload(client, b'{"format": "nope"}\n', kind="mimir")
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "failed"
+        assert body["error"].startswith("nothing restored: ")
+
+
+class TestRead:
+    async def test_unknown_import_is_404(self, client):
+        """An id that names no import is a 404."""
+        response = await client.get(f"/api/v1/imports/{uuid.uuid4()}")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+    async def test_malformed_id_is_422(self, client):
+        """A malformed id is a 422, not a 500."""
+        assert (await client.get("/api/v1/imports/not-a-uuid")).status_code == 422
+
+    async def test_list_newest_first_with_filters(self, client):
+        """The list is newest first, pages with limit/offset and filters by status/kind."""
+        ids = [(await _upload(client, b"[]")).json()["id"] for _ in range(3)]
+        page = (await client.get("/api/v1/imports", params={"limit": 2})).json()
+        assert [item["id"] for item in page["items"]] == ids[::-1][:2]
+        assert page["total"] == 3 and page["has_more"] is True
+        rest = (await client.get("/api/v1/imports", params={"limit": 2, "offset": 2})).json()
+        assert [item["id"] for item in rest["items"]] == ids[:1] and rest["has_more"] is False
+        none = (await client.get("/api/v1/imports", params={"status": "failed"})).json()
+        assert none["items"] == [] and none["total"] == 0
+        mimir = (await client.get("/api/v1/imports", params={"kind": "mimir"})).json()
+        assert mimir["total"] == 0
+        bad = await client.get("/api/v1/imports", params={"status": "done"})
+        assert bad.status_code == 422
