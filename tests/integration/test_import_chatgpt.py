@@ -14,9 +14,11 @@ from typer.testing import CliRunner
 
 from mimir.importers.chatgpt import import_chatgpt
 from mimir.importers.cli import import_app
+from tests.shared_data import shared_data_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chatgpt"
-REAL_EXPORT = Path(__file__).resolve().parents[3] / "shared" / "data" / "chatgpt-export"
+_SHARED = shared_data_dir()
+REAL_EXPORT = (_SHARED / "chatgpt-export") if _SHARED else Path("/nonexistent/chatgpt-export")
 
 
 def rows(conninfo: str, query: str, *params) -> list[dict]:
