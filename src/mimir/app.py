@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from mimir import __version__
 from mimir.artifacts.rest import router as artifacts_router
+from mimir.auth.middleware import AuthMiddleware
 from mimir.config import Settings, WorkerMode, get_settings
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
@@ -48,6 +49,23 @@ OPENAPI_TAGS = [
 ]
 
 
+async def _refuse_open_production(settings: Settings, pool) -> None:
+    """Production does not serve without authentication unless told to."""
+    from mimir.auth.keys import auth_required
+    from mimir.config import Environment
+
+    if settings.environment is not Environment.PRODUCTION or settings.allow_no_auth:
+        return
+    if settings.require_auth:
+        return
+    async with pool.connection() as conn:
+        if await auth_required(conn):
+            return
+    raise RuntimeError("refusing to serve in production without authentication: create a key "
+                       "(`mimir keys create`), set MIMIR_REQUIRE_AUTH=true, or set "
+                       "MIMIR_ALLOW_NO_AUTH=true to serve openly on purpose")
+
+
 def _log_failure(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("background start-up task failed", error_type=type(task.exception()).__name__)
@@ -74,6 +92,11 @@ def create_app(
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.database = prepared
+        try:
+            await _refuse_open_production(settings, pool)
+        except BaseException:
+            await pool.close()
+            raise
         # The indexing runtime first: the worker's jobs need it.
         indexing = await embedding_runtime.configure(settings, prepared.conninfo)
         app.state.embedding_provider = indexing.provider
@@ -121,6 +144,7 @@ def create_app(
     # Last added runs first: the request log wraps the body limit and the last-resort
     # error handler, so every response carries the request id.
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(AuthMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)
     return app

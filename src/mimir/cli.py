@@ -45,6 +45,10 @@ def serve(
         database = prepare_database(settings)
     except DatabaseUnreachable as exc:
         _fail(str(exc))
+    refusal = _open_production_refusal(settings, database.conninfo)
+    if refusal:
+        database.close()
+        _fail(refusal)
     try:
         uvicorn.run(
             create_app(settings, database, close_database=True),
@@ -97,6 +101,96 @@ def worker(
         asyncio.run(run())
     finally:
         database.close()
+
+
+def _open_production_refusal(settings: Settings, conninfo: str) -> str | None:
+    """Why production must not start (no authentication), or None."""
+    import psycopg
+
+    from mimir.config import Environment
+
+    if (settings.environment is not Environment.PRODUCTION or settings.allow_no_auth
+            or settings.require_auth):
+        return None
+    with psycopg.connect(conninfo) as conn:
+        has_key = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)").fetchone()[0]
+    if has_key:
+        return None
+    return ("refusing to serve in production without authentication: create a key (`mimir "
+            "keys create`), set MIMIR_REQUIRE_AUTH=true, or MIMIR_ALLOW_NO_AUTH=true on purpose")
+
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _with_connection(work):
+    import asyncio
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from mimir.db.lifecycle import prepare_database
+
+    settings = _settings()
+    try:
+        database = prepare_database(settings)
+    except DatabaseUnreachable as exc:
+        _fail(str(exc))
+
+    async def run():
+        async with await psycopg.AsyncConnection.connect(
+                database.conninfo, autocommit=True, row_factory=dict_row) as conn:
+            return await work(conn)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        database.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    scope: Annotated[str, typer.Option(help="read, write or admin.")] = "read",
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    from mimir.auth.keys import create_key
+    from mimir.errors import MimirError
+
+    try:
+        key, record = _with_connection(lambda conn: create_key(conn, name=name, scope=scope))
+    except MimirError as exc:
+        _fail(exc.message, 2)
+    print(key)
+    print(f"id {record['id']}, scope {record['scope']}: store the key now, it is not shown again",
+          file=sys.stderr)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    from mimir.auth.keys import list_keys
+
+    for row in _with_connection(list_keys):
+        state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
+        print(f"{row['id']}  {row['scope']:<5}  {row['key_prefix']}…  {state}  {row['name']}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke a key; it stops working at once."""
+    import uuid
+
+    from mimir.auth.keys import revoke_key
+    from mimir.errors import MimirError
+
+    try:
+        row = _with_connection(lambda conn: revoke_key(conn, uuid.UUID(key_id)))
+    except (MimirError, ValueError) as exc:
+        _fail(getattr(exc, "message", "not a key id"), 2)
+    print(f"revoked {row['id']} ({row['name']})")
 
 
 @app.command()

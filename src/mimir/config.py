@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=2, ge=1, le=64, validation_alias=AliasChoices("MIMIR_WORKER_CONCURRENCY"))
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024,
                                   validation_alias=AliasChoices("MIMIR_MAX_UPLOAD_BYTES"))
+    require_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_REQUIRE_AUTH"))
+    allow_no_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_ALLOW_NO_AUTH"))
     auto_migrate: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_AUTO_MIGRATE"))
 
     @field_validator("postgres_password")

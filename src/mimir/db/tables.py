@@ -288,3 +288,18 @@ imports = Table(
     CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
     Index(None, "created_at", "id"),
 )
+
+api_keys = Table(
+    "api_keys", metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("key_hash", Text, nullable=False),
+    Column("key_prefix", Text, nullable=False),
+    _timestamp("created_at"),
+    Column("revoked_at", TIMESTAMP(timezone=True)),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("key_hash"),
+    CheckConstraint("scope IN ('read', 'write', 'admin')", name="scope"),
+    CheckConstraint("name ~ '\\S'", name="name_not_blank"),
+)

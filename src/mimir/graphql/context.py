@@ -12,16 +12,19 @@ from mimir.graphql.loaders import Loaders
 
 
 class Context(BaseContext):
-    def __init__(self, pool: AsyncConnectionPool, settings: Settings) -> None:
+    def __init__(self, pool: AsyncConnectionPool, settings: Settings,
+                 api_key_scope: str | None = None) -> None:
         super().__init__()
         self.pool = pool
         self.settings = settings
         self.loaders = Loaders(pool)
+        self.api_key_scope = api_key_scope
 
 
 async def get_context(request: Request) -> Context:
     """Called by the GraphQL router once per request."""
-    return Context(request.app.state.pool, request.app.state.settings)
+    return Context(request.app.state.pool, request.app.state.settings,
+                   request.scope.get("state", {}).get("api_key_scope"))
 
 
 Info = StrawberryInfo[Context, None]

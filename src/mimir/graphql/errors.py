@@ -56,3 +56,19 @@ class MimirErrors(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [shape_error(e) for e in result.errors]
+
+
+class MutationScope(SchemaExtension):
+    """Read-only API keys may query but not mutate (the REST rule, applied to GraphQL)."""
+
+    def on_execute(self) -> Iterator[None]:
+        from graphql import ExecutionResult
+        from strawberry.types.graphql import OperationType
+
+        context = self.execution_context
+        scope = getattr(context.context, "api_key_scope", None)
+        if context.operation_type == OperationType.MUTATION and scope == "read":
+            context.result = ExecutionResult(data=None, errors=[GraphQLError(
+                "a read key cannot run mutations; it needs a write key",
+                extensions={"code": "forbidden", "details": {"scope": scope, "needed": "write"}})])
+        yield

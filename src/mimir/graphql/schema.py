@@ -16,7 +16,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from mimir.config import Settings
 from mimir.graphql.context import get_context
-from mimir.graphql.errors import MimirErrors
+from mimir.graphql.errors import MimirErrors, MutationScope
 from mimir.graphql.ide import LocalGraphiQLRouter
 from mimir.graphql.query import Query
 
@@ -35,6 +35,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with the configured limits: depth, aliases, tokens, introspection."""
     extensions = [
         MimirErrors,
+        MutationScope,
         lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),

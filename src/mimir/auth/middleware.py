@@ -1,0 +1,70 @@
+"""Bearer-key authentication for every endpoint but /health.
+
+Authentication is required when MIMIR_REQUIRE_AUTH is set or any active key exists. Read
+keys may only read: REST methods other than GET/HEAD/OPTIONS need `write`, except the
+search endpoints (reads sent as POST); GraphQL requests pass, and mutations are checked
+against the scope in the GraphQL layer. Keys never reach the logs: the request log does
+not record headers.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mimir.auth.keys import allows, auth_required, scope_of
+from mimir.errors import Forbidden, MimirError, Unauthorized
+
+OPEN_PATHS = frozenset({"/health", "/api/v1/health"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_POST_PREFIXES = ("/api/v1/search/", "/graphql")
+
+
+def needed_scope(method: str, path: str) -> str:
+    if method in READ_METHODS or path.startswith(READ_POST_PREFIXES):
+        return "read"
+    return "write"
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            key_scope = await self._authenticate(request)
+        except MimirError as error:
+            from mimir.http_errors import render_error
+
+            response = render_error(request, error)
+            if isinstance(error, Unauthorized):
+                response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["api_key_scope"] = key_scope
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, request: Request) -> str | None:
+        """The caller's scope (None when no key is needed and none was given)."""
+        state = request.app.state
+        header = request.headers.get("authorization", "")
+        async with state.pool.connection() as conn:
+            if not header:
+                if state.settings.require_auth or await auth_required(conn):
+                    raise Unauthorized("this endpoint needs `Authorization: Bearer <key>`")
+                return None
+            kind, _, key = header.partition(" ")
+            if kind.lower() != "bearer" or not key.strip():
+                raise Unauthorized("use `Authorization: Bearer <key>`")
+            key_scope = await scope_of(conn, key.strip())
+        if key_scope is None:
+            raise Unauthorized("the key is unknown or revoked")
+        needed = needed_scope(request.method, request.url.path)
+        if not allows(key_scope, needed):
+            raise Forbidden(f"a {key_scope} key cannot do this; it needs a {needed} key",
+                            details={"scope": key_scope, "needed": needed})
+        return key_scope
