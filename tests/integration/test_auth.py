@@ -43,6 +43,8 @@ class TestOpenUntilAKeyExists:
         assert (await client.get("/health")).status_code == 200
         graphql = await client.post("/graphql", json={"query": "{ __typename }"})
         assert graphql.status_code == 401
+        page = await client.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200  # the GraphiQL page is open; its queries are not
 
 
 class TestScopes:

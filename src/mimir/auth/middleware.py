@@ -16,6 +16,8 @@ from mimir.auth.keys import allows, auth_required, scope_of
 from mimir.errors import Forbidden, MimirError, Unauthorized
 
 OPEN_PATHS = frozenset({"/health", "/api/v1/health"})
+# GraphiQL's page and its static files reveal nothing; the queries it sends need a key.
+OPEN_PREFIXES = ("/graphql-assets/",)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_POST_PREFIXES = ("/api/v1/search/", "/graphql")
 
@@ -31,7 +33,9 @@ class AuthMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if (scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+                or (path == "/graphql" and scope.get("method") == "GET")):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
