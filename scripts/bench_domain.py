@@ -98,7 +98,8 @@ async def main() -> None:
     args = parser.parse_args()
     data_dir = Path(os.environ.get("MIMIR_DATA_DIR", "/tmp/mimir-bench"))
     env = {**os.environ, "MIMIR_DATA_DIR": str(data_dir), "MIMIR_PORT": str(args.port),
-           "LOG_LEVEL": "WARNING", "MIMIR_DB_POOL_MAX": "20"}
+           "LOG_LEVEL": "WARNING", "MIMIR_DB_POOL_MAX": "20",
+           "MIMIR_RATE_LIMIT_PER_MINUTE": "0"}
     server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
         [str(Path(sys.executable).parent / "mimir"), "serve"], env=env)
     conninfo = f"host={data_dir / 'pgdata'} dbname=mimir user=postgres"

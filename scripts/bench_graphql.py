@@ -272,7 +272,7 @@ def main() -> None:
     data_dir = Path(os.environ.get("MIMIR_DATA_DIR", "/tmp/mimir-gql-bench")).resolve()
     pgdata = None if external else data_dir / "pgdata"
     env = {**os.environ, "MIMIR_DATA_DIR": str(data_dir), "MIMIR_PORT": str(args.port),
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "MIMIR_RATE_LIMIT_PER_MINUTE": "0"}
     base_url = f"http://127.0.0.1:{args.port}"
     url = f"{base_url}/graphql"
     bench_command = shlex.join([f"MIMIR_DATA_DIR={data_dir}", sys.executable, *sys.argv])

@@ -191,7 +191,7 @@ async def main() -> None:
         return
     corpus, queries, qrels = load_beir(args.data)
     env = {**os.environ, "MIMIR_DATA_DIR": str(data_dir), "MIMIR_PORT": str(args.port),
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "MIMIR_RATE_LIMIT_PER_MINUTE": "0"}
     server = subprocess.Popen([str(Path(sys.executable).parent / "mimir"), "serve"], env=env)  # noqa: ASYNC220
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.port}", timeout=120) as client:

@@ -144,7 +144,7 @@ def create_app(
     # Last added runs first: the request log wraps the body limit and the last-resort
     # error handler, so every response carries the request id.
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(AuthMiddleware)
+    app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
                                   validation_alias=AliasChoices("MIMIR_MAX_UPLOAD_BYTES"))
     require_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_REQUIRE_AUTH"))
     allow_no_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_ALLOW_NO_AUTH"))
+    rate_limit_per_minute: int = Field(default=6000, ge=0, le=1_000_000,
+                                       validation_alias=AliasChoices("MIMIR_RATE_LIMIT_PER_MINUTE"))
     auto_migrate: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_AUTO_MIGRATE"))
 
     @field_validator("postgres_password")

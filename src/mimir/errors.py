@@ -54,6 +54,11 @@ class Forbidden(MimirError):
     code = "forbidden"
 
 
+class RateLimited(MimirError):
+    status_code = 429
+    code = "rate_limited"
+
+
 class ServiceUnavailable(MimirError):
     """The database cannot be reached right now; the client may retry."""
 

@@ -121,3 +121,37 @@ def test_needed_scope(method, path, needed):
     from mimir.auth.middleware import needed_scope
 
     assert needed_scope(method, path) == needed
+
+
+class TestRateLimit:
+    def test_bucket_refills_over_time(self):
+        """A caller gets `per_minute` requests in a burst, then waits; tokens come back."""
+        from mimir.auth.ratelimit import RateLimiter
+
+        limiter = RateLimiter(per_minute=3)
+        assert [limiter.take("k", now=0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+        wait = limiter.take("k", now=0.0)
+        assert wait == pytest.approx(20.0)  # one token every 20 s
+        assert limiter.take("other", now=0.0) == 0.0  # callers are separate
+        assert limiter.take("k", now=21.0) == 0.0
+
+    async def test_429_with_retry_after(self, db_conninfo):
+        """Over the limit a key gets 429 with Retry-After, in the error shape."""
+        import httpx
+
+        from mimir.app import create_app
+        from mimir.config import Settings
+        from mimir.db.lifecycle import PreparedDatabase
+
+        settings = Settings(_env_file=None, MIMIR_RATE_LIMIT_PER_MINUTE="2", MIMIR_WORKER="off")
+        app = create_app(settings, PreparedDatabase(conninfo=db_conninfo), close_database=False)
+        key, _ = await _key(db_conninfo, "read")
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            codes = [(await http.get("/api/v1/intents", headers=_bearer(key))).status_code
+                     for _ in range(2)]
+            limited = await http.get("/api/v1/intents", headers=_bearer(key))
+        assert codes == [200, 200]
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert int(limited.headers["retry-after"]) >= 1

@@ -12,8 +12,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mimir.auth.keys import allows, auth_required, scope_of
-from mimir.errors import Forbidden, MimirError, Unauthorized
+from mimir.auth.keys import allows, auth_required, hash_key, scope_of
+from mimir.auth.ratelimit import RateLimiter, retry_after
+from mimir.errors import Forbidden, MimirError, RateLimited, Unauthorized
 
 OPEN_PATHS = frozenset({"/health", "/api/v1/health"})
 # GraphiQL's page and its static files reveal nothing; the queries it sends need a key.
@@ -29,8 +30,9 @@ def needed_scope(method: str, path: str) -> str:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, rate_per_minute: int = 0) -> None:
         self.app = app
+        self.limiter = RateLimiter(rate_per_minute) if rate_per_minute > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -50,6 +52,20 @@ class AuthMiddleware:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["api_key_scope"] = key_scope
+        if self.limiter is not None:
+            header = request.headers.get("authorization", "")
+            client = scope.get("client")
+            caller = ("key:" + hash_key(header)) if header else ("ip:" + (client[0] if client else "?"))
+            wait = self.limiter.take(caller)
+            if wait > 0:
+                from mimir.http_errors import render_error
+
+                response = render_error(request, RateLimited(
+                    f"too many requests; retry in {retry_after(wait)} s",
+                    details={"retry_after_s": int(retry_after(wait))}))
+                response.headers["Retry-After"] = retry_after(wait)
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
     async def _authenticate(self, request: Request) -> str | None:

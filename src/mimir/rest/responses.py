@@ -26,6 +26,9 @@ class ErrorResponse(BaseModel):
 
 _DESCRIPTIONS = {
     400: "Bad request.",
+    401: "A key is needed (`Authorization: Bearer <key>`) or the key is unknown or revoked.",
+    403: "The key's scope does not allow this (a read key writing).",
+    429: "Too many requests for this key; see Retry-After.",
     404: "A referenced record does not exist.",
     409: "The request conflicts with the current state.",
     413: "The content is larger than the configured maximum.",
@@ -36,9 +39,9 @@ _DESCRIPTIONS = {
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the error statuses an operation can return (422 and 503 are
-    always possible)."""
-    wanted = sorted(set(statuses) | {422, 503})
+    """OpenAPI `responses` for the error statuses an operation can return (authentication,
+    rate limiting, 422 and 503 are always possible)."""
+    wanted = sorted(set(statuses) | {401, 403, 422, 429, 503})
     return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in wanted}
 
 
