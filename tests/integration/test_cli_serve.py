@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,9 @@ import httpx
 import psycopg
 import pytest
 
+from tests.process import free_port, wait_healthy
+
 MIMIR = str(Path(sys.executable).parent / "mimir")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -30,20 +25,6 @@ def _env(**extra: str) -> dict[str, str]:
            if k not in {"DATABASE_URL", "POSTGRES_PASSWORD", "MIMIR_TEST_DATABASE_URL"}}
     env.update(extra)
     return env
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen, within_s: float = 60) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mimir exited early with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("mimir did not become healthy")
 
 
 def _postmaster_running(pgdata: Path) -> bool:
@@ -63,13 +44,13 @@ class TestServe:
         """Serve on the embedded server, write a row, SIGTERM (exit 0, PostgreSQL stopped),
         serve again: /health is ok and the row is still there."""
         data_dir = pg_data_dir / "data"
-        port = _free_port()
+        port = free_port()
         env = _env(MIMIR_DATA_DIR=str(data_dir), MIMIR_PORT=str(port))
 
         proc = subprocess.Popen([MIMIR, "serve"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         try:
-            _wait_healthy(port, proc)
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
             health = httpx.get(f"http://127.0.0.1:{port}/health").json()
             assert health["database"]["embedded"] is True
             pgdata = data_dir / "pgdata"
@@ -93,7 +74,7 @@ class TestServe:
         proc = subprocess.Popen([MIMIR, "serve"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         try:
-            _wait_healthy(port, proc)
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
             with psycopg.connect(host=str(data_dir / "pgdata"), dbname="mimir", user="postgres") as conn:
                 row = conn.execute(
                     "SELECT a.title, v.content FROM artifacts a JOIN artifact_versions v"
@@ -110,7 +91,7 @@ class TestStartupFailures:
     def test_unreachable_database_exits_with_one_line(self, tmp_path):
         """An unreachable DATABASE_URL: retry for the bounded time, then exit 1 with one line
         that says where, and never the password."""
-        port = _free_port()  # nothing listens there
+        port = free_port()  # nothing listens there
         env = _env(DATABASE_URL=f"postgresql://mimir:hunter2-not-shown-ever@127.0.0.1:{port}/mimir",
                    MIMIR_DB_CONNECT_TIMEOUT="2", LOG_LEVEL="CRITICAL")
         started = time.monotonic()

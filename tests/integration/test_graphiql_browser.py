@@ -11,10 +11,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from mimir.config import Settings
 from mimir.db.lifecycle import PreparedDatabase
 from mimir.graphql.ide import ASSETS_DIR, ASSETS_PATH, graphiql_html, unpkg_assets
+from tests.process import free_port, wait_healthy
 
 CHROMIUM = os.environ.get("MIMIR_TEST_CHROMIUM", "/usr/bin/chromium")
 # As the machine's own probe starts it: no background traffic to hosts that cannot be
@@ -53,26 +52,6 @@ def _require(ready: bool, missing: str) -> None:
 def _require_assets() -> None:
     _require(ASSETS_DIR.is_dir(), f"GraphiQL's files are not installed in {ASSETS_DIR}: "
              "run `make install` with npm on the PATH")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(base_url: str, proc: subprocess.Popen, within_s: float = 60) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mimir exited early with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("mimir did not become healthy")
 
 
 def _sri(data: bytes) -> str:
@@ -159,7 +138,7 @@ class TestServed:
 @pytest.fixture
 def served(pg_data_dir) -> Iterator[str]:
     """A real `mimir serve` on a free port with its own embedded PostgreSQL; its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "POSTGRES_PASSWORD", "MIMIR_TEST_DATABASE_URL"}}
     env.update(MIMIR_DATA_DIR=str(pg_data_dir / "data"), MIMIR_PORT=str(port),
@@ -168,7 +147,7 @@ def served(pg_data_dir) -> Iterator[str]:
                             stderr=subprocess.PIPE, text=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base_url, proc)
+        wait_healthy(base_url, proc)
         yield base_url
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -275,11 +275,9 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> CreateArtifactPayload:
         data = ArtifactCreate.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row, created = await artifacts.create_artifact(
-                conn, data, max_chars=info.context.settings.max_content_chars, provenance=prov)
-        _refresh_loaders(info)
+        row, created = await _write(
+            info, artifacts.create_artifact, data,
+            max_chars=info.context.settings.max_content_chars, provenance=_provenance(provenance))
         return CreateArtifactPayload(artifact=Artifact.from_row(row), created=created)
 
     @strawberry.mutation(description="Append the next version of an artifact. Content "
@@ -290,12 +288,9 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> AppendVersionPayload:
         data = VersionAppend.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row, created = await artifacts.append_version(
-                conn, artifact_id, data, max_chars=info.context.settings.max_content_chars,
-                provenance=prov)
-        _refresh_loaders(info)
+        row, created = await _write(
+            info, artifacts.append_version, artifact_id, data,
+            max_chars=info.context.settings.max_content_chars, provenance=_provenance(provenance))
         return AppendVersionPayload(version=ArtifactVersion.from_row(row), created=created)
 
     @strawberry.mutation(description="Create a span over [startOffset, endOffset) of one "
@@ -306,10 +301,7 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> Span:
         data = SpanCreate.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await spans.create_span(conn, data, prov)
-        _refresh_loaders(info)
+        row = await _write(info, spans.create_span, data, _provenance(provenance))
         return Span.from_row(row)
 
     @strawberry.mutation(description="Create a proposed intent, optionally in a group.")
@@ -359,10 +351,8 @@ class Mutation:
         self, info: Info, source_id: uuid.UUID, into_id: uuid.UUID,
         provenance: ProvenanceArgument = None,
     ) -> MergeIntentGroupsPayload:
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await intents.merge_groups(conn, source_id, into_id, provenance=prov)
-        _refresh_loaders(info)
+        row = await _write(info, intents.merge_groups, source_id, into_id,
+                           provenance=_provenance(provenance))
         merged = await _reload(info, "intent_group", row["merged_group_id"])
         return MergeIntentGroupsPayload(group=IntentGroup.from_row(row),
                                         moved_intents=row["moved_intents"],
@@ -396,10 +386,8 @@ class Mutation:
         provenance: ProvenanceArgument = None,
     ) -> SupersedeDecisionPayload:
         successor = DecisionSuccessor.model_validate(_given(input))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            result = await decisions.supersede_decision(conn, id, successor, provenance=prov)
-        _refresh_loaders(info)
+        result = await _write(info, decisions.supersede_decision, id, successor,
+                              provenance=_provenance(provenance))
         return SupersedeDecisionPayload(superseded=Decision.from_row(result["superseded"]),
                                         current=Decision.from_row(result["current"]))
 
@@ -413,18 +401,13 @@ class Mutation:
             input, exclude=("source", "target"),
             source_type=input.source.type.value, source_id=input.source.id,
             target_type=input.target.type.value, target_id=input.target.id))
-        prov = _provenance(provenance)
-        async with info.context.pool.connection() as conn:
-            row = await relations.create_relation(conn, data, provenance=prov)
-        _refresh_loaders(info)
+        row = await _write(info, relations.create_relation, data, provenance=_provenance(provenance))
         return Relation.from_row(row)
 
     @strawberry.mutation(description="Delete a relation (relations pointing at it and its "
                          "provenance go with it); returns the deleted id.")
     async def delete_relation(self, info: Info, id: uuid.UUID) -> uuid.UUID:
-        async with info.context.pool.connection() as conn:
-            await relations.delete_relation(conn, id)
-        _refresh_loaders(info)
+        await _write(info, relations.delete_relation, id)
         return id
 
     @strawberry.mutation(description="Record how an existing entity was produced: model, "
@@ -433,8 +416,6 @@ class Mutation:
     async def create_provenance(self, info: Info, target: EntityRef,
                                 input: ProvenanceInput) -> Provenance:
         data = _ProvenanceArgument.model_validate({"provenance": _given(input)}).provenance
-        async with info.context.pool.connection() as conn:
-            row = await provenance_service.create_provenance(
-                conn, DomainEntityType(target.type.value), target.id, data)
-        _refresh_loaders(info)
+        row = await _write(info, provenance_service.create_provenance,
+                           DomainEntityType(target.type.value), target.id, data)
         return Provenance.from_row(row)
