@@ -18,6 +18,7 @@ from mimir.decisions.rest import router as decisions_router
 from mimir.embeddings import runtime as embedding_runtime
 from mimir.embeddings import tasks as embedding_tasks
 from mimir.embeddings.rest import router as embeddings_router
+from mimir.graphql.fastpath import CompiledReads
 from mimir.graphql.ide import mount_graphiql_assets
 from mimir.graphql.schema import graphql_router
 from mimir.health.rest import router as health_router
@@ -138,11 +139,14 @@ def create_app(
                    search_router, embeddings_router, jobs_router, imports_router,
                    health_router):
         app.include_router(router)
-    app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
+    graphql = graphql_router(settings)
+    app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     if settings.graphiql:
         mount_graphiql_assets(app)
     # Last added runs first: the request log wraps the body limit and the last-resort
     # error handler, so every response carries the request id.
+    if settings.graphql_compiled_reads:
+        app.add_middleware(CompiledReads, schema=graphql.schema._schema, settings=settings)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

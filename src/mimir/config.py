@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     db_acquire_timeout_s: float = Field(
         default=5.0, gt=0, le=120, validation_alias=AliasChoices("MIMIR_DB_ACQUIRE_TIMEOUT")
     )
+    db_unavailable_timeout_s: float = Field(
+        default=1.0, gt=0, le=120, validation_alias=AliasChoices("MIMIR_DB_UNAVAILABLE_TIMEOUT"),
+        description="Seconds a request waits for a connection while the database is known to "
+        "be unreachable (its latest connection attempt failed) before a 503.",
+    )
     page_max_limit: int = Field(default=200, ge=1, le=1000, validation_alias=AliasChoices("MIMIR_PAGE_MAX_LIMIT"))
     max_content_chars: int = Field(
         default=2_000_000, ge=1, le=100_000_000, validation_alias=AliasChoices("MIMIR_MAX_CONTENT_CHARS")
@@ -91,6 +96,8 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_ALIASES"))
     graphql_max_tokens: int = Field(default=2000, ge=100, le=100_000, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_TOKENS"))
     graphql_introspection: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_GRAPHQL_INTROSPECTION"))
+    # Read-only GraphQL operations answered by one compiled SQL statement (graphql/compiler.py).
+    graphql_compiled_reads: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_GRAPHQL_COMPILED_READS"))
     graphiql: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_GRAPHIQL"))
     embedding_provider: EmbeddingProviderName = Field(
         default=EmbeddingProviderName.LOCAL, validation_alias=AliasChoices("MIMIR_EMBEDDING_PROVIDER"))

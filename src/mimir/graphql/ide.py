@@ -60,7 +60,11 @@ def graphiql_html(assets_url: str = ASSETS_PATH, assets_dir: Path = ASSETS_DIR) 
 
 
 class LocalGraphiQLRouter(GraphQLRouter):
-    """strawberry's FastAPI router, whose GraphiQL page loads its files from this server."""
+    """strawberry's FastAPI router, whose GraphiQL page loads its files from this server
+    and whose responses are compact UTF-8 JSON (as the compiled path prints them)."""
+
+    def encode_json(self, data: object) -> str:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.graphql_ide != "graphiql":

@@ -38,7 +38,8 @@ class PageRequest:
 
 
 def _checksum(payload: bytes) -> str:
-    return hashlib.blake2b(payload, digest_size=6, person=_PERSON[:16]).hexdigest()
+    # SHA-256 so that PostgreSQL can compute the same (src/mimir/graphql/compiler.py).
+    return hashlib.sha256(_PERSON + payload).hexdigest()[:12]
 
 
 def encode_cursor(row: dict[str, Any]) -> str:

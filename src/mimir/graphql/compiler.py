@@ -1,0 +1,545 @@
+"""Compiles a read-only GraphQL operation into one SQL statement whose single text column is
+the whole response, `{"data":{...}}`, byte for byte what the Strawberry path would send.
+
+The boundary: `compile_operation` takes a validated query operation and its variables and
+returns (sql, params), or raises `NotCompilable` for anything it does not cover (search,
+traversals, lineage, introspection, unknown directives, any argument the resolvers would
+refuse). The caller then runs the operation through Strawberry as usual, so every error,
+limit and scope rule stays in one place. Values are rendered by SQL functions that print
+exactly what Python prints (migration 0006); lists keep the dataloaders' order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_argument_values,
+)
+from graphql.execution.values import VariableValues
+from psycopg import sql
+
+from mimir.artifacts.service import ARTIFACT_FILTERS
+from mimir.db.queries import queries
+from mimir.decisions.service import DECISION_FILTERS
+from mimir.errors import MimirError
+from mimir.graphql.inputs import filter_params
+from mimir.intents.service import GROUP_FILTERS, INTENT_FILTERS
+from mimir.query.filters import Conditions, parse_filters
+from mimir.query.pagination import page_request
+from mimir.relations.service import RELATION_FILTERS
+
+
+class NotCompilable(Exception):
+    """The operation (or one of its arguments) is for the Strawberry path."""
+
+
+Fields = dict[str, list[FieldNode]]  # response key -> the field nodes merged under it
+
+# How a scalar column becomes JSON text; {} is the SQL expression of the value.
+_RENDER = {
+    "uuid": "coalesce('\"' || {} || '\"', 'null')",
+    "text": "coalesce(to_json({})::text, 'null')",
+    "int": "coalesce(({})::text, 'null')",
+    "float": "coalesce(mimir_py_float({}), 'null')",
+    "time": "coalesce('\"' || mimir_iso({}) || '\"', 'null')",
+    "enum": "coalesce('\"' || upper(({})::text) || '\"', 'null')",
+    "json": "mimir_json_text({})",
+}
+
+_COMMON = {"id": ("id", "uuid"), "metadata": ("metadata", "json"), "createdAt": ("created_at", "time")}
+_UPDATED = {"updatedAt": ("updated_at", "time")}
+
+# GraphQL type -> (table, columns as field -> (column, render kind)).
+_TABLES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "Artifact": ("artifacts", {**_COMMON, "kind": ("kind", "enum"), "title": ("title", "text"),
+                               "source": ("source", "text"),
+                               "externalId": ("external_id", "text")}),
+    "ArtifactVersion": ("artifact_versions", {
+        **_COMMON, "artifactId": ("artifact_id", "uuid"), "versionNumber": ("version_number", "int"),
+        "contentHash": ("content_hash", "text"), "contentLength": ("content_length", "int")}),
+    "Span": ("spans", {**_COMMON, "versionId": ("version_id", "uuid"),
+                       "startOffset": ("start_offset", "int"), "endOffset": ("end_offset", "int"),
+                       "spanType": ("span_type", "text"), "label": ("label", "text")}),
+    "Intent": ("intents", {**_COMMON, **_UPDATED, "statement": ("statement", "text"),
+                           "status": ("status", "enum"), "groupId": ("group_id", "uuid"),
+                           "confidence": ("confidence", "float")}),
+    "IntentGroup": ("intent_groups", {**_COMMON, **_UPDATED, "name": ("name", "text"),
+                                      "description": ("description", "text"),
+                                      "status": ("status", "enum"),
+                                      "mergedIntoId": ("merged_into_id", "uuid")}),
+    "Decision": ("decisions", {**_COMMON, **_UPDATED, "statement": ("statement", "text"),
+                               "rationale": ("rationale", "text"), "status": ("status", "enum"),
+                               "supersededById": ("superseded_by_id", "uuid")}),
+    "Relation": ("relations", {**_COMMON, "relationType": ("relation_type", "text"),
+                               "sourceType": ("source_type", "enum"),
+                               "sourceId": ("source_id", "uuid"),
+                               "targetType": ("target_type", "enum"),
+                               "targetId": ("target_id", "uuid")}),
+    "Provenance": ("provenance", {**_COMMON, "targetType": ("target_type", "enum"),
+                                  "targetId": ("target_id", "uuid"), "model": ("model", "text"),
+                                  "promptVersion": ("prompt_version", "text"),
+                                  "pipelineVersion": ("pipeline_version", "text"),
+                                  "parameters": ("parameters", "json")}),
+    "EmbeddingSpace": ("embedding_spaces", {**_COMMON, "name": ("name", "text"),
+                                            "model": ("model", "text"),
+                                            "dimensions": ("dimensions", "int"),
+                                            "distance": ("distance", "enum")}),
+}
+
+# GraphQL type -> the entity_type value relations and provenance use for it.
+_ENTITY_TYPES = {"Artifact": "artifact", "ArtifactVersion": "artifact_version", "Span": "span",
+                 "Intent": "intent", "IntentGroup": "intent_group", "Decision": "decision",
+                 "Relation": "relation"}
+_ENTITY_GRAPHQL = {value: key for key, value in _ENTITY_TYPES.items()}
+
+# Root connections: field -> (node type, base listing query, filters); as in query.py.
+_CONNECTIONS = {
+    "artifacts": ("Artifact", "list_artifacts", ARTIFACT_FILTERS),
+    "intents": ("Intent", "intent_list", INTENT_FILTERS),
+    "intentGroups": ("IntentGroup", "intent_group_list", GROUP_FILTERS),
+    "decisions": ("Decision", "decisions_list", DECISION_FILTERS),
+    "relations": ("Relation", "relations_list", RELATION_FILTERS),
+}
+_BY_ID = {"artifact": "Artifact", "artifactVersion": "ArtifactVersion", "span": "Span",
+          "intent": "Intent", "intentGroup": "IntentGroup", "decision": "Decision",
+          "relation": "Relation", "provenance": "Provenance"}
+
+_CURSOR_PAYLOAD = "'[\"' || mimir_iso({a}.created_at) || '\",\"' || {a}.id || '\"]'"
+_CURSOR = ("'\"' || rtrim(translate(encode(convert_to({p}, 'UTF8'), 'base64'), E'+/\\n', '-_'), "
+           "'=') || '.' || left(encode(sha256(convert_to('mimir-cursor-v1' || {p}, 'UTF8')), "
+           "'hex'), 12) || '\"'")
+
+
+def _json_object(members: Iterable[tuple[str, str]]) -> str:
+    """SQL building a JSON object from (response key, SQL text expression) pairs, in one
+    concat() call (chains of || copy the growing string at every step). Keys are GraphQL
+    names, [_A-Za-z0-9]+ by the grammar, so they need no escaping."""
+    args, literal = [], "{"
+    for index, (key, value) in enumerate(members):
+        literal += ("," if index else "") + f'"{key}":'
+        args += [f"'{literal}'", value]
+        literal = ""
+    if not args:
+        return "'{}'"
+    return f"concat({', '.join(args)}, '}}')"
+
+
+def _json_array(element: str, order: str, where: str = "") -> str:
+    """Aggregate of JSON elements as a JSON array text; '[]' for no rows."""
+    ordering = f" ORDER BY {order}" if order else ""
+    return f"concat('[', string_agg({element}, ','{ordering}){where}, ']')"
+
+
+@dataclass
+class _Row:
+    """A row being rendered: its GraphQL type, SQL alias, and for a span the alias of its
+    version row (spans read their text and artifact from it). `content` is the SQL of a
+    version's content: a copy decompressed once per version when spans slice it."""
+
+    type_name: str
+    alias: str
+    version_alias: str | None = None
+    content: str | None = None
+
+
+@dataclass
+class _Compiler:
+    schema: GraphQLSchema
+    fragments: dict[str, FragmentDefinitionNode]
+    variables: VariableValues
+    page_max: int
+    params: dict[str, Any] = field(default_factory=dict)
+    _aliases: Iterable[int] = field(default_factory=itertools.count)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def alias(self) -> str:
+        return f"t{next(self._aliases)}"
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"%({name})s"
+
+    def args(self, parent: GraphQLObjectType, nodes: list[FieldNode]) -> dict[str, Any]:
+        try:
+            return get_argument_values(parent.fields[nodes[0].name.value], nodes[0],
+                                       self.variables)
+        except Exception as exc:  # coercion errors are reported by the normal path
+            raise NotCompilable("argument") from exc
+
+    def _included(self, node: Any) -> bool:
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include") or len(directive.arguments) != 1:
+                raise NotCompilable(f"directive @{name}")
+            value_node = directive.arguments[0].value
+            if isinstance(value_node, VariableNode):
+                value = self.variables.coerced.get(value_node.name.value)
+            else:
+                value = getattr(value_node, "value", None)
+            if not isinstance(value, bool):
+                raise NotCompilable("directive argument")
+            if value is (name == "skip"):
+                return False
+        return True
+
+    def collect(self, type_: GraphQLObjectType, selection_set: SelectionSetNode | None,
+                into: Fields | None = None) -> Fields:
+        """Fields of a selection for one concrete type, merged by response key in order of
+        first appearance (as graphql-core's executor does)."""
+        fields: Fields = {} if into is None else into
+        for selection in selection_set.selections if selection_set else ():
+            if not self._included(selection):
+                continue
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                fields.setdefault(key, []).append(selection)
+                continue
+            if isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is None:
+                    raise NotCompilable("fragment")
+                condition, inner = fragment.type_condition, fragment.selection_set
+            elif isinstance(selection, InlineFragmentNode):
+                condition, inner = selection.type_condition, selection.selection_set
+            else:
+                raise NotCompilable("selection")
+            if condition is not None and not self._applies(condition.name.value, type_):
+                continue
+            self.collect(type_, inner, fields)
+        return fields
+
+    def _applies(self, condition: str, type_: GraphQLObjectType) -> bool:
+        if condition == type_.name:
+            return True
+        abstract = self.schema.get_type(condition)
+        if isinstance(abstract, GraphQLUnionType):
+            return type_ in abstract.types
+        return any(interface.name == condition for interface in type_.interfaces)
+
+    def subfields(self, type_name: str, nodes: list[FieldNode]) -> Fields:
+        type_ = self.schema.get_type(type_name)
+        fields: Fields = {}
+        for node in nodes:
+            self.collect(type_, node.selection_set, fields)
+        return fields
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def obj(self, row: _Row, fields: Fields) -> str:
+        """SQL text expression building the JSON object of one row."""
+        type_ = self.schema.get_type(row.type_name)
+        return _json_object((key, self.value(row, type_, key, nodes))
+                            for key, nodes in fields.items())
+
+    def value(self, row: _Row, type_: GraphQLObjectType, key: str, nodes: list[FieldNode]) -> str:
+        name = nodes[0].name.value
+        a = row.alias
+        if name == "__typename":
+            return f"'\"{type_.name}\"'"
+        columns = _TABLES[row.type_name][1]
+        if name in columns:
+            column, kind = columns[name]
+            return _RENDER[kind].format(f"{a}.{column}")
+        handler: Callable[..., str] | None = getattr(self, f"_{row.type_name}_{name}", None)
+        if handler is None and row.type_name in _ENTITY_TYPES:
+            handler = getattr(self, f"_linked_{name}", None)
+        if handler is None:
+            raise NotCompilable(f"{row.type_name}.{name}")
+        return handler(row, self.args(type_, nodes), nodes)
+
+    def rows(self, type_name: str, nodes: list[FieldNode], where: str, order: str = "",
+             *, many: bool, join_version: bool = True, version_alias: str | None = None,
+             version_content: str | None = None, limit_one: bool = False) -> str:
+        """A list (or one nullable object) of rows of a type, rendered."""
+        alias = self.alias()
+        table = _TABLES[type_name][0]
+        source = f"{table} {alias}"
+        where_sql = where.format(a=alias)
+        row = _Row(type_name, alias, content=f"{alias}.content")
+        fields = self.subfields(type_name, nodes)
+        if type_name == "Span":
+            if version_alias is None and join_version:
+                version_alias = self.alias()
+                source += (f" JOIN artifact_versions {version_alias} "
+                           f"ON {version_alias}.id = {alias}.version_id")
+            row.version_alias = version_alias
+            row.content = version_content or f"{version_alias}.content"
+        elif type_name == "ArtifactVersion" and self._slices_content(fields):
+            # PostgreSQL would decompress the content once per span otherwise.
+            inner = self.alias()
+            source = (f"(SELECT {inner}.*, {inner}.content || '' AS mimir_content FROM "
+                      f"artifact_versions {inner} WHERE {where.format(a=inner)} OFFSET 0) {alias}")
+            where_sql = "TRUE"
+            row.content = f"{alias}.mimir_content"
+        rendered = self.obj(row, fields)
+        order_sql = order.format(a=alias)
+        if many:
+            return f"(SELECT {_json_array(rendered, order_sql)} FROM {source} WHERE {where_sql})"
+        tail = f" ORDER BY {order_sql} LIMIT 1" if limit_one else ""
+        return f"coalesce((SELECT {rendered} FROM {source} WHERE {where_sql}{tail}), 'null')"
+
+    def _slices_content(self, fields: Fields) -> bool:
+        """Whether a version's selection reads the text of its spans."""
+        return any(nodes[0].name.value == "spans"
+                   and any(n[0].name.value == "text" for n in self.subfields("Span", nodes).values())
+                   for nodes in fields.values())
+
+    def entity(self, type_sql: str, id_sql: str, nodes: list[FieldNode]) -> str:
+        """The `Entity` union: one branch per member type the selection asks about."""
+        branches = []
+        for graphql_name, entity_type in _ENTITY_TYPES.items():
+            rendered = self.rows(graphql_name, nodes, f"{{a}}.id = {id_sql}", many=False)
+            branches.append(f"WHEN '{entity_type}' THEN {rendered}")
+        return f"(CASE ({type_sql})::text {' '.join(branches)} ELSE 'null' END)"
+
+    # --- fields that follow links (named _<Type>_<field>) ---------------------------------
+
+    def _Artifact_versions(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {row.alias}.id",
+                         "{a}.version_number", many=True)
+
+    def _Artifact_latestVersion(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {row.alias}.id",
+                         "{a}.version_number DESC", many=False, limit_one=True)
+
+    def _Artifact_versionAt(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        number = self.param(args["number"])
+        return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {row.alias}.id AND "
+                         f"{{a}}.version_number = {number}", many=False)
+
+    def _ArtifactVersion_artifact(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("Artifact", nodes, f"{{a}}.id = {row.alias}.artifact_id", many=False)
+
+    def _ArtifactVersion_content(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return _RENDER["text"].format(row.content)
+
+    def _ArtifactVersion_spans(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("Span", nodes, f"{{a}}.version_id = {row.alias}.id",
+                         "{a}.start_offset, {a}.end_offset, {a}.id", many=True,
+                         version_alias=row.alias, version_content=row.content)
+
+    def _sibling(self, row: _Row, nodes: list[FieldNode], step: str) -> str:
+        a = row.alias
+        return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {a}.artifact_id AND "
+                         f"{{a}}.version_number = {a}.version_number {step} 1", many=False)
+
+    def _ArtifactVersion_previous(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self._sibling(row, nodes, "-")
+
+    def _ArtifactVersion_next(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self._sibling(row, nodes, "+")
+
+    def _Span_text(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        a = row.alias
+        return (f"coalesce(to_json(substr({row.content}, {a}.start_offset + 1, "
+                f"{a}.end_offset - {a}.start_offset))::text, 'null')")
+
+    def _Span_artifactId(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return _RENDER["uuid"].format(f"{row.version_alias}.artifact_id")
+
+    def _Span_version(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("ArtifactVersion", nodes, f"{{a}}.id = {row.alias}.version_id",
+                         many=False)
+
+    def _Span_artifact(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("Artifact", nodes, f"{{a}}.id = {row.version_alias}.artifact_id",
+                         many=False)
+
+    def _Span_citedBy(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("Provenance", nodes, "{a}.id IN (SELECT e.provenance_id FROM "
+                         f"provenance_evidence e WHERE e.span_id = {row.alias}.id)",
+                         "{a}.created_at, {a}.id", many=True)
+
+    def _Intent_group(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("IntentGroup", nodes, f"{{a}}.id = {row.alias}.group_id", many=False)
+
+    def _IntentGroup_intents(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("Intent", nodes, f"{{a}}.group_id = {row.alias}.id",
+                         "{a}.created_at, {a}.id", many=True)
+
+    def _IntentGroup_mergedInto(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("IntentGroup", nodes, f"{{a}}.id = {row.alias}.merged_into_id",
+                         many=False)
+
+    def _Decision_supersededBy(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("Decision", nodes, f"{{a}}.id = {row.alias}.superseded_by_id",
+                         many=False)
+
+    def _Decision_supersedes(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.rows("Decision", nodes, f"{{a}}.superseded_by_id = {row.alias}.id",
+                         "{a}.id", many=False, limit_one=True)
+
+    def _Relation_source(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.entity(f"{row.alias}.source_type", f"{row.alias}.source_id", nodes)
+
+    def _Relation_target(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.entity(f"{row.alias}.target_type", f"{row.alias}.target_id", nodes)
+
+    def _Provenance_target(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return self.entity(f"{row.alias}.target_type", f"{row.alias}.target_id", nodes)
+
+    def _Provenance_evidenceSpanIds(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        ids = _json_array("concat('\"', e.span_id, '\"')", "e.position")
+        return f"(SELECT {ids} FROM provenance_evidence e WHERE e.provenance_id = {row.alias}.id)"
+
+    def _Provenance_evidence(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        evidence = self.alias()
+        span = self.rows("Span", nodes, f"{{a}}.id = {evidence}.span_id", many=False)
+        return (f"(SELECT {_json_array(span, f'{evidence}.position')} FROM provenance_evidence "
+                f"{evidence} WHERE {evidence}.provenance_id = {row.alias}.id)")
+
+    def _linked_relations(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        entity, a = _ENTITY_TYPES[row.type_name], row.alias
+        out = f"({{a}}.source_type = '{entity}' AND {{a}}.source_id = {a}.id)"
+        into = f"({{a}}.target_type = '{entity}' AND {{a}}.target_id = {a}.id)"
+        direction = getattr(args.get("direction"), "value", "both")
+        where = {"out": out, "in": into}.get(direction, f"({out} OR {into})")
+        if args.get("relationTypes"):
+            where += f" AND {{a}}.relation_type = ANY({self.param(list(args['relationTypes']))})"
+        return self.rows("Relation", nodes, where, "{a}.created_at, {a}.id", many=True)
+
+    def _linked_provenance(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        entity = _ENTITY_TYPES[row.type_name]
+        return self.rows("Provenance", nodes, f"{{a}}.target_type = '{entity}' AND "
+                         f"{{a}}.target_id = {row.alias}.id", "{a}.created_at, {a}.id", many=True)
+
+    # --- the query root -----------------------------------------------------------------
+
+    def root(self, operation: OperationDefinitionNode) -> str:
+        query_type = self.schema.query_type
+        fields = self.collect(query_type, operation.selection_set)
+        body = _json_object((key, self.root_value(query_type, nodes))
+                            for key, nodes in fields.items())
+        return f"SELECT concat('{{\"data\":', {body}, '}}')"
+
+    def root_value(self, query_type: GraphQLObjectType, nodes: list[FieldNode]) -> str:
+        name = nodes[0].name.value
+        if name == "__typename":
+            return f"'\"{query_type.name}\"'"
+        args = self.args(query_type, nodes)
+        if name in _BY_ID:
+            return self.rows(_BY_ID[name], nodes, f"{{a}}.id = {self.param(args['id'])}",
+                             many=False)
+        if name == "entity":
+            ref = args["ref"]
+            entity_type = getattr(ref["type"], "value", ref["type"]) if isinstance(ref, dict) \
+                else ref.type.value
+            entity_id = ref["id"] if isinstance(ref, dict) else ref.id
+            graphql_name = _ENTITY_GRAPHQL.get(entity_type)
+            if graphql_name is None:
+                raise NotCompilable("entity type")
+            return self.rows(graphql_name, nodes, f"{{a}}.id = {self.param(entity_id)}",
+                             many=False)
+        if name == "embeddingSpaces":
+            return self.rows("EmbeddingSpace", nodes, "TRUE", "{a}.name", many=True)
+        if name in _CONNECTIONS:
+            return self.connection(name, args, nodes)
+        raise NotCompilable(f"Query.{name}")
+
+    def connection(self, name: str, args: dict, nodes: list[FieldNode]) -> str:
+        node_type, base_query, filter_set = _CONNECTIONS[name]
+        first = args["first"]
+        if not isinstance(first, int) or not 1 <= first <= self.page_max:
+            raise NotCompilable("first")
+        try:
+            page = page_request(first, args.get("after"), None, self.page_max)
+            conditions = _SharedConditions(self)
+            parse_filters(filter_params(args.get("filter")), filter_set, conditions)
+        except MimirError as exc:
+            raise NotCompilable("connection arguments") from exc
+        where = [conditions.where().as_string(None)]
+        if page.after is not None:
+            where.append(f"(t.created_at, t.id) > ({self.param(page.after.created_at)}, "
+                         f"{self.param(page.after.id)})")
+        alias = self.alias()
+        base = getattr(queries, base_query).sql.strip().rstrip(";")
+        columns = ", ".join(f"t.{column}" for column, _ in _TABLES[node_type][1].values())
+        source = (f"(SELECT {columns}, row_number() OVER (ORDER BY t.created_at, t.id) AS mimir_n "
+                  f"FROM ({base}) AS t WHERE {' AND '.join(where)} ORDER BY t.created_at, t.id "
+                  f"LIMIT {self.param(first + 1)}) AS {alias}")
+        limit = self.param(first)
+        cursor = _CURSOR.format(p=_CURSOR_PAYLOAD.format(a=alias))
+        connection_type = self.schema.query_type.fields[name].type.of_type
+        members = []
+        for key, field_nodes in self.subfields(connection_type.name, nodes).items():
+            field_name = field_nodes[0].name.value
+            if field_name == "__typename":
+                rendered = f"'\"{connection_type.name}\"'"
+            elif field_name == "edges":
+                edge = self._edge(connection_type, node_type, alias, cursor, field_nodes)
+                rendered = _json_array(edge, f"{alias}.mimir_n",
+                                       f" FILTER (WHERE {alias}.mimir_n <= {limit})")
+            else:
+                rendered = self._page_info(alias, cursor, limit, field_nodes)
+            members.append((key, rendered))
+        return f"(SELECT {_json_object(members)} FROM {source})"
+
+    def _edge(self, connection_type: GraphQLObjectType, node_type: str, alias: str,
+              cursor: str, nodes: list[FieldNode]) -> str:
+        edge_type = connection_type.fields["edges"].type.of_type.of_type.of_type
+        members = []
+        for key, field_nodes in self.subfields(edge_type.name, nodes).items():
+            field_name = field_nodes[0].name.value
+            if field_name == "__typename":
+                rendered = f"'\"{edge_type.name}\"'"
+            elif field_name == "cursor":
+                rendered = cursor
+            else:
+                rendered = self.obj(_Row(node_type, alias),
+                                    self.subfields(node_type, field_nodes))
+            members.append((key, rendered))
+        return _json_object(members)
+
+    def _page_info(self, alias: str, cursor: str, limit: str, nodes: list[FieldNode]) -> str:
+        members = []
+        for key, field_nodes in self.subfields("PageInfo", nodes).items():
+            field_name = field_nodes[0].name.value
+            if field_name == "__typename":
+                rendered = "'\"PageInfo\"'"
+            elif field_name == "hasNextPage":
+                rendered = f"(CASE WHEN count(*) > {limit} THEN 'true' ELSE 'false' END)"
+            else:
+                rendered = (f"coalesce((array_agg({cursor} ORDER BY {alias}.mimir_n DESC) "
+                            f"FILTER (WHERE {alias}.mimir_n <= {limit}))[1], 'null')")
+            members.append((key, rendered))
+        return _json_object(members)
+
+
+class _SharedConditions(Conditions):
+    """Filter conditions whose parameters live in the statement's one parameter dict."""
+
+    def __init__(self, compiler: _Compiler) -> None:
+        super().__init__()
+        self._compiler = compiler
+
+    def param(self, value: Any) -> sql.Composable:
+        return sql.SQL(self._compiler.param(value))
+
+
+def compile_operation(schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode],
+                      operation: OperationDefinitionNode, variables: VariableValues,
+                      page_max: int) -> tuple[str, dict[str, Any]]:
+    """(sql, params) of a query operation; NotCompilable when it is the normal path's."""
+    if operation.operation.value != "query":
+        raise NotCompilable("not a query")
+    compiler = _Compiler(schema, fragments, variables, page_max)
+    return compiler.root(operation), compiler.params
+
+
+__all__ = ["NotCompilable", "compile_operation"]

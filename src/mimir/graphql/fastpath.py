@@ -1,0 +1,230 @@
+"""POST /graphql, read-only operations: answered by one SQL statement when they compile.
+
+An ASGI middleware in front of the Strawberry router, inside authentication, rate and body
+limits. For a JSON request it looks up (query, operationName, variables) in a bounded cache
+of compiled statements; on a miss it parses (with the token limit), validates against the
+schema, checks the depth and alias limits and compiles (src/mimir/graphql/compiler.py).
+Whatever does not compile, or fails while running, goes to Strawberry unchanged: errors,
+limits and mutations have one implementation.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+from graphql.utilities import get_operation_ast
+from psycopg.rows import tuple_row
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mimir.config import Settings
+from mimir.graphql.compiler import NotCompilable, compile_operation
+from mimir.logging import get_logger
+
+log = get_logger("mimir.graphql")
+
+_FALLBACK = object()
+_REQUEST_KEYS = {"query", "variables", "operationName"}
+
+
+class _Bounded(OrderedDict):
+    """A small LRU map."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_recent(self, key: Any) -> Any:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+def _depth(selection_set: Any, fragments: dict[str, FragmentDefinitionNode],
+           seen: frozenset[str] = frozenset()) -> int:
+    """Nesting depth of field selections, following fragments."""
+    deepest = 0
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            deepest = max(deepest, (1 + _depth(selection.selection_set, fragments, seen))
+                          if selection.selection_set else 1)
+        elif hasattr(selection, "selection_set"):  # inline fragment
+            deepest = max(deepest, _depth(selection.selection_set, fragments, seen))
+        else:
+            name = selection.name.value
+            if name in seen or name not in fragments:
+                return 10**6  # a cycle or an unknown fragment: let validation speak
+            deepest = max(deepest, _depth(fragments[name].selection_set, fragments,
+                                          seen | {name}))
+    return deepest
+
+
+def _alias_count(document: DocumentNode) -> int:
+    count = 0
+
+    def walk(selection_set: Any) -> None:
+        nonlocal count
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode) and selection.alias is not None:
+                count += 1
+            walk(getattr(selection, "selection_set", None))
+
+    for definition in document.definitions:
+        walk(getattr(definition, "selection_set", None))
+    return count
+
+
+class CompiledReads:
+    """Answers compilable GraphQL reads with one statement; passes everything else on."""
+
+    def __init__(self, app: ASGIApp, *, schema: GraphQLSchema, settings: Settings,
+                 cache_size: int = 512) -> None:
+        self.app = app
+        self.schema = schema
+        self.settings = settings
+        self.plans = _Bounded(cache_size)      # (query, operation, variables) -> plan
+        self.documents = _Bounded(cache_size)  # query -> (document, fragments) or _FALLBACK
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or scope["path"] != "/graphql" or not _is_json(scope)):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:  # the client went away
+            return
+        plan = self.plan(body)
+        if plan is not None:
+            data = await self._run(scope, plan)
+            if data is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode())]})
+                await send({"type": "http.response.body", "body": data})
+                return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _run(self, scope: Scope, plan: tuple[str, dict[str, Any]]) -> bytes | None:
+        statement, params = plan
+        try:
+            async with scope["app"].state.pool.connection() as conn:
+                async with conn.cursor(row_factory=tuple_row) as cursor:
+                    await cursor.execute(statement, params)
+                    row = await cursor.fetchone()
+        except Exception as exc:  # the normal path reports it (503, masked error, ...)
+            log.warning("compiled GraphQL read failed; using the resolvers",
+                        error_type=type(exc).__name__)
+            return None
+        return row[0].encode() if row and row[0] is not None else None
+
+    def plan(self, body: bytes) -> tuple[str, dict[str, Any]] | None:
+        """The compiled statement for a request body, or None for the Strawberry path."""
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(request, dict) or not set(request) <= _REQUEST_KEYS:
+            return None
+        query, variables = request.get("query"), request.get("variables") or {}
+        operation_name = request.get("operationName")
+        if (not isinstance(query, str) or not isinstance(variables, dict)
+                or not isinstance(operation_name, str | None)):
+            return None
+        key = (query, operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
+        plan = self.plans.get_recent(key)
+        if plan is None:
+            plan = self._compile(query, operation_name, variables)
+            self.plans.put(key, plan)
+        return None if plan is _FALLBACK else plan
+
+    def _document(self, query: str) -> Any:
+        cached = self.documents.get_recent(query)
+        if cached is not None:
+            return cached
+        cached = _FALLBACK
+        try:
+            document = parse(query, max_tokens=self.settings.graphql_max_tokens)
+        except GraphQLError:
+            document = None
+        if document is not None and not validate(self.schema, document):
+            fragments = {d.name.value: d for d in document.definitions
+                         if isinstance(d, FragmentDefinitionNode)}
+            # Leave anything near a limit to the normal path, which words the error.
+            deepest = max((_depth(d.selection_set, fragments) for d in document.definitions
+                           if isinstance(d, OperationDefinitionNode)), default=0)
+            if (deepest < self.settings.graphql_max_depth
+                    and _alias_count(document) < self.settings.graphql_max_aliases):
+                cached = (document, fragments)
+        self.documents.put(query, cached)
+        return cached
+
+    def _compile(self, query: str, operation_name: str | None, variables: dict) -> Any:
+        parsed = self._document(query)
+        if parsed is _FALLBACK:
+            return _FALLBACK
+        document, fragments = parsed
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            return _FALLBACK
+        coerced = get_variable_values(self.schema, operation.variable_definitions or (),
+                                      variables)
+        if isinstance(coerced, list):  # coercion errors
+            return _FALLBACK
+        try:
+            return compile_operation(self.schema, fragments, operation, coerced,
+                                     self.settings.page_max_limit)
+        except NotCompilable:
+            return _FALLBACK
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"application/json"
+    return False
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that first yields the body already read, then the real channel."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+__all__ = ["CompiledReads"]
