@@ -155,3 +155,21 @@ class TestRateLimit:
         assert limited.status_code == 429
         assert limited.json()["error"]["code"] == "rate_limited"
         assert int(limited.headers["retry-after"]) >= 1
+
+
+class TestCompiledGraphQLReads:
+    async def test_compiled_reads_need_a_key_like_every_query(self, client, db_conninfo):
+        """A read that the GraphQL compiler answers is still refused without a key, served
+        with a read key, and refused again as soon as that key is revoked."""
+        await client.post("/api/v1/artifacts", json={"kind": "note", "content": "secret"})
+        key, record = await _key(db_conninfo, "read")
+        query = {"query": "{ artifacts(first: 5) { edges { node { versions { content } } } } }"}
+        assert (await client.post("/graphql", json=query)).status_code == 401
+        allowed = await client.post("/graphql", json=query, headers=_bearer(key))
+        assert allowed.status_code == 200
+        assert allowed.json()["data"]["artifacts"]["edges"][0]["node"]["versions"][0][
+            "content"] == "secret"
+        async with await psycopg.AsyncConnection.connect(db_conninfo, autocommit=True,
+                                                         row_factory=dict_row) as conn:
+            await revoke_key(conn, record["id"])
+        assert (await client.post("/graphql", json=query, headers=_bearer(key))).status_code == 401
