@@ -30,7 +30,13 @@ def _contains_nul(value: Any) -> bool:
 def _metadata(value: dict[str, Any]) -> dict[str, Any]:
     if _contains_nul(value):
         raise ValueError("NUL characters are not allowed in metadata")
-    if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError as exc:
+        # An integer beyond 64 bits or nesting deeper than 254 levels: JSON that the
+        # store and the responses cannot carry (orjson's message names which).
+        raise ValueError(f"metadata cannot be stored: {exc}") from None
+    if size > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
     return value
 

@@ -69,7 +69,7 @@ class ArtifactPage(BaseModel):
              response_model=ArtifactCreated,
              responses={200: {"model": ArtifactCreated, "description": "Already imported: the "
                               "existing artifact for this (source, external_id)."},
-                        **errors(413)})
+                        **errors(400, 413)})
 async def create_artifact(body: ArtifactCreate, request: Request, conn: Conn,
                           headers: HeaderProvenance):
     """Create an artifact and its version 1 in one transaction, with optional provenance
@@ -99,7 +99,7 @@ async def get_artifact(artifact_id: uuid.UUID, conn: Conn):
 @router.post("/{artifact_id}/versions", status_code=201, summary="Append a version",
              response_model=VersionAppended,
              responses={200: {"model": VersionAppended, "description": "Same content as the "
-                              "latest version, which is returned."}, **errors(404, 413)})
+                              "latest version, which is returned."}, **errors(400, 404, 413)})
 async def append_version(artifact_id: uuid.UUID, body: VersionAppend, request: Request,
                          conn: Conn, headers: HeaderProvenance):
     """Append the next version (numbered latest + 1, also under concurrent appends). Content

@@ -54,7 +54,7 @@ class DecisionPage(BaseModel):
 
 
 @router.post("", status_code=201, summary="Create a decision", response_model=DecisionOut,
-             responses=errors())
+             responses=errors(400))
 async def create_decision(body: DecisionCreate, conn: Conn, headers: HeaderProvenance):
     """Create a `tentative` or `active` (default) decision, with optional provenance (body
     `provenance` or `X-Provenance-*` headers). A decision cannot be created `superseded`:
@@ -94,7 +94,7 @@ async def get_lineage(decision_id: uuid.UUID, conn: Conn):
               response_model=DecisionOut | SupersedeResult,
               responses={200: {"description": "The edited decision, or for `supersede_with` "
                                "`{\"superseded\": <old>, \"current\": <new>}`."},
-                         **errors(404, 409)})
+                         **errors(400, 404, 409)})
 async def update_decision(decision_id: uuid.UUID, body: DecisionUpdate, conn: Conn,
                           headers: HeaderProvenance):
     """Two kinds of change, one per request:

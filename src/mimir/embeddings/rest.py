@@ -48,7 +48,7 @@ async def list_spaces(conn: Conn):
 @router.post("/spaces", status_code=201, summary="Register an embedding space",
              response_model=SpaceOut,
              responses={200: {"model": SpaceOut, "description": "Already registered with the "
-                              "same definition."}, **errors(409)})
+                              "same definition."}, **errors(400, 409)})
 async def register_space(body: SpaceCreate, conn: Conn):
     """Register a space (name, model, dimensions, distance) and build its own HNSW index.
     Registering the same definition again is idempotent; another definition under the same
@@ -58,7 +58,7 @@ async def register_space(body: SpaceCreate, conn: Conn):
 
 
 @router.post("", summary="Write vectors", response_model=VectorsWritten,
-             responses=errors(404))
+             responses=errors(400, 404))
 async def write_vectors(body: VectorsWrite, conn: Conn):
     """Store vectors you computed yourself (for provider `none` or your own model). Every
     vector must have the space's dimension and every target must exist; all or nothing."""

@@ -80,7 +80,7 @@ class GroupPage(BaseModel):
 
 
 @router.post("", status_code=201, summary="Create an intent", response_model=IntentOut,
-             responses=errors(404, 409))
+             responses=errors(400, 404, 409))
 async def create_intent(body: IntentCreate, conn: Conn, headers: HeaderProvenance):
     """Create an intent with status `proposed`, optionally in a group (404 when the group
     does not exist, 409 naming the surviving group when it was merged), with optional
@@ -113,7 +113,7 @@ async def list_groups(conn: Conn, page: Paging, filters: FilterParams, fields: F
 
 
 @router.post("/groups", status_code=201, summary="Create an intent group",
-             response_model=GroupOut, responses=errors())
+             response_model=GroupOut, responses=errors(400))
 async def create_group(body: GroupCreate, conn: Conn, headers: HeaderProvenance):
     """Create an `active` intent group, with optional provenance written in the same
     transaction."""
@@ -131,7 +131,7 @@ async def get_group(group_id: uuid.UUID, conn: Conn):
 
 
 @router.patch("/groups/{group_id}", summary="Update an intent group", response_model=GroupOut,
-              responses=errors(404, 409))
+              responses=errors(400, 404, 409))
 async def update_group(group_id: uuid.UUID, body: GroupUpdate, conn: Conn,
                        headers: HeaderProvenance):
     """Rename or describe a group, set its status to `deprecated` or back to `active`, or
@@ -143,7 +143,7 @@ async def update_group(group_id: uuid.UUID, body: GroupUpdate, conn: Conn,
 
 
 @router.post("/groups/{group_id}/merge", summary="Merge an intent group into another",
-             response_model=GroupMerged, responses=errors(404, 409))
+             response_model=GroupMerged, responses=errors(400, 404, 409))
 async def merge_group(group_id: uuid.UUID, body: GroupMerge, conn: Conn,
                       headers: HeaderProvenance):
     """Merge the group in the path into the group `into`, atomically: the path group becomes
@@ -165,7 +165,7 @@ async def get_intent(intent_id: uuid.UUID, conn: Conn):
 
 
 @router.patch("/{intent_id}", summary="Update an intent", response_model=IntentOut,
-              responses=errors(404, 409))
+              responses=errors(400, 404, 409))
 async def update_intent(intent_id: uuid.UUID, body: IntentUpdate, conn: Conn,
                         headers: HeaderProvenance):
     """Accept or reject a proposed intent, move it to another group (`group_id: null`

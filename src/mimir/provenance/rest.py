@@ -7,15 +7,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from mimir.entities import EntityType
+from mimir.errors import Invalid
 from mimir.provenance import service
 from mimir.provenance.service import ProvenanceIn
 from mimir.rest.deps import Conn
 from mimir.rest.responses import errors, json_response
 
 router = APIRouter(prefix="/api/v1/provenance", tags=["provenance"])
+
+_HEADERS = {"model": "X-Provenance-Model", "pipeline_version": "X-Provenance-Pipeline",
+            "prompt_version": "X-Provenance-Prompt-Version"}
 
 
 def provenance_headers(
@@ -26,11 +30,19 @@ def provenance_headers(
     x_provenance_prompt_version: Annotated[str | None, Header(
         description="Prompt version used.", max_length=500)] = None,
 ) -> ProvenanceIn | None:
-    """Provenance given as headers; a body `provenance` object overrides field by field."""
-    if not (x_provenance_model or x_provenance_pipeline or x_provenance_prompt_version):
+    """Provenance given as headers; a body `provenance` object overrides field by field. An
+    empty header says nothing, as if it were not sent."""
+    given = {"model": x_provenance_model or None,
+             "pipeline_version": x_provenance_pipeline or None,
+             "prompt_version": x_provenance_prompt_version or None}
+    if not any(given.values()):
         return None
-    return ProvenanceIn(model=x_provenance_model, pipeline_version=x_provenance_pipeline,
-                        prompt_version=x_provenance_prompt_version)
+    try:
+        return ProvenanceIn(**given)
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False, include_input=False)[0]
+        header = _HEADERS[str(problem["loc"][0])]
+        raise Invalid(f"header {header}: {problem['msg']}", details={"header": header}) from None
 
 
 class ProvenanceOut(BaseModel):
@@ -52,7 +64,7 @@ class ProvenanceCreate(ProvenanceIn):
 
 
 @router.post("", status_code=201, summary="Record provenance", response_model=ProvenanceOut,
-             responses=errors(404))
+             responses=errors(400, 404))
 async def create_provenance(body: ProvenanceCreate, conn: Conn):
     """Record how an existing entity was produced: model, prompt and pipeline versions,
     parameters, and the evidence spans it came from (which must exist)."""

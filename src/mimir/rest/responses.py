@@ -25,7 +25,7 @@ class ErrorResponse(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Bad request.",
+    400: "The request cannot be parsed (a body that is not UTF-8 JSON, broken multipart).",
     401: "A key is needed (`Authorization: Bearer <key>`) or the key is unknown or revoked.",
     403: "The key's scope does not allow this (a read key writing).",
     429: "Too many requests for this key; see Retry-After.",

@@ -64,7 +64,7 @@ class TextSearchResponse(BaseModel):
 
 
 @router.post("/text", summary="Full-text search", response_model=TextSearchResponse,
-             responses=errors(422))
+             responses=errors(400))
 async def search_text(body: TextSearchRequest, request: Request, conn: Conn):
     """PostgreSQL full-text search over artifact versions (latest only by default),
     intents and decisions (statement and rationale), in web-search syntax: words,
@@ -146,7 +146,7 @@ def _embedding_state(request: Request):
 
 
 @router.post("/semantic", summary="Semantic search", response_model=SemanticResponse,
-             responses=errors(404))
+             responses=errors(400, 404))
 async def search_semantic(body: SemanticQuery, request: Request, conn: Conn):
     """Nearest neighbours in an embedding space (HNSW): by `query` text, embedded by the
     configured provider, or by a `vector` of the space's dimension. Versions are found
@@ -158,7 +158,7 @@ async def search_semantic(body: SemanticQuery, request: Request, conn: Conn):
 
 
 @router.post("/hybrid", summary="Hybrid search (RRF)", response_model=HybridResponse,
-             responses=errors(404))
+             responses=errors(400, 404))
 async def search_hybrid(body: HybridQuery, request: Request, conn: Conn):
     """Reciprocal rank fusion of full-text and semantic search: score = sum of
     weight / (rrf_k + rank) over the lists a hit is in. Each hit shows its rank and score

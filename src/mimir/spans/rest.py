@@ -53,7 +53,7 @@ class SpanPage(BaseModel):
 
 
 @router.post("", status_code=201, summary="Create a span", response_model=SpanWithText,
-             responses=errors(404))
+             responses=errors(400, 404))
 async def create_span(body: SpanCreate, conn: Conn, headers: HeaderProvenance):
     """Create a span over `[start_offset, end_offset)` of one artifact version, named by
     `version_id` or by `artifact_id` + `version_number` (exactly one of the two). Offsets are
