@@ -18,6 +18,9 @@ from mimir.logging import get_logger
 
 log = get_logger("mimir.errors")
 
+# Seconds a client should wait before retrying a 503 (the database is unavailable).
+RETRY_AFTER_S = "1"
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -52,10 +55,14 @@ def _respond(request: Request, status: int, code: str, message: str, details: An
 
 def render_error(request: Request, exc: MimirError) -> JSONResponse:
     """The response for a domain error (also used by middleware, outside the handlers)."""
-    return _respond(request, exc.status_code, exc.code, exc.message, exc.details)
+    headers = {"Retry-After": RETRY_AFTER_S} if isinstance(exc, ServiceUnavailable) else None
+    return _respond(request, exc.status_code, exc.code, exc.message, exc.details, headers)
 
 
 async def _mimir_error(request: Request, exc: MimirError) -> JSONResponse:
+    if isinstance(exc, ServiceUnavailable):
+        cause = exc.__cause__ or exc
+        log.warning("database unavailable", error_type=type(cause).__name__)
     return render_error(request, exc)
 
 
@@ -88,8 +95,7 @@ async def _concurrent_update(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable", error_type=type(exc).__name__)
-    err = ServiceUnavailable("the database is unavailable; retry shortly")
-    return _respond(request, err.status_code, err.code, err.message, headers={"Retry-After": "1"})
+    return render_error(request, ServiceUnavailable("the database is unavailable; retry shortly"))
 
 
 class UnhandledErrorMiddleware:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import time
 
 import httpx
@@ -57,6 +59,8 @@ def own_server(pg_data_dir):
     conninfo = server.start()
     migrate.upgrade(conninfo)
     yield server, conninfo
+    with contextlib.suppress(subprocess.CalledProcessError):
+        _pg_ctl(server, "stop")  # the library stops only the postmaster it started itself
     server.stop()
 
 
