@@ -44,3 +44,9 @@ UPDATE imports SET progress = :progress::jsonb WHERE id = :id AND status = 'runn
 UPDATE imports SET status = :status, summary = :summary::jsonb, error = :error,
                    progress = coalesce(:progress::jsonb, progress), finished_at = now()
  WHERE id = :id;
+
+-- name: imports_requeue!
+-- Put an import interrupted by a worker shutdown back to `queued` (its job is retried and
+-- the import runs again from the start, which importers allow). Only a running import.
+UPDATE imports SET status = 'queued', summary = NULL, error = NULL, finished_at = NULL
+ WHERE id = :id AND status = 'running';

@@ -1,4 +1,4 @@
-"""The `mimir` command: serve, migrate, db-url."""
+"""The `mimir` command: serve, migrate, check, db-url."""
 
 from __future__ import annotations
 
@@ -215,6 +215,43 @@ def migrate(
         print(f"database at revision {migrations.current_revision(database.conninfo)}")
     finally:
         database.close()
+
+
+@app.command()
+def check(
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print the report as JSON on stdout.")] = False,
+    limit: Annotated[int, typer.Option(
+        min=1, max=10_000, help="Rows listed per broken rule (all are counted).")] = 20,
+) -> None:
+    """Check the database's invariants (version numbers 1..n, no orphan spans, provenance,
+    relations or embeddings, content hashes, stalled imports). Exit 0 when no rule is
+    broken (warnings allowed), 1 listing each violation. Reads only; never migrates."""
+    import asyncio
+    import json
+
+    import psycopg
+
+    from mimir.db.lifecycle import prepare_database
+    from mimir.integrity import check_conninfo
+
+    settings = _settings()
+    try:
+        database = prepare_database(settings, run_migrations=False)
+    except DatabaseUnreachable as exc:
+        _fail(str(exc))
+    try:
+        report = asyncio.run(check_conninfo(database.conninfo, limit=limit))
+    except psycopg.errors.UndefinedTable as exc:
+        _fail(f"the database is not migrated (`mimir migrate`): {str(exc).splitlines()[0]}")
+    finally:
+        database.close()
+    if json_output:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.format_text())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command("export-schema")

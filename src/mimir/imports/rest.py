@@ -22,7 +22,9 @@ class ImportOut(BaseModel):
     id: uuid.UUID
     kind: ImportKind = Field(description="`chatgpt`: a ChatGPT data export (.zip or "
                              "conversations.json); `mimir`: a `mimir export` file.")
-    status: ImportStatus = Field(description="`queued` → `running` → `succeeded` or `failed`.")
+    status: ImportStatus = Field(description="`queued` → `running` → `succeeded` or `failed`; "
+                                 "an import interrupted by a server stop goes back to "
+                                 "`queued` and runs again when a worker is back.")
     filename: str = Field(description="The uploaded file's name.", examples=["export.zip"])
     progress: dict[str, Any] = Field(
         description="Running counts, updated while the job runs: `file_bytes` (upload size); "
@@ -47,7 +49,7 @@ class ImportsPage(BaseModel):
 
 
 @router.post("", status_code=202, summary="Upload a file to import in the background",
-             response_model=ImportOut, responses=errors(413))
+             response_model=ImportOut, responses=errors(400, 413))
 async def create_import(
     request: Request,
     conn: Conn,

@@ -5,9 +5,15 @@ running counts to `progress` (at most every PROGRESS_INTERVAL_S seconds, and at 
 then stores the `summary` and ends `succeeded`, or `failed` with an error a user can read.
 The uploaded file is removed when the job ends, either way.
 
-Not retried: imports are idempotent, and a file that failed once fails again; the user
-re-posts it (procrastinate's default, no retry strategy). A job recovered after a worker
-crash runs again from the start, which the importers allow.
+A failed import is not retried: a file that failed once fails again; the user re-posts it.
+An interrupted one is resumed, by running it again from the start (importers are
+idempotent: what was written is found unchanged), from the file kept for it:
+- a worker killed mid-import (SIGKILL, a crash) leaves the job running under a dead
+  worker; once that worker has missed its heartbeats the job is requeued
+  (`mimir.jobs.worker.recover_stalled_jobs`) and runs again;
+- a worker stopped mid-import (SIGTERM past its graceful timeout) cancels the job: the
+  import goes back to `queued` with its file kept, and the job is retried at once on the
+  next worker (`RetryAfterShutdown`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from procrastinate import BaseRetryStrategy, RetryDecision
+from procrastinate.jobs import Job
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
@@ -34,6 +42,7 @@ log = get_logger("mimir.imports")
 QUEUE = "imports"
 PROGRESS_INTERVAL_S = 0.5
 MAX_SUMMARY_ERRORS = 100
+REQUEUE_TIMEOUT_S = 5.0
 
 
 class ImportFailed(Exception):
@@ -72,7 +81,28 @@ class ProgressReporter:
             await self.flush()
 
 
-@job_app.task(name=RUN_TASK, queue=QUEUE)
+class RetryAfterShutdown(BaseRetryStrategy):
+    """Retry the job, at once, only when it was cancelled (procrastinate aborts the jobs
+    still running when a worker's graceful shutdown times out); any other failure is
+    final. Bounded, so that an import that somehow always gets cancelled ends."""
+
+    max_attempts = 20
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, asyncio.CancelledError) and job.attempts < self.max_attempts:
+            return RetryDecision(retry_in={"seconds": 0})
+        return None
+
+
+async def _requeue(conninfo: str, import_id: str) -> None:
+    """Mark an interrupted import `queued` again, on a fresh connection (the job's own may
+    have been cut mid-query by the cancellation)."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
+                                                     connect_timeout=5) as conn:
+        await queries.imports_requeue(conn, id=import_id)
+
+
+@job_app.task(name=RUN_TASK, queue=QUEUE, retry=RetryAfterShutdown())
 async def run_import(import_id: str) -> str | None:
     """Run the uploaded import `import_id`; returns its final status."""
     rt = runtime.current()
@@ -92,6 +122,7 @@ async def run_import(import_id: str) -> str | None:
             size = None
         reporter = ProgressReporter(conn, import_id, {"file_bytes": size})
         status, summary, error, unexpected = ImportStatus.FAILED, None, None, None
+        interrupted = False
         log.info("import started", import_id=import_id, kind=row["kind"])
         try:
             if row["kind"] == ImportKind.CHATGPT:
@@ -99,6 +130,19 @@ async def run_import(import_id: str) -> str | None:
             else:
                 summary, error = await _mimir(conninfo, path, reporter)
             status = ImportStatus.FAILED if error else ImportStatus.SUCCEEDED
+        except asyncio.CancelledError:
+            # The worker is stopping: keep the file, put the import back in the queue (its
+            # job is retried by RetryAfterShutdown) and let the cancellation go on.
+            interrupted = True
+            try:
+                await asyncio.shield(asyncio.wait_for(_requeue(conninfo, import_id),
+                                                      REQUEUE_TIMEOUT_S))
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                log.warning("interrupted import not marked queued", import_id=import_id,
+                            error_type=type(exc).__name__)
+            log.warning("import interrupted; it will resume on the next worker",
+                        import_id=import_id)
+            raise
         except ImportFailed as exc:
             error = str(exc)
         except FileNotFoundError as exc:
@@ -107,8 +151,9 @@ async def run_import(import_id: str) -> str | None:
             error = "the import failed unexpectedly: {}: {}".format(*error_summary(exc))
             unexpected = exc
         finally:
-            with contextlib.suppress(OSError):
-                path.unlink()  # noqa: ASYNC240 - one cheap syscall
+            if not interrupted:
+                with contextlib.suppress(OSError):
+                    path.unlink()  # noqa: ASYNC240 - one cheap syscall
         await reporter.flush(force=True)
         await queries.imports_finish(conn, id=import_id, status=status.value,
                                      summary=to_json(summary),

@@ -83,7 +83,7 @@ class JobWorker:
         fetch_job_polling_interval: float = 5.0,
         shutdown_graceful_timeout: float = 10.0,
         stalled_after_s: float = 30.0,
-        recovery_interval_s: float = 60.0,
+        recovery_interval_s: float = 10.0,
         max_restart_delay_s: float = 30.0,
     ) -> None:
         if concurrency < 1:

@@ -1,0 +1,236 @@
+-- The invariant checker (mimir.integrity, `mimir check`): one query per rule. Each returns
+-- the offending rows as (subject, detail), at most :limit of them, and `total`, the number
+-- of offending rows in all. They only read, and run in one REPEATABLE READ snapshot.
+--
+-- psycopg reads `%` as a placeholder: format() strings spell theirs `%%s`.
+--
+-- Polymorphic references (entity_type, id) are resolved with the same CASE in each query:
+-- a plain lookup, never mimir_entity_exists(), which locks the rows it finds.
+
+-- name: integrity_artifact_without_version_one
+-- Artifacts that have no version 1 (a half-written artifact).
+SELECT a.id::text AS subject,
+       'artifact has no version 1 (versions present: '
+           || coalesce((SELECT string_agg(v.version_number::text, ', '
+                                          ORDER BY v.version_number)
+                          FROM artifact_versions v WHERE v.artifact_id = a.id), 'none')
+           || ')' AS detail,
+       count(*) OVER () AS total
+  FROM artifacts a
+ WHERE NOT EXISTS (SELECT 1 FROM artifact_versions v
+                    WHERE v.artifact_id = a.id AND v.version_number = 1)
+ ORDER BY a.id
+ LIMIT :limit;
+
+-- name: integrity_version_number_gaps
+-- Artifacts whose version numbers are not exactly 1..n.
+SELECT v.artifact_id::text AS subject,
+       format('version numbers are %%s, not 1..%%s',
+              string_agg(v.version_number::text, ', ' ORDER BY v.version_number),
+              count(*)) AS detail,
+       count(*) OVER () AS total
+  FROM artifact_versions v
+ GROUP BY v.artifact_id
+HAVING min(v.version_number) <> 1 OR max(v.version_number) <> count(*)
+ ORDER BY v.artifact_id
+ LIMIT :limit;
+
+-- name: integrity_version_without_artifact
+-- Versions whose artifact does not exist.
+SELECT v.id::text AS subject,
+       format('version %%s of missing artifact %%s', v.version_number, v.artifact_id) AS detail,
+       count(*) OVER () AS total
+  FROM artifact_versions v
+ WHERE NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.id = v.artifact_id)
+ ORDER BY v.id
+ LIMIT :limit;
+
+-- name: integrity_version_hash_mismatch
+-- Versions whose content_hash is not the SHA-256 of their UTF-8 content.
+SELECT v.id::text AS subject,
+       format('version %%s of artifact %%s: content_hash %%s, but sha256(content) is %%s',
+              v.version_number, v.artifact_id, v.content_hash,
+              encode(sha256(convert_to(v.content, 'UTF8')), 'hex')) AS detail,
+       count(*) OVER () AS total
+  FROM artifact_versions v
+ WHERE v.content_hash IS DISTINCT FROM encode(sha256(convert_to(v.content, 'UTF8')), 'hex')
+ ORDER BY v.id
+ LIMIT :limit;
+
+-- name: integrity_span_without_version
+-- Spans whose version does not exist (chunk spans included).
+SELECT s.id::text AS subject,
+       format('%%s span [%%s, %%s) of missing version %%s', s.span_type, s.start_offset,
+              s.end_offset, s.version_id) AS detail,
+       count(*) OVER () AS total
+  FROM spans s
+ WHERE NOT EXISTS (SELECT 1 FROM artifact_versions v WHERE v.id = s.version_id)
+ ORDER BY s.id
+ LIMIT :limit;
+
+-- name: integrity_span_outside_content
+-- Spans whose offsets are not 0 <= start < end <= the version's length (in code points).
+SELECT s.id::text AS subject,
+       format('%%s span [%%s, %%s) of version %%s (%%s characters)', s.span_type, s.start_offset,
+              s.end_offset, s.version_id, v.content_length) AS detail,
+       count(*) OVER () AS total
+  FROM spans s
+  JOIN artifact_versions v ON v.id = s.version_id
+ WHERE s.start_offset < 0 OR s.end_offset <= s.start_offset
+    OR s.end_offset > v.content_length
+ ORDER BY s.id
+ LIMIT :limit;
+
+-- name: integrity_provenance_without_target
+-- Provenance records whose target entity does not exist.
+SELECT p.id::text AS subject,
+       format('provenance of missing %%s %%s', p.target_type, p.target_id) AS detail,
+       count(*) OVER () AS total
+  FROM provenance p
+ WHERE NOT CASE p.target_type
+        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = p.target_id)
+        WHEN 'artifact_version' THEN
+            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = p.target_id)
+        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = p.target_id)
+        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = p.target_id)
+        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = p.target_id)
+        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = p.target_id)
+        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = p.target_id)
+        ELSE FALSE END
+ ORDER BY p.id
+ LIMIT :limit;
+
+-- name: integrity_evidence_without_span
+-- Evidence rows citing a span that does not exist.
+SELECT e.provenance_id::text AS subject,
+       format('evidence #%%s cites missing span %%s', e.position, e.span_id) AS detail,
+       count(*) OVER () AS total
+  FROM provenance_evidence e
+ WHERE NOT EXISTS (SELECT 1 FROM spans s WHERE s.id = e.span_id)
+ ORDER BY e.provenance_id, e.position
+ LIMIT :limit;
+
+-- name: integrity_evidence_without_provenance
+-- Evidence rows whose provenance record does not exist.
+SELECT e.provenance_id::text AS subject,
+       format('evidence span %%s of missing provenance record', e.span_id) AS detail,
+       count(*) OVER () AS total
+  FROM provenance_evidence e
+ WHERE NOT EXISTS (SELECT 1 FROM provenance p WHERE p.id = e.provenance_id)
+ ORDER BY e.provenance_id, e.position
+ LIMIT :limit;
+
+-- name: integrity_relation_end_missing
+-- Relations whose source or target entity does not exist.
+WITH ends AS (
+    SELECT r.id, 'source' AS end_name, r.source_type AS kind, r.source_id AS entity_id,
+           r.relation_type
+      FROM relations r
+    UNION ALL
+    SELECT r.id, 'target', r.target_type, r.target_id, r.relation_type
+      FROM relations r
+)
+SELECT e.id::text AS subject,
+       format('%%s relation: %%s %%s %%s does not exist', e.relation_type, e.end_name, e.kind,
+              e.entity_id) AS detail,
+       count(*) OVER () AS total
+  FROM ends e
+ WHERE NOT CASE e.kind
+        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = e.entity_id)
+        WHEN 'artifact_version' THEN
+            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = e.entity_id)
+        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = e.entity_id)
+        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = e.entity_id)
+        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = e.entity_id)
+        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = e.entity_id)
+        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = e.entity_id)
+        ELSE FALSE END
+ ORDER BY e.id, e.end_name
+ LIMIT :limit;
+
+-- name: integrity_embedding_target_missing
+-- Embeddings whose target entity (a chunk span, an intent, ...) does not exist.
+SELECT m.id::text AS subject,
+       format('embedding of missing %%s %%s', m.target_type, m.target_id) AS detail,
+       count(*) OVER () AS total
+  FROM embeddings m
+ WHERE NOT CASE m.target_type
+        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = m.target_id)
+        WHEN 'artifact_version' THEN
+            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = m.target_id)
+        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = m.target_id)
+        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = m.target_id)
+        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = m.target_id)
+        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = m.target_id)
+        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = m.target_id)
+        ELSE FALSE END
+ ORDER BY m.id
+ LIMIT :limit;
+
+-- name: integrity_embedding_space_mismatch
+-- Embeddings whose space does not exist or whose dimensions are not the space's.
+SELECT m.id::text AS subject,
+       CASE WHEN s.id IS NULL THEN format('embedding in missing space %%s', m.space_id)
+            ELSE format('embedding has %%s dimensions; space %%s expects %%s',
+                        vector_dims(m.embedding), s.name, s.dimensions) END AS detail,
+       count(*) OVER () AS total
+  FROM embeddings m
+  LEFT JOIN embedding_spaces s ON s.id = m.space_id
+ WHERE s.id IS NULL OR vector_dims(m.embedding) <> s.dimensions
+ ORDER BY m.id
+ LIMIT :limit;
+
+-- name: integrity_reference_missing
+-- Plain references whose row does not exist: an intent's group, a group's merge target,
+-- a decision's successor.
+WITH refs AS (
+    SELECT i.id, 'intent' AS kind, 'group' AS ref, i.group_id AS ref_id,
+           EXISTS (SELECT 1 FROM intent_groups g WHERE g.id = i.group_id) AS present
+      FROM intents i WHERE i.group_id IS NOT NULL
+    UNION ALL
+    SELECT g.id, 'intent_group', 'merged_into', g.merged_into_id,
+           EXISTS (SELECT 1 FROM intent_groups t WHERE t.id = g.merged_into_id)
+      FROM intent_groups g WHERE g.merged_into_id IS NOT NULL
+    UNION ALL
+    SELECT d.id, 'decision', 'superseded_by', d.superseded_by_id,
+           EXISTS (SELECT 1 FROM decisions t WHERE t.id = d.superseded_by_id)
+      FROM decisions d WHERE d.superseded_by_id IS NOT NULL
+)
+SELECT r.id::text AS subject,
+       format('%%s %%s: %%s %%s does not exist', r.kind, r.id, r.ref, r.ref_id) AS detail,
+       count(*) OVER () AS total
+  FROM refs r
+ WHERE NOT r.present
+ ORDER BY r.kind, r.id
+ LIMIT :limit;
+
+-- name: integrity_imports_stalled
+-- Imports still queued or running with no job that will finish them: no queued or running
+-- `imports.run` job for the import, or only one held by a worker silent for more than
+-- :stale_after_s seconds (a killed process whose job was not requeued yet).
+SELECT i.id::text AS subject,
+       format('import of %%s (%%s) is %%s since %%s: %%s', i.filename, i.kind, i.status,
+              to_char(coalesce(i.started_at, i.created_at) AT TIME ZONE 'UTC',
+                      'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+              CASE WHEN j.id IS NULL THEN 'no queued or running job'
+                   ELSE format('job %%s is held by a worker silent for %%s s', j.id,
+                               coalesce(round(extract(epoch FROM now() - j.last_heartbeat))::text,
+                                        '?')) END) AS detail,
+       count(*) OVER () AS total
+  FROM imports i
+  LEFT JOIN LATERAL (
+        SELECT job.id, job.status, w.last_heartbeat
+          FROM procrastinate_jobs job
+          LEFT JOIN procrastinate_workers w ON w.id = job.worker_id
+         WHERE job.task_name = 'imports.run'
+           AND job.args ->> 'import_id' = i.id::text
+           AND job.status IN ('todo', 'doing')
+         ORDER BY job.id DESC
+         LIMIT 1) j ON TRUE
+ WHERE i.status IN ('queued', 'running')
+   AND (j.id IS NULL
+        OR (j.status = 'doing'
+            AND (j.last_heartbeat IS NULL
+                 OR j.last_heartbeat < now() - make_interval(secs => :stale_after_s::float8))))
+ ORDER BY i.created_at, i.id
+ LIMIT :limit;
