@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 
@@ -15,12 +16,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(base_url: str, proc: subprocess.Popen, within_s: float = 60) -> None:
-    """Until GET /health is 200; fails early when the process exits."""
+def wait_healthy(base_url: str, proc: subprocess.Popen, within_s: float = 60,
+                 log_path: Path | None = None) -> None:
+    """Until GET /health is 200; fails early when the process exits, showing its stderr
+    (or the tail of `log_path` when its output goes to a file)."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"mimir exited early with {proc.returncode}: {proc.stderr.read()}")
+            output = (log_path.read_text(errors="replace")[-3000:] if log_path is not None
+                      else proc.stderr.read())
+            raise AssertionError(f"mimir exited early with {proc.returncode}: {output}")
         try:
             if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
                 return

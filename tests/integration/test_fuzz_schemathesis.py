@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from schemathesis.engine import Status, events
 from schemathesis.graphql import nodes
 from schemathesis.specs.graphql import scalars
 
-from tests.process import free_port
+from tests.process import free_port, wait_healthy
 
 MIMIR = str(Path(sys.executable).parent / "mimir")
 # Examples per operation and generation phase (the coverage phase, deterministic, does not
@@ -298,21 +297,6 @@ def _seed(base_url: str) -> Known:
     return known
 
 
-def _wait_healthy(base_url: str, proc: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mimir exited with {proc.returncode}: "
-                                 f"{log_path.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("mimir did not become healthy")
-
-
 @pytest.fixture(scope="module")
 def fuzz_server(pg_server, tmp_path_factory) -> Iterator[FuzzServer]:
     """`mimir serve` on loopback over a fresh migrated database, seeded through the API.
@@ -335,7 +319,7 @@ def fuzz_server(pg_server, tmp_path_factory) -> Iterator[FuzzServer]:
                                 stdin=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base_url, proc, log_path)
+        wait_healthy(base_url, proc, within_s=90, log_path=log_path)
         yield FuzzServer(base_url=base_url, known=_seed(base_url), log_path=log_path)
     finally:
         proc.terminate()

@@ -118,6 +118,32 @@ _BY_ID = {"artifact": "Artifact", "artifactVersion": "ArtifactVersion", "span": 
           "intent": "Intent", "intentGroup": "IntentGroup", "decision": "Decision",
           "relation": "Relation", "provenance": "Provenance"}
 
+# Links that are one condition on the linked table: (type, field) -> (linked type, where,
+# order, a list or not). In `where`, {a} is the linked row, {p} the row it hangs from and
+# {v} that row's version (for spans). Orders are the dataloaders' (sql/loaders.sql).
+_LINKS: dict[tuple[str, str], tuple[str, str, str, bool]] = {
+    ("Artifact", "versions"): ("ArtifactVersion", "{a}.artifact_id = {p}.id",
+                               "{a}.version_number", True),
+    ("Artifact", "latestVersion"): ("ArtifactVersion", "{a}.artifact_id = {p}.id",
+                                    "{a}.version_number DESC", False),
+    ("ArtifactVersion", "artifact"): ("Artifact", "{a}.id = {p}.artifact_id", "", False),
+    ("ArtifactVersion", "previous"): ("ArtifactVersion", "{a}.artifact_id = {p}.artifact_id "
+                                      "AND {a}.version_number = {p}.version_number - 1", "", False),
+    ("ArtifactVersion", "next"): ("ArtifactVersion", "{a}.artifact_id = {p}.artifact_id "
+                                  "AND {a}.version_number = {p}.version_number + 1", "", False),
+    ("Span", "version"): ("ArtifactVersion", "{a}.id = {p}.version_id", "", False),
+    ("Span", "artifact"): ("Artifact", "{a}.id = {v}.artifact_id", "", False),
+    ("Span", "citedBy"): ("Provenance", "{a}.id IN (SELECT e.provenance_id FROM "
+                          "provenance_evidence e WHERE e.span_id = {p}.id)",
+                          "{a}.created_at, {a}.id", True),
+    ("Intent", "group"): ("IntentGroup", "{a}.id = {p}.group_id", "", False),
+    ("IntentGroup", "intents"): ("Intent", "{a}.group_id = {p}.id", "{a}.created_at, {a}.id",
+                                 True),
+    ("IntentGroup", "mergedInto"): ("IntentGroup", "{a}.id = {p}.merged_into_id", "", False),
+    ("Decision", "supersededBy"): ("Decision", "{a}.id = {p}.superseded_by_id", "", False),
+    ("Decision", "supersedes"): ("Decision", "{a}.superseded_by_id = {p}.id", "{a}.id", False),
+}
+
 _CURSOR_PAYLOAD = "'[\"' || mimir_iso({a}.created_at) || '\",\"' || {a}.id || '\"]'"
 _CURSOR = ("'\"' || rtrim(translate(encode(convert_to({p}, 'UTF8'), 'base64'), E'+/\\n', '-_'), "
            "'=') || '.' || left(encode(sha256(convert_to('mimir-cursor-v1' || {p}, 'UTF8')), "
@@ -256,6 +282,11 @@ class _Compiler:
         if name in columns:
             column, kind = columns[name]
             return _RENDER[kind].format(f"{a}.{column}")
+        link = _LINKS.get((row.type_name, name))
+        if link is not None:
+            linked, where, order, many = link
+            where = where.replace("{p}", a).replace("{v}", row.version_alias or "")
+            return self.rows(linked, nodes, where, order, many=many, limit_one=bool(order))
         handler: Callable[..., str] | None = getattr(self, f"_{row.type_name}_{name}", None)
         if handler is None and row.type_name in _ENTITY_TYPES:
             handler = getattr(self, f"_linked_{name}", None)
@@ -310,21 +341,10 @@ class _Compiler:
 
     # --- fields that follow links (named _<Type>_<field>) ---------------------------------
 
-    def _Artifact_versions(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {row.alias}.id",
-                         "{a}.version_number", many=True)
-
-    def _Artifact_latestVersion(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {row.alias}.id",
-                         "{a}.version_number DESC", many=False, limit_one=True)
-
     def _Artifact_versionAt(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         number = self.param(args["number"])
         return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {row.alias}.id AND "
                          f"{{a}}.version_number = {number}", many=False)
-
-    def _ArtifactVersion_artifact(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("Artifact", nodes, f"{{a}}.id = {row.alias}.artifact_id", many=False)
 
     def _ArtifactVersion_content(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         return _RENDER["text"].format(row.content)
@@ -334,17 +354,6 @@ class _Compiler:
                          "{a}.start_offset, {a}.end_offset, {a}.id", many=True,
                          version_alias=row.alias, version_content=row.content)
 
-    def _sibling(self, row: _Row, nodes: list[FieldNode], step: str) -> str:
-        a = row.alias
-        return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {a}.artifact_id AND "
-                         f"{{a}}.version_number = {a}.version_number {step} 1", many=False)
-
-    def _ArtifactVersion_previous(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self._sibling(row, nodes, "-")
-
-    def _ArtifactVersion_next(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self._sibling(row, nodes, "+")
-
     def _Span_text(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         a = row.alias
         return (f"coalesce(to_json(substr({row.content}, {a}.start_offset + 1, "
@@ -352,38 +361,6 @@ class _Compiler:
 
     def _Span_artifactId(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         return _RENDER["uuid"].format(f"{row.version_alias}.artifact_id")
-
-    def _Span_version(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("ArtifactVersion", nodes, f"{{a}}.id = {row.alias}.version_id",
-                         many=False)
-
-    def _Span_artifact(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("Artifact", nodes, f"{{a}}.id = {row.version_alias}.artifact_id",
-                         many=False)
-
-    def _Span_citedBy(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("Provenance", nodes, "{a}.id IN (SELECT e.provenance_id FROM "
-                         f"provenance_evidence e WHERE e.span_id = {row.alias}.id)",
-                         "{a}.created_at, {a}.id", many=True)
-
-    def _Intent_group(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("IntentGroup", nodes, f"{{a}}.id = {row.alias}.group_id", many=False)
-
-    def _IntentGroup_intents(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("Intent", nodes, f"{{a}}.group_id = {row.alias}.id",
-                         "{a}.created_at, {a}.id", many=True)
-
-    def _IntentGroup_mergedInto(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("IntentGroup", nodes, f"{{a}}.id = {row.alias}.merged_into_id",
-                         many=False)
-
-    def _Decision_supersededBy(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("Decision", nodes, f"{{a}}.id = {row.alias}.superseded_by_id",
-                         many=False)
-
-    def _Decision_supersedes(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("Decision", nodes, f"{{a}}.superseded_by_id = {row.alias}.id",
-                         "{a}.id", many=False, limit_one=True)
 
     def _Relation_source(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         return self.entity(f"{row.alias}.source_type", f"{row.alias}.source_id", nodes)
