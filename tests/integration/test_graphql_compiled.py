@@ -331,3 +331,17 @@ class TestGeneratedQueries:
             assert fast.status_code == slow.status_code, query
             assert fast.content == slow.content, query
         assert compiled >= len(queries) // 4, f"only {compiled} of {len(queries)} compiled"
+
+
+class TestCaches:
+    async def test_large_requests_are_answered_but_not_cached(self, pair):
+        """A request over the cacheable size is still compiled and identical, but leaves
+        nothing in the plan or document caches (memory stays bounded)."""
+        padding = "x" * 70_000
+        query = "query Q($f: JSON) { artifacts(first: 1, filter: $f) { edges { node { id } } } }"
+        variables = {"f": {"title__icontains": padding}}
+        before = (len(pair.reads.plans), len(pair.reads.documents))
+        assert pair.was_compiled(query, variables)
+        fast, slow = await pair.both(query, variables)
+        assert fast.content == slow.content
+        assert (len(pair.reads.plans), len(pair.reads.documents)) == before

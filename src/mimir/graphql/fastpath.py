@@ -37,6 +37,8 @@ log = get_logger("mimir.graphql")
 
 _FALLBACK = object()
 _REQUEST_KEYS = {"query", "variables", "operationName"}
+# Larger requests are compiled every time, so the caches stay small whatever clients send.
+_CACHEABLE_BYTES = 64 * 1024
 
 
 class _Bounded(OrderedDict):
@@ -148,15 +150,17 @@ class CompiledReads:
         if (not isinstance(query, str) or not isinstance(variables, dict)
                 or not isinstance(operation_name, str | None)):
             return None
+        cacheable = len(body) <= _CACHEABLE_BYTES
         key = (query, operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
-        plan = self.plans.get_recent(key)
+        plan = self.plans.get_recent(key) if cacheable else None
         if plan is None:
-            plan = self._compile(query, operation_name, variables)
-            self.plans.put(key, plan)
+            plan = self._compile(query, operation_name, variables, cacheable)
+            if cacheable:
+                self.plans.put(key, plan)
         return None if plan is _FALLBACK else plan
 
-    def _document(self, query: str) -> Any:
-        cached = self.documents.get_recent(query)
+    def _document(self, query: str, cacheable: bool) -> Any:
+        cached = self.documents.get_recent(query) if cacheable else None
         if cached is not None:
             return cached
         cached = _FALLBACK
@@ -173,11 +177,13 @@ class CompiledReads:
             if (deepest < self.settings.graphql_max_depth
                     and _alias_count(document) < self.settings.graphql_max_aliases):
                 cached = (document, fragments)
-        self.documents.put(query, cached)
+        if cacheable:
+            self.documents.put(query, cached)
         return cached
 
-    def _compile(self, query: str, operation_name: str | None, variables: dict) -> Any:
-        parsed = self._document(query)
+    def _compile(self, query: str, operation_name: str | None, variables: dict,
+                 cacheable: bool) -> Any:
+        parsed = self._document(query, cacheable)
         if parsed is _FALLBACK:
             return _FALLBACK
         document, fragments = parsed
