@@ -10,12 +10,14 @@ import json
 
 import graphql
 import httpx
+import psycopg
 import pytest
 import pytest_asyncio
 from graphql import build_schema as parse_sdl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import from_schema, nodes
+from psycopg import sql
 
 from mimir.app import create_app
 from mimir.config import Settings
@@ -88,6 +90,10 @@ def _middleware(app, kind: type) -> object:
 @pytest.fixture(scope="module")
 def module_db(pg_server):
     name = pg_server.create_database(template=pg_server.template)
+    # A zone with a half-hour offset: both paths must print the session's offset the same.
+    with psycopg.connect(pg_server.admin_conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET TimeZone = 'Asia/Kolkata'").format(
+            sql.Identifier(name)))
     try:
         yield pg_server.conninfo(name)
     finally:
@@ -242,6 +248,13 @@ class TestSameBytes:
         # The compiled cursor is accepted by REST too (one cursor format).
         rest = await pair.plain.get("/api/v1/artifacts", params={"limit": 1, "cursor": after})
         assert rest.status_code == 200
+
+    async def test_times_in_the_session_time_zone(self, pair):
+        """Timestamps carry the session's offset (+05:30 here) on both paths."""
+        query = "{ artifacts(first: 1) { edges { node { createdAt } } } }"
+        fast, slow = await pair.both(query)
+        assert fast.content == slow.content
+        assert fast.json()["data"]["artifacts"]["edges"][0]["node"]["createdAt"].endswith("+05:30")
 
     async def test_by_id_and_missing(self, pair):
         """Lookups by id, including ids that do not exist, agree."""
