@@ -43,7 +43,8 @@ def database_url(conninfo: str) -> str:
 def mimir_env(conninfo: str | None = None, **extra: str) -> dict[str, str]:
     """This process's environment for a `mimir` child, on `conninfo` when given."""
     env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "POSTGRES_PASSWORD", "MIMIR_TEST_DATABASE_URL"}}
+           if k not in {"DATABASE_URL", "POSTGRES_PASSWORD", "MIMIR_TEST_DATABASE_URL",
+                        "MIMIR_REQUIRE_AUTH", "ENVIRONMENT"}}
     if conninfo is not None:
         env["DATABASE_URL"] = database_url(conninfo)
     env.setdefault("LOG_LEVEL", "WARNING")
@@ -71,7 +72,7 @@ class Server:
                                      stderr=subprocess.STDOUT)
         log.close()
         try:
-            wait_healthy(self.base_url, self.proc, within_s)
+            wait_healthy(self.base_url, self.proc, within_s, log_path=self.log_path)
         except AssertionError as exc:
             self.stop()
             raise AssertionError(f"{exc}\n{self.log_tail()}") from None

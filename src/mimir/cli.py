@@ -15,6 +15,16 @@ app = typer.Typer(help="Mímir: durable memory for people and LLM agents.", no_a
                   pretty_exceptions_enable=False, add_completion=False)
 
 
+def _prepare(settings: Settings, **options: object):
+    """The database (embedded started if needed), or exit 1 with one line naming it."""
+    from mimir.db.lifecycle import prepare_database
+
+    try:
+        return prepare_database(settings, **options)
+    except DatabaseUnreachable as exc:
+        _fail(str(exc))
+
+
 def _fail(message: str, code: int = 1) -> None:
     print(f"mimir: {message}", file=sys.stderr)
     raise typer.Exit(code)
@@ -38,13 +48,9 @@ def serve(
     import uvicorn
 
     from mimir.app import create_app
-    from mimir.db.lifecycle import prepare_database
 
     settings = _settings()
-    try:
-        database = prepare_database(settings)
-    except DatabaseUnreachable as exc:
-        _fail(str(exc))
+    database = _prepare(settings)
     refusal = _open_production_refusal(settings, database.conninfo)
     if refusal:
         database.close()
@@ -73,14 +79,10 @@ def worker(
     servers then). Running jobs get a few seconds to finish on shutdown."""
     import asyncio
 
-    from mimir.db.lifecycle import prepare_database
     from mimir.jobs.worker import JobWorker, run_until_signalled
 
     settings = _settings()
-    try:
-        database = prepare_database(settings)
-    except DatabaseUnreachable as exc:
-        _fail(str(exc))
+    database = _prepare(settings)
     try:
         job_worker = JobWorker(database.conninfo,
                                concurrency=concurrency or settings.worker_concurrency,
@@ -131,13 +133,9 @@ def _with_connection(work):
     import psycopg
     from psycopg.rows import dict_row
 
-    from mimir.db.lifecycle import prepare_database
 
     settings = _settings()
-    try:
-        database = prepare_database(settings)
-    except DatabaseUnreachable as exc:
-        _fail(str(exc))
+    database = _prepare(settings)
 
     async def run():
         async with await psycopg.AsyncConnection.connect(
@@ -200,13 +198,9 @@ def migrate(
 ) -> None:
     """Upgrade (or downgrade) the database schema."""
     from mimir.db import migrate as migrations
-    from mimir.db.lifecycle import prepare_database
 
     settings = _settings()
-    try:
-        database = prepare_database(settings, run_migrations=False)
-    except DatabaseUnreachable as exc:
-        _fail(str(exc))
+    database = _prepare(settings, run_migrations=False)
     try:
         if down:
             migrations.downgrade(database.conninfo, revision)
@@ -232,14 +226,10 @@ def check(
 
     import psycopg
 
-    from mimir.db.lifecycle import prepare_database
     from mimir.integrity import check_conninfo
 
     settings = _settings()
-    try:
-        database = prepare_database(settings, run_migrations=False)
-    except DatabaseUnreachable as exc:
-        _fail(str(exc))
+    database = _prepare(settings, run_migrations=False)
     try:
         report = asyncio.run(check_conninfo(database.conninfo, limit=limit))
     except psycopg.errors.UndefinedTable as exc:
@@ -278,13 +268,9 @@ def db_url(
     """Print where the database is (starting the embedded one if needed), e.g. for psql."""
     from psycopg.conninfo import conninfo_to_dict
 
-    from mimir.db.lifecycle import prepare_database
 
     settings = _settings()
-    try:
-        database = prepare_database(settings, run_migrations=False, keep_running=True)
-    except DatabaseUnreachable as exc:
-        _fail(str(exc))
+    database = _prepare(settings, run_migrations=False, keep_running=True)
     if show_password:
         print(database.conninfo)
     else:

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -25,9 +21,8 @@ import psycopg
 import pytest
 
 from mimir.db.embedded import EmbeddedPostgres
-from tests.process import free_port, wait_healthy
+from tests.faults import Server, mimir_env
 
-MIMIR = str(Path(sys.executable).parent / "mimir")
 CLIENTS = 6
 CYCLES = 3
 DOWN_S = 3.0  # PostgreSQL stays down this long plus up to 1 s (random, so the restart falls
@@ -228,28 +223,14 @@ def own_server(pg_data_dir):
 def mimir_serve(own_server, tmp_path):
     """`mimir serve` as a real process on the test's server (no worker, no embeddings)."""
     server, _ = own_server
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "POSTGRES_PASSWORD", "MIMIR_TEST_DATABASE_URL"}}
-    env.update(DATABASE_URL=f"postgresql://postgres@/mimir?host={server.pgdata}",
-               MIMIR_PORT=str(port), MIMIR_DATA_DIR=str(tmp_path / "unused"),
-               MIMIR_WORKER="off", MIMIR_EMBEDDING_PROVIDER="none",
-               MIMIR_RATE_LIMIT_PER_MINUTE="0", LOG_LEVEL="WARNING")
-    log_path = tmp_path / "mimir.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([MIMIR, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}"
+    env = mimir_env(None, DATABASE_URL=f"postgresql://postgres@/mimir?host={server.pgdata}",
+                    MIMIR_DATA_DIR=str(tmp_path / "unused"), MIMIR_WORKER="off",
+                    MIMIR_EMBEDDING_PROVIDER="none", MIMIR_RATE_LIMIT_PER_MINUTE="0")
+    mimir = Server(env, tmp_path / "mimir.log").start()
     try:
-        wait_healthy(base_url, proc)
-        yield base_url, proc, log_path
+        yield mimir.base_url, mimir.proc, mimir.log_path
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        mimir.stop()
 
 
 def _is_error_shape(body: Any, code: str) -> bool:

@@ -19,28 +19,23 @@ tests/integration/test_fuzz_schemathesis.py`.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import graphql
 import httpx
 import pytest
 import schemathesis
 from hypothesis import strategies as st
-from psycopg.conninfo import conninfo_to_dict
 from schemathesis.engine import Status, events
 from schemathesis.graphql import nodes
 from schemathesis.specs.graphql import scalars
 
-from tests.process import free_port, wait_healthy
+from tests.faults import Server, mimir_env
 
-MIMIR = str(Path(sys.executable).parent / "mimir")
 # Examples per operation and generation phase (the coverage phase, deterministic, does not
 # depend on it). 15 keeps the module under a minute on two idle cores.
 MAX_EXAMPLES = int(os.environ.get("MIMIR_FUZZ_EXAMPLES", "15"))
@@ -303,31 +298,17 @@ def fuzz_server(pg_server, tmp_path_factory) -> Iterator[FuzzServer]:
     No worker (imports stay queued), no rate limit (the fuzzer is one fast client)."""
     dbname = pg_server.create_database(template=pg_server.template)
     workdir = tmp_path_factory.mktemp("fuzz")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "POSTGRES_PASSWORD", "MIMIR_TEST_DATABASE_URL",
-                        "MIMIR_REQUIRE_AUTH", "ENVIRONMENT"}}
-    params = conninfo_to_dict(pg_server.conninfo(dbname))
-    env.update(DATABASE_URL=f"postgresql:///{params.pop('dbname')}?{urlencode(params)}",
-               MIMIR_AUTO_MIGRATE="false", MIMIR_HOST="127.0.0.1", MIMIR_PORT=str(port),
-               MIMIR_DATA_DIR=str(workdir / "data"), MIMIR_WORKER="off",
-               MIMIR_RATE_LIMIT_PER_MINUTE="0", LOG_LEVEL="WARNING")
-    log_path = workdir / "server.log"
-    # A file, not a pipe: a full pipe would stall the server mid-run.
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([MIMIR, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}"
+    env = mimir_env(pg_server.conninfo(dbname), MIMIR_AUTO_MIGRATE="false",
+                    MIMIR_DATA_DIR=str(workdir / "data"), MIMIR_WORKER="off",
+                    MIMIR_RATE_LIMIT_PER_MINUTE="0")
+    # Its log goes to a file, not a pipe: a full pipe would stall the server mid-run.
+    server = Server(env, workdir / "server.log")
     try:
-        wait_healthy(base_url, proc, within_s=90, log_path=log_path)
-        yield FuzzServer(base_url=base_url, known=_seed(base_url), log_path=log_path)
+        server.start(within_s=90)
+        yield FuzzServer(base_url=server.base_url, known=_seed(server.base_url),
+                         log_path=server.log_path)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        server.stop()
         pg_server.drop_database(dbname)
 
 

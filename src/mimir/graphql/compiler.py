@@ -453,48 +453,38 @@ class _Compiler:
         limit = self.param(first)
         cursor = _CURSOR.format(p=_CURSOR_PAYLOAD.format(a=alias))
         connection_type = self.schema.query_type.fields[name].type.of_type
-        members = []
-        for key, field_nodes in self.subfields(connection_type.name, nodes).items():
-            field_name = field_nodes[0].name.value
-            if field_name == "__typename":
-                rendered = f"'\"{connection_type.name}\"'"
-            elif field_name == "edges":
-                edge = self._edge(connection_type, node_type, alias, cursor, field_nodes)
-                rendered = _json_array(edge, f"{alias}.mimir_n",
-                                       f" FILTER (WHERE {alias}.mimir_n <= {limit})")
-            else:
-                rendered = self._page_info(alias, cursor, limit, field_nodes)
-            members.append((key, rendered))
-        return f"(SELECT {_json_object(members)} FROM {source})"
-
-    def _edge(self, connection_type: GraphQLObjectType, node_type: str, alias: str,
-              cursor: str, nodes: list[FieldNode]) -> str:
         edge_type = connection_type.fields["edges"].type.of_type.of_type.of_type
-        members = []
-        for key, field_nodes in self.subfields(edge_type.name, nodes).items():
-            field_name = field_nodes[0].name.value
-            if field_name == "__typename":
-                rendered = f"'\"{edge_type.name}\"'"
-            elif field_name == "cursor":
-                rendered = cursor
-            else:
-                rendered = self.obj(_Row(node_type, alias),
-                                    self.subfields(node_type, field_nodes))
-            members.append((key, rendered))
-        return _json_object(members)
 
-    def _page_info(self, alias: str, cursor: str, limit: str, nodes: list[FieldNode]) -> str:
+        def edge(nodes: list[FieldNode]) -> str:
+            return self.plain_object(edge_type.name, nodes, {
+                "cursor": lambda _: cursor,
+                "node": lambda nodes: self.obj(_Row(node_type, alias),
+                                               self.subfields(node_type, nodes))})
+
+        body = self.plain_object(connection_type.name, nodes, {
+            "edges": lambda nodes: _json_array(edge(nodes), f"{alias}.mimir_n",
+                                               f" FILTER (WHERE {alias}.mimir_n <= {limit})"),
+            "pageInfo": lambda nodes: self.plain_object("PageInfo", nodes, {
+                "hasNextPage": lambda _: f"(CASE WHEN count(*) > {limit} THEN 'true' "
+                                         "ELSE 'false' END)",
+                "endCursor": lambda _: (f"coalesce((array_agg({cursor} ORDER BY "
+                                        f"{alias}.mimir_n DESC) FILTER (WHERE "
+                                        f"{alias}.mimir_n <= {limit}))[1], 'null')")})})
+        return f"(SELECT {body} FROM {source})"
+
+    def plain_object(self, type_name: str, nodes: list[FieldNode],
+                     render: dict[str, Callable[[list[FieldNode]], str]]) -> str:
+        """A JSON object of a type without a table (connection, edge, page info): each
+        field from its renderer, `__typename` from the type."""
         members = []
-        for key, field_nodes in self.subfields("PageInfo", nodes).items():
+        for key, field_nodes in self.subfields(type_name, nodes).items():
             field_name = field_nodes[0].name.value
             if field_name == "__typename":
-                rendered = "'\"PageInfo\"'"
-            elif field_name == "hasNextPage":
-                rendered = f"(CASE WHEN count(*) > {limit} THEN 'true' ELSE 'false' END)"
+                members.append((key, f"'\"{type_name}\"'"))
+            elif field_name in render:
+                members.append((key, render[field_name](field_nodes)))
             else:
-                rendered = (f"coalesce((array_agg({cursor} ORDER BY {alias}.mimir_n DESC) "
-                            f"FILTER (WHERE {alias}.mimir_n <= {limit}))[1], 'null')")
-            members.append((key, rendered))
+                raise NotCompilable(f"{type_name}.{field_name}")
         return _json_object(members)
 
 
