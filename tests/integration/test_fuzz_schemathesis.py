@@ -381,6 +381,21 @@ def _verdict(report: Report, new_errors: list[str]) -> str:
                         "server errors:", *new_errors[-20:]])
 
 
+def _fuzz_cleanly(schema: Any, label: str, fuzz_server: FuzzServer) -> tuple[Any, set[str]]:
+    """Run schemathesis over every operation of `schema` and assert the run was clean: no
+    failure, no engine error, no error logged by the server, every operation called.
+    Returns the report and the operation labels."""
+    logged_before = len(fuzz_server.error_lines())
+    report = run_schemathesis(schema, label)
+    print(report.summary())
+    new_errors = fuzz_server.error_lines()[logged_before:]
+    assert (report.failures, report.errors, new_errors) == ([], [], []), _verdict(
+        report, new_errors)
+    operations = {result.ok().label for result in schema.get_all_operations()}
+    assert operations - set(report.outcomes) == set(), "operations never called"
+    return report, operations
+
+
 class TestFuzz:
     def test_rest_api(self, fuzz_server):
         """Every operation of /openapi.json with generated valid and invalid requests
@@ -399,14 +414,7 @@ class TestFuzz:
             except (AssertionError, schemathesis.errors.FailureGroup) as exc:
                 seed_problems.append(f"{request.method} {request.url.path}: {exc!r}")
         assert seed_problems == []
-        logged_before = len(fuzz_server.error_lines())
-        report = run_schemathesis(schema, "REST")
-        print(report.summary())
-        new_errors = fuzz_server.error_lines()[logged_before:]
-        assert (report.failures, report.errors, new_errors) == ([], [], []), _verdict(
-            report, new_errors)
-        operations = {result.ok().label for result in schema.get_all_operations()}
-        assert operations - set(report.outcomes) == set(), "operations never called"
+        report, _ = _fuzz_cleanly(schema, "REST", fuzz_server)
         assert [op for op in READS_BY_ID if not report.answered_2xx(op)] == []
 
     def test_graphql(self, fuzz_server, graphql_scalars):
@@ -416,14 +424,7 @@ class TestFuzz:
         schema = schemathesis.graphql.from_url(
             f"{fuzz_server.base_url}/graphql",
             config=_config(fuzz_server, f"{fuzz_server.base_url}/graphql", {}, GRAPHQL_CHECKS))
-        logged_before = len(fuzz_server.error_lines())
-        report = run_schemathesis(schema, "GraphQL")
-        print(report.summary())
-        new_errors = fuzz_server.error_lines()[logged_before:]
-        assert (report.failures, report.errors, new_errors) == ([], [], []), _verdict(
-            report, new_errors)
-        operations = {result.ok().label for result in schema.get_all_operations()}
-        assert operations - set(report.outcomes) == set(), "operations never called"
+        report, operations = _fuzz_cleanly(schema, "GraphQL", fuzz_server)
         assert sum(1 for counter in report.outcomes.values()
                    if any(o.endswith(":data") for o in counter)) >= len(operations) // 2
 
