@@ -85,6 +85,7 @@ top AS (
 )
 SELECT t.entity_type, t.entity_id, t.score::float8 AS score,
        v.artifact_id, v.version_number, a.kind::text AS artifact_kind, a.title,
+       a.source, a.external_id, coalesce(v.created_at, i.created_at, d.created_at) AS created_at,
        ts_headline(:language::regconfig,
                    coalesce(v.content, i.statement, concat_ws(E'\n\n', d.statement, d.rationale)),
                    :highlight::tsquery,
@@ -175,11 +176,72 @@ SELECT (t.end_offset - char_length(t.token))::integer AS start_offset,
  LIMIT :max_marks::integer;
 
 -- name: search_text_term_stats^
--- Collection statistics for BM25 over the stored (english) version vectors: the number of
--- versions, the mean number of distinct lexemes, and each term's document frequency.
-SELECT (SELECT count(*) FROM artifact_versions) AS n,
-       (SELECT avg(length(search_vector)) FROM artifact_versions)::float8 AS avgdl,
-       ARRAY(SELECT (SELECT count(*) FROM artifact_versions v
-                      WHERE v.search_vector @@ quote_literal(t.term)::tsquery)
+-- Collection statistics for BM25, kept incrementally (migration 0007): the number of
+-- indexed documents (latest versions with at least one lexeme), their mean length in
+-- occurrences, and each term's document frequency, counted on the postings' primary key.
+SELECT coalesce(sum(s.docs), 0)::bigint AS n,
+       coalesce(sum(s.total_len)::float8 / nullif(sum(s.docs), 0), 1.0) AS avgdl,
+       ARRAY(SELECT (SELECT count(*) FROM search_postings p WHERE p.lexeme = t.term)
                FROM unnest(:terms::text[]) WITH ORDINALITY AS t(term, position)
-              ORDER BY t.position) AS df;
+              ORDER BY t.position) AS df
+  FROM search_stats s;
+
+-- name: search_text_postings
+-- BM25 top hits among the latest versions, from the postings (OR semantics: a version
+-- matching any term is a candidate), scored per term as
+-- idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)). Filters restrict the
+-- candidates before the cut; versions containing an :excluded lexeme are left out.
+WITH q AS (
+    SELECT t.term, t.idf FROM unnest(:terms::text[], :idf::float8[]) AS t(term, idf)
+),
+scope AS MATERIALIZED (
+    SELECT v.id
+      FROM artifacts a JOIN artifact_versions v ON v.artifact_id = a.id
+     WHERE (:artifact_kinds::text[] IS NULL OR a.kind::text = ANY(:artifact_kinds::text[]))
+       AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
+       AND (:created_after::timestamptz IS NULL OR v.created_at >= :created_after::timestamptz)
+       AND (:created_before::timestamptz IS NULL OR v.created_at < :created_before::timestamptz)
+)
+SELECT p.version_id AS entity_id,
+       sum(q.idf * p.tf * (:k1::float8 + 1)
+           / (p.tf + :k1::float8 * (1 - :b::float8 + :b::float8 * p.dl / :avgdl::float8)))
+           AS score
+  FROM q JOIN search_postings p ON p.lexeme = q.term
+ WHERE (NOT :filtered::boolean OR p.version_id IN (SELECT id FROM scope))
+   AND (:excluded::text[] IS NULL OR NOT EXISTS (
+            SELECT 1 FROM search_postings x
+             WHERE x.version_id = p.version_id AND x.lexeme = ANY(:excluded::text[])))
+ GROUP BY p.version_id
+ ORDER BY score DESC, p.version_id
+ LIMIT :limit;
+
+-- name: search_text_version_hits
+-- Details and a snippet for each of the given versions, in the order given.
+SELECT 'artifact_version' AS entity_type, v.id AS entity_id, v.artifact_id, v.version_number,
+       a.kind::text AS artifact_kind, a.title, a.source, a.external_id, v.created_at,
+       ts_headline('english'::regconfig, v.content, :highlight::tsquery,
+                   'StartSel=«, StopSel=», MaxFragments=3, MaxWords=30, MinWords=12, '
+                   'FragmentDelimiter=" … "') AS snippet
+  FROM unnest(:ids::uuid[]) WITH ORDINALITY AS h(id, position)
+  JOIN artifact_versions v ON v.id = h.id
+  JOIN artifacts a ON a.id = v.artifact_id
+ ORDER BY h.position;
+
+-- name: search_hit_spans
+-- The passages a version hit can point to: its message spans (conversations) and its
+-- chunk spans (made for embedding), with their text, in offset order.
+SELECT s.version_id, s.id, s.span_type, s.start_offset, s.end_offset,
+       substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
+  FROM spans s JOIN artifact_versions v ON v.id = s.version_id
+ WHERE s.version_id = ANY(:version_ids::uuid[]) AND s.span_type IN ('message', 'chunk')
+ ORDER BY s.version_id, s.start_offset, s.end_offset;
+
+-- name: search_hit_details
+-- Source, external id and creation time of the given entities (for semantic hits).
+SELECT h.entity_type, h.entity_id, a.source, a.external_id,
+       coalesce(v.created_at, i.created_at, d.created_at) AS created_at
+  FROM unnest(:entity_types::text[], :entity_ids::uuid[]) AS h(entity_type, entity_id)
+  LEFT JOIN artifact_versions v ON h.entity_type = 'artifact_version' AND v.id = h.entity_id
+  LEFT JOIN artifacts a ON a.id = v.artifact_id
+  LEFT JOIN intents i ON h.entity_type = 'intent' AND i.id = h.entity_id
+  LEFT JOIN decisions d ON h.entity_type = 'decision' AND d.id = h.entity_id;

@@ -1,20 +1,22 @@
 -- name: semantic_nearest
 -- Template (composed in mimir.search.semantic, not run as is): nearest vectors of one space
--- through its partial HNSW index, then hits resolved to versions (with the chunk span),
--- intents and decisions and filtered. {space_id}, {dims} and {op} are filled in as SQL
--- literals so the planner can match the space's partial index.
+-- through its partial HNSW index (restricted to the wanted target types, so the iterative
+-- scan keeps going until enough of them are found), then hits resolved to versions (with
+-- the chunk or message span), intents and decisions and filtered. {space_id}, {dims} and
+-- {op} are filled in as SQL literals so the planner can match the space's partial index.
 WITH nearest AS MATERIALIZED (
     SELECT e.target_type, e.target_id,
            e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
       FROM embeddings e
      WHERE e.space_id = {space_id}
+       AND e.target_type::text = ANY(%(target_types)s::text[])
      ORDER BY e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})
      LIMIT %(candidates)s
 ),
 hits AS (
     SELECT 'artifact_version'::text AS entity_type, v.id AS entity_id, v.artifact_id,
-           v.version_number, a.kind::text AS artifact_kind, a.title, a.source,
-           v.created_at, n.distance, s.id AS span_id, s.start_offset, s.end_offset,
+           v.version_number, a.kind::text AS artifact_kind, a.title, a.source, a.external_id,
+           v.created_at, n.distance, s.id AS span_id, s.span_type, s.start_offset, s.end_offset,
            substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text,
            v.version_number = (SELECT max(x.version_number) FROM artifact_versions x
                                 WHERE x.artifact_id = v.artifact_id) AS is_latest
@@ -23,12 +25,12 @@ hits AS (
       JOIN artifact_versions v ON v.id = s.version_id
       JOIN artifacts a ON a.id = v.artifact_id
     UNION ALL
-    SELECT 'intent', i.id, NULL, NULL, NULL, NULL, NULL, i.created_at, n.distance,
-           NULL, NULL, NULL, i.statement, true
+    SELECT 'intent', i.id, NULL, NULL, NULL, NULL, NULL, NULL, i.created_at, n.distance,
+           NULL, NULL, NULL, NULL, i.statement, true
       FROM nearest n JOIN intents i ON n.target_type = 'intent' AND i.id = n.target_id
     UNION ALL
-    SELECT 'decision', d.id, NULL, NULL, NULL, NULL, NULL, d.created_at, n.distance,
-           NULL, NULL, NULL, d.statement, true
+    SELECT 'decision', d.id, NULL, NULL, NULL, NULL, NULL, NULL, d.created_at, n.distance,
+           NULL, NULL, NULL, NULL, d.statement, true
       FROM nearest n JOIN decisions d ON n.target_type = 'decision' AND d.id = n.target_id
 )
 SELECT DISTINCT ON (entity_type, entity_id) *
@@ -39,4 +41,88 @@ SELECT DISTINCT ON (entity_type, entity_id) *
    AND (%(sources)s::text[] IS NULL OR entity_type <> 'artifact_version' OR source = ANY(%(sources)s::text[]))
    AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
    AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
- ORDER BY entity_type, entity_id, distance
+ ORDER BY entity_type, entity_id, distance;
+
+-- name: semantic_nearest_scoped
+-- Template for searches filtered by artifact kind, source or time: the nearest passages
+-- among the versions in scope, found by exact distance when the scope is small ({order}
+-- is the distance plus 0, which no index serves) or by the space's HNSW index with the
+-- filter applied during the iterative scan when it is large ({order} is the distance).
+-- Intents and decisions are searched only when no artifact filter is given.
+WITH scoped AS (
+    SELECT 'span'::text AS target_type, e.target_id,
+           e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
+      FROM artifacts a
+      JOIN artifact_versions v ON v.artifact_id = a.id
+      JOIN spans s ON s.version_id = v.id
+      JOIN embeddings e ON e.space_id = {space_id} AND e.target_type = 'span'
+                       AND e.target_id = s.id
+     WHERE 'artifact_version' = ANY(%(entity_types)s::text[])
+       AND (%(kinds)s::text[] IS NULL OR a.kind::text = ANY(%(kinds)s::text[]))
+       AND (%(sources)s::text[] IS NULL OR a.source = ANY(%(sources)s::text[]))
+       AND (%(created_after)s::timestamptz IS NULL OR v.created_at >= %(created_after)s::timestamptz)
+       AND (%(created_before)s::timestamptz IS NULL OR v.created_at < %(created_before)s::timestamptz)
+       AND (NOT %(latest_only)s::boolean OR NOT EXISTS (
+                SELECT 1 FROM artifact_versions newer
+                 WHERE newer.artifact_id = v.artifact_id
+                   AND newer.version_number > v.version_number))
+     ORDER BY {order}
+     LIMIT %(candidates)s
+),
+statements AS (
+    SELECT e.target_type::text AS target_type, e.target_id,
+           e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
+      FROM embeddings e
+      LEFT JOIN intents i ON e.target_type = 'intent' AND i.id = e.target_id
+      LEFT JOIN decisions d ON e.target_type = 'decision' AND d.id = e.target_id
+     WHERE e.space_id = {space_id}
+       AND %(kinds)s::text[] IS NULL AND %(sources)s::text[] IS NULL
+       AND ((e.target_type = 'intent' AND 'intent' = ANY(%(entity_types)s::text[])
+             AND i.id IS NOT NULL)
+            OR (e.target_type = 'decision' AND 'decision' = ANY(%(entity_types)s::text[])
+                AND d.id IS NOT NULL))
+       AND (%(created_after)s::timestamptz IS NULL
+            OR coalesce(i.created_at, d.created_at) >= %(created_after)s::timestamptz)
+       AND (%(created_before)s::timestamptz IS NULL
+            OR coalesce(i.created_at, d.created_at) < %(created_before)s::timestamptz)
+     ORDER BY {order}
+     LIMIT %(candidates)s
+),
+nearest AS MATERIALIZED (
+    SELECT * FROM scoped UNION ALL SELECT * FROM statements
+),
+hits AS (
+    SELECT 'artifact_version'::text AS entity_type, v.id AS entity_id, v.artifact_id,
+           v.version_number, a.kind::text AS artifact_kind, a.title, a.source, a.external_id,
+           v.created_at, n.distance, s.id AS span_id, s.span_type, s.start_offset, s.end_offset,
+           substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
+      FROM nearest n
+      JOIN spans s ON n.target_type = 'span' AND s.id = n.target_id
+      JOIN artifact_versions v ON v.id = s.version_id
+      JOIN artifacts a ON a.id = v.artifact_id
+    UNION ALL
+    SELECT 'intent', i.id, NULL, NULL, NULL, NULL, NULL, NULL, i.created_at, n.distance,
+           NULL, NULL, NULL, NULL, i.statement
+      FROM nearest n JOIN intents i ON n.target_type = 'intent' AND i.id = n.target_id
+    UNION ALL
+    SELECT 'decision', d.id, NULL, NULL, NULL, NULL, NULL, NULL, d.created_at, n.distance,
+           NULL, NULL, NULL, NULL, d.statement
+      FROM nearest n JOIN decisions d ON n.target_type = 'decision' AND d.id = n.target_id
+)
+SELECT DISTINCT ON (entity_type, entity_id) *
+  FROM hits
+ ORDER BY entity_type, entity_id, distance;
+
+-- name: semantic_scope_size^
+-- How many passages a filtered semantic search would look at, counted up to :cap + 1.
+SELECT count(*) AS passages FROM (
+    SELECT 1
+      FROM artifacts a
+      JOIN artifact_versions v ON v.artifact_id = a.id
+      JOIN spans s ON s.version_id = v.id
+     WHERE (:kinds::text[] IS NULL OR a.kind::text = ANY(:kinds::text[]))
+       AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
+       AND (:created_after::timestamptz IS NULL OR v.created_at >= :created_after::timestamptz)
+       AND (:created_before::timestamptz IS NULL OR v.created_at < :created_before::timestamptz)
+     LIMIT :cap + 1
+) AS scope;

@@ -141,13 +141,49 @@ class TestHybrid:
         its RRF score is the sum of weight / (k + rank)."""
         http, ids, _ = indexed
         body = (await http.post("/api/v1/search/hybrid", json={
-            "query": "database replication standby", "rrf_k": 10,
+            "query": "database replication standby", "rrf_k": 10, "fusion": "rrf",
+            "text_weight": 1, "semantic_weight": 1,
             "entity_types": ["artifact_version"]})).json()
         top = body["hits"][0]
         assert top["artifact_id"] == ids["database"]
         assert top["text"]["rank"] == 1 and top["semantic"]["rank"] == 1
         assert top["score"] == pytest.approx(1 / 11 + 1 / 11)
         assert top["matches"] and top["span"]
+        assert body["fusion"] == "rrf"
+
+    async def test_weighted_fusion_adds_normalised_scores(self, indexed):
+        """The default fusion: each hit's score is the weighted sum of its normalised scores
+        in the two lists (weights rescaled to sum to 1), and hits are ordered by it."""
+        http, ids, _ = indexed
+        body = (await http.post("/api/v1/search/hybrid", json={
+            "query": "database replication standby", "text_weight": 3, "semantic_weight": 1,
+            "entity_types": ["artifact_version"]})).json()
+        assert body["fusion"] == "weighted"
+        hits = body["hits"]
+        assert hits[0]["artifact_id"] == ids["database"]
+        for hit in hits:
+            text = hit["text"]["normalized"] if hit["text"] else 0.0
+            semantic = hit["semantic"]["normalized"] if hit["semantic"] else 0.0
+            assert 0.0 <= text <= 1.0 and 0.0 <= semantic <= 1.0
+            assert hit["score"] == pytest.approx(0.75 * text + 0.25 * semantic)
+        assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+        # The best hit of each list is normalised to 1.
+        assert hits[0]["text"]["normalized"] == pytest.approx(1.0)
+
+    async def test_hits_say_where_they_come_from(self, indexed):
+        """All three modes give a version hit's source, external id, creation time and its
+        passage (span with exact offsets into the version's content)."""
+        http, ids, _ = indexed
+        query = {"query": "database replication standby", "entity_types": ["artifact_version"]}
+        for mode in ("text", "semantic", "hybrid"):
+            hits = (await http.post(f"/api/v1/search/{mode}", json=query)).json()["hits"]
+            top = next(h for h in hits if h["artifact_id"] == ids["database"])
+            assert top["source"] and top["created_at"], mode
+            assert "external_id" in top, mode
+            span = top["span"]
+            assert span is not None and span["span_type"] == "chunk", mode
+            version = (await http.get(f"/api/v1/artifacts/{ids['database']}/versions/1")).json()
+            assert version["content"][span["start_offset"]:span["end_offset"]] == span["text"]
 
     async def test_weights_change_the_order(self, indexed):
         """With the text list weighted to zero the order is the semantic order."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -249,6 +250,29 @@ embeddings = Table(
     PrimaryKeyConstraint("id"),
     UniqueConstraint("space_id", "target_type", "target_id"),
     Index("ix_embeddings_target", "target_type", "target_id"),
+)
+
+
+# Full-text postings of the latest version of each artifact, and collection statistics for
+# BM25, maintained by the trigger of migration 0007 (search/text.py reads them).
+search_postings = Table(
+    "search_postings", metadata,
+    Column("lexeme", Text, nullable=False),
+    Column("version_id", UUID(as_uuid=True),
+           ForeignKey("artifact_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("tf", Integer, nullable=False),
+    Column("dl", Integer, nullable=False),
+    PrimaryKeyConstraint("lexeme", "version_id", postgresql_include=["tf", "dl"]),
+    Index(None, "version_id"),
+)
+
+search_stats = Table(
+    "search_stats", metadata,
+    Column("shard", SmallInteger, nullable=False),
+    Column("docs", BigInteger, nullable=False, server_default=text("0")),
+    Column("total_len", BigInteger, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("shard"),
+    CheckConstraint("shard BETWEEN 0 AND 15", name="shard"),
 )
 
 

@@ -1,60 +1,103 @@
-"""Hybrid search: reciprocal rank fusion (RRF) of full-text and semantic results.
+"""Hybrid search: full-text (BM25) and semantic results fused into one ranking.
 
-fused(entity) = sum over lists of weight_list / (k + rank_in_list), for the lists the
-entity appears in. Each hit reports its rank and score in both lists, so a client can see
-why it ranks where it does.
+Two fusions:
+- `weighted` (default): a convex combination of each list's scores after min-max
+  normalisation over that list's candidates: fused = w_t * norm_text + w_s * norm_semantic,
+  with w_t + w_s = 1 (the weights given are rescaled), and 0 for a list a hit is not in.
+  Unlike rank fusion it keeps how far apart the scores are, so a list that is sure (one
+  hit far ahead) outweighs one that is not. The default weights were fitted on the dev
+  sets (SciFact train queries and Mímir's own conversation questions, never a test set;
+  docs/search-quality.md and scripts/fit_fusion.py).
+- `rrf`: reciprocal rank fusion, sum over lists of weight / (rrf_k + rank).
+
+Each hit reports its rank, score and normalised score in both lists, so a client can see
+what each list contributed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from pydantic import Field
 
 from mimir.embeddings.provider import EmbeddingProvider
+from mimir.search.hits import attach_spans
 from mimir.search.scope import MAX_LIMIT, QueryText, SearchScope
 from mimir.search.semantic import SemanticQuery, semantic_search
-from mimir.search.text import TextSearchRequest, search_text
+from mimir.search.text import TextOptions, TextSearchRequest, search_text
+
+# Fitted on the dev sets (see the module docstring); the text list's share.
+DEFAULT_TEXT_WEIGHT = 0.4
+DEFAULT_SEMANTIC_WEIGHT = 0.6
+DEFAULT_RRF_K = 60.0
 
 
-class HybridQuery(SearchScope):
+class HybridQuery(SearchScope, TextOptions):
     query: QueryText = Field(description="Searched both as words and by meaning.",
                              examples=["when do we ship the importer?"])
-    rrf_k: float = Field(default=60, gt=0, le=10_000, description="RRF constant k: larger "
-                         "flattens the difference between ranks.", examples=[60])
-    text_weight: float = Field(default=1.0, ge=0, le=100, description="Weight of the full-text list.")
-    semantic_weight: float = Field(default=1.0, ge=0, le=100,
+    fusion: Literal["weighted", "rrf"] = Field(
+        default="weighted", description="`weighted`: convex combination of min-max "
+        "normalised scores; `rrf`: reciprocal rank fusion.", examples=["weighted"])
+    rrf_k: float = Field(default=DEFAULT_RRF_K, gt=0, le=10_000, description="RRF constant k "
+                         "(fusion `rrf` only): larger flattens the difference between ranks.",
+                         examples=[60])
+    text_weight: float = Field(default=DEFAULT_TEXT_WEIGHT, ge=0, le=100,
+                               description="Weight of the full-text list.")
+    semantic_weight: float = Field(default=DEFAULT_SEMANTIC_WEIGHT, ge=0, le=100,
                                    description="Weight of the semantic list.")
     candidates: int = Field(default=100, ge=1, le=MAX_LIMIT,
                             description="Hits taken from each list before fusing.")
     space: str | None = Field(default=None, max_length=63, description="Embedding space "
                               "(default: the configured provider's).")
-    language: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$",
-                                 description="Text search configuration (default: english).")
     ef_search: int | None = Field(default=None, ge=1, le=1000, description="HNSW ef_search.")
 
 
+def _normalised(hits: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """Min-max normalised score of each hit of one list (1.0 when all scores are equal)."""
+    if not hits:
+        return {}
+    scores = [h["score"] for h in hits]
+    low, high = min(scores), max(scores)
+    spread = high - low
+    return {(h["entity_type"], str(h["entity_id"])): (h["score"] - low) / spread if spread else 1.0
+            for h in hits}
+
+
 def fuse(text_hits: list[dict[str, Any]], semantic_hits: list[dict[str, Any]], *, k: float,
-         text_weight: float, semantic_weight: float) -> list[dict[str, Any]]:
-    """RRF over two ranked lists of hits keyed by (entity_type, entity_id)."""
+         text_weight: float, semantic_weight: float,
+         fusion: str = "weighted") -> list[dict[str, Any]]:
+    """One ranking of two ranked lists of hits keyed by (entity_type, entity_id)."""
+    total = text_weight + semantic_weight
+    weights = {"text": text_weight / total if total else 0.5,
+               "semantic": semantic_weight / total if total else 0.5}
+    if fusion == "rrf":
+        weights = {"text": text_weight, "semantic": semantic_weight}
     fused: dict[tuple[str, str], dict[str, Any]] = {}
-    for source, hits, weight in (("text", text_hits, text_weight),
-                                 ("semantic", semantic_hits, semantic_weight)):
+    for source, hits in (("text", text_hits), ("semantic", semantic_hits)):
+        normalised = _normalised(hits)
         for hit in hits:
             key = (hit["entity_type"], str(hit["entity_id"]))
             entry = fused.setdefault(key, {
-                "entity_type": hit["entity_type"], "entity_id": hit["entity_id"],
-                "artifact_id": hit.get("artifact_id"), "version_number": hit.get("version_number"),
-                "artifact_kind": hit.get("artifact_kind"), "title": hit.get("title"),
-                "score": 0.0, "text": None, "semantic": None})
-            entry["score"] += weight / (k + hit["rank"])
-            entry[source] = {"rank": hit["rank"], "score": hit["score"]}
+                **{f: hit.get(f) for f in ("entity_type", "entity_id", "artifact_id",
+                                           "version_number", "artifact_kind", "title", "source",
+                                           "external_id", "created_at")},
+                "score": 0.0, "text": None, "semantic": None, "span": None,
+                "snippet": None, "matches": None})
+            if fusion == "rrf":
+                entry["score"] += weights[source] / (k + hit["rank"])
+            else:
+                entry["score"] += weights[source] * normalised[key]
+            entry[source] = {"rank": hit["rank"], "score": hit["score"],
+                             "normalized": normalised[key]}
             if source == "text":
                 entry["snippet"] = hit.get("snippet")
                 entry["matches"] = hit.get("matches", [])
+                entry["span"] = entry["span"] or hit.get("span")
             elif hit.get("span"):
-                entry["span"] = {**hit["span"], "text": hit.get("text")}
+                # The semantic list's passage is the one that matched by meaning.
+                entry["span"] = hit["span"]
     ranked = sorted(fused.values(), key=lambda e: (-e["score"], e["entity_type"], str(e["entity_id"])))
     for rank, entry in enumerate(ranked, start=1):
         entry["rank"] = rank
@@ -64,15 +107,32 @@ def fuse(text_hits: list[dict[str, Any]], semantic_hits: list[dict[str, Any]], *
 async def hybrid_search(conn: AsyncConnection, request: HybridQuery,
                         provider: EmbeddingProvider | None, default_space: str | None, *,
                         default_language: str) -> dict[str, Any]:
-    scope = request.model_dump(include=set(SearchScope.model_fields)) | {"limit": request.candidates}
-    text = await search_text(conn, TextSearchRequest(
-        **scope, query=request.query, language=request.language, match="any"),
-        default_language=default_language)
+    scope = request.model_dump(include=set(SearchScope.model_fields) - {"offset", "limit"})
+    candidates = max(request.candidates, request.offset + request.limit)
+    semantic_input: dict[str, Any] = {"query": request.query}
+    vector_task = None
+    if provider is not None and default_space is not None and request.space in (None, default_space):
+        # Embed the question while the text list is being computed.
+        vector_task = asyncio.ensure_future(provider.embed_query(request.query))
+    try:
+        # Internal requests may look deeper than a client's `limit` (paging a fused list).
+        text = await search_text(conn, TextSearchRequest(
+            **scope, query=request.query, language=request.language, match=request.match,
+        ).model_copy(update={"limit": candidates}),
+            default_language=default_language, with_spans=False)
+        if vector_task is not None:
+            semantic_input = {"vector": await vector_task}
+    finally:
+        if vector_task is not None and not vector_task.done():
+            vector_task.cancel()
     semantic = await semantic_search(conn, SemanticQuery(
-        **scope, query=request.query, space=request.space, ef_search=request.ef_search),
-        provider, default_space)
+        **scope, space=request.space, ef_search=request.ef_search, **semantic_input,
+    ).model_copy(update={"limit": candidates}), provider, default_space)
     hits = fuse(text["hits"], semantic["hits"], k=request.rrf_k, text_weight=request.text_weight,
-                semantic_weight=request.semantic_weight)
-    return {"hits": hits[: request.limit], "query": request.query, "space": semantic["space"],
-            "language": text["language"], "rrf_k": request.rrf_k,
+                semantic_weight=request.semantic_weight, fusion=request.fusion)
+    hits = hits[request.offset:request.offset + request.limit]
+    await attach_spans(conn, hits)
+    return {"hits": hits, "query": request.query, "space": semantic["space"],
+            "language": text["language"], "match": text["match"], "fusion": request.fusion,
+            "rrf_k": request.rrf_k,
             "weights": {"text": request.text_weight, "semantic": request.semantic_weight}}

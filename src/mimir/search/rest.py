@@ -4,6 +4,7 @@ semantic and hybrid search add their routes to the same router."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -34,17 +35,45 @@ class TextMatch(BaseModel):
                       examples=["running"])
 
 
-class TextHit(BaseModel):
+class SpanRef(BaseModel):
+    id: uuid.UUID = Field(description="The span's id (GET /api/v1/spans/{id}).")
+    span_type: str | None = Field(default=None, description="`message` (a conversation's "
+                                  "message), `chunk` (a passage made for embedding), ...",
+                                  examples=["message"])
+    start_offset: int = Field(description="Code-point offset in the version's content.")
+    end_offset: int
+    text: str | None = Field(default=None, description="The span's text.")
+
+
+class SearchHit(BaseModel):
+    """What every search mode returns for a hit: the entity, where it comes from, and the
+    passage it points to."""
+
     entity_type: SearchEntityType = Field(examples=["artifact_version"])
     entity_id: uuid.UUID
-    artifact_id: uuid.UUID | None = Field(description="The version's artifact (versions only).")
-    version_number: int | None = Field(description="Versions only.", examples=[3])
-    artifact_kind: ArtifactKind | None = Field(description="Versions only.",
+    artifact_id: uuid.UUID | None = Field(default=None, description="The version's artifact "
+                                          "(versions only).")
+    version_number: int | None = Field(default=None, description="Versions only.", examples=[3])
+    artifact_kind: ArtifactKind | None = Field(default=None, description="Versions only.",
                                                examples=["conversation"])
-    title: str | None = Field(description="The artifact's title (versions only).")
-    score: float = Field(description="ts_rank_cd with length normalisation, in [0, 1); "
-                         "higher is better.", examples=[0.1667])
-    rank: int = Field(description="1-based position in this result.", examples=[1])
+    title: str | None = Field(default=None, description="The artifact's title (versions only).")
+    source: str | None = Field(default=None, description="The artifact's source (versions "
+                               "only).", examples=["chatgpt_export"])
+    external_id: str | None = Field(default=None, description="The artifact's id in its "
+                                    "source (versions only).", examples=["conv-8c1f"])
+    created_at: datetime | None = Field(default=None, description="When the version, intent "
+                                        "or decision was created.")
+    rank: int = Field(description="1-based position in the whole result (offset included).",
+                      examples=[1])
+    span: SpanRef | None = Field(default=None, description="The passage of a version hit: "
+                                 "the message (conversations) or chunk that matched, with "
+                                 "exact offsets; null for intents and decisions, and for a "
+                                 "version not yet split into passages.")
+
+
+class TextHit(SearchHit):
+    score: float = Field(description="BM25 score (english; ts_rank_cd for other languages); "
+                         "higher is better, unbounded.", examples=[7.31])
     snippet: str = Field(description="Up to three fragments with matches marked «…».",
                          examples=["we moved the «sync» to Thursday … the «sync» notes"])
     matches: list[TextMatch] = Field(description=f"Every matched word's offsets, at most "
@@ -59,6 +88,8 @@ class TextSearchResponse(BaseModel):
                           examples=["english"])
     tsquery: str = Field(description="The query as PostgreSQL parsed it.",
                          examples=["'week' <-> 'sync' & 'thursday' & !'cancel'"])
+    match: Literal["all", "any"] = Field(description="The semantics used (`auto` resolved).",
+                                         examples=["any"])
     notice: str | None = Field(description="Set when the query could not be searched as "
                                "given (e.g. only stop words).")
 
@@ -68,9 +99,11 @@ class TextSearchResponse(BaseModel):
 async def search_text(body: TextSearchRequest, request: Request, conn: Conn):
     """PostgreSQL full-text search over artifact versions (latest only by default),
     intents and decisions (statement and rationale), in web-search syntax: words,
-    `"quoted phrases"`, `or`, `-excluded`. Hits are ranked by `ts_rank_cd` (shorter texts
-    and repeated terms rank higher), ties broken by id. Each hit has a snippet and the
-    exact code-point offsets of its matched words, ready for `POST /api/v1/spans`.
+    `"quoted phrases"`, `or`, `-excluded`. By default (`match: auto`) a plain question
+    finds every text with any of its words, ranked by BM25; quotes or `-` make every term
+    required. Ties are broken by id. Each hit has a snippet, the exact code-point offsets
+    of its matched words (ready for `POST /api/v1/spans`), and its best passage (`span`).
+    `offset` pages past the first `limit` hits.
 
     Filters: `entity_types`, `artifact_kinds` and `sources` (these two limit the search
     to artifact versions), `created_after` (inclusive) / `created_before` (exclusive),
@@ -84,30 +117,17 @@ async def search_text(body: TextSearchRequest, request: Request, conn: Conn):
 
 # Semantic and hybrid search --------------------------------------------------------------
 
-class SpanRef(BaseModel):
-    id: uuid.UUID
-    start_offset: int = Field(description="Code-point offset in the version's content.")
-    end_offset: int
-    text: str | None = None
-
-
 class ListPosition(BaseModel):
     rank: int = Field(description="1-based rank in that list.", examples=[3])
-    score: float = Field(description="The list's own score (text rank or similarity).")
+    score: float = Field(description="The list's own score (BM25 or similarity).")
+    normalized: float = Field(description="The score min-max normalised over the list's "
+                              "candidates (what `weighted` fusion adds up).", examples=[0.72])
 
 
-class SemanticHit(BaseModel):
-    entity_type: SearchEntityType
-    entity_id: uuid.UUID
-    artifact_id: uuid.UUID | None = None
-    version_number: int | None = None
-    artifact_kind: ArtifactKind | None = None
-    title: str | None = None
-    rank: int = Field(examples=[1])
+class SemanticHit(SearchHit):
     score: float = Field(description="Cosine similarity (or negative distance).", examples=[0.83])
     distance: float
-    text: str | None = Field(default=None, description="The matching chunk, or the statement.")
-    span: SpanRef | None = Field(default=None, description="The matching chunk of a version.")
+    text: str | None = Field(default=None, description="The matching passage, or the statement.")
 
 
 class SemanticResponse(BaseModel):
@@ -115,20 +135,13 @@ class SemanticResponse(BaseModel):
     space: str = Field(examples=["local-e5-small"])
 
 
-class HybridHit(BaseModel):
-    entity_type: SearchEntityType
-    entity_id: uuid.UUID
-    artifact_id: uuid.UUID | None = None
-    version_number: int | None = None
-    artifact_kind: ArtifactKind | None = None
-    title: str | None = None
-    rank: int = Field(description="Rank after fusion.", examples=[1])
-    score: float = Field(description="RRF score: sum of weight / (k + rank).")
+class HybridHit(SearchHit):
+    score: float = Field(description="Fused score: weighted sum of the lists' normalised "
+                         "scores (`weighted`), or of weight / (rrf_k + rank) (`rrf`).")
     text: ListPosition | None = Field(description="Position in the full-text list, if any.")
     semantic: ListPosition | None = Field(description="Position in the semantic list, if any.")
     snippet: str | None = None
     matches: list[TextMatch] | None = None
-    span: SpanRef | None = None
 
 
 class HybridResponse(BaseModel):
@@ -136,6 +149,8 @@ class HybridResponse(BaseModel):
     query: str
     space: str
     language: str
+    match: Literal["all", "any"] = Field(description="The text list's semantics.")
+    fusion: Literal["weighted", "rrf"]
     rrf_k: float
     weights: dict[str, float]
 
@@ -157,12 +172,14 @@ async def search_semantic(body: SemanticQuery, request: Request, conn: Conn):
     return json_response(await semantic_search(conn, body, provider, space))
 
 
-@router.post("/hybrid", summary="Hybrid search (RRF)", response_model=HybridResponse,
+@router.post("/hybrid", summary="Hybrid search (full-text + semantic, fused)", response_model=HybridResponse,
              responses=errors(400, 404))
 async def search_hybrid(body: HybridQuery, request: Request, conn: Conn):
-    """Reciprocal rank fusion of full-text and semantic search: score = sum of
-    weight / (rrf_k + rank) over the lists a hit is in. Each hit shows its rank and score
-    in each list, its snippet and match offsets, and its best chunk."""
+    """Full-text (BM25, with the text options `match` and `language`) and semantic search,
+    fused: by default a weighted sum of each list's min-max normalised scores (weights
+    fitted on dev sets); `fusion: rrf` gives reciprocal rank fusion. Each hit shows its
+    rank, score and normalised score in each list, its snippet and match offsets, and its
+    passage (`span`)."""
     provider, space = _embedding_state(request)
     settings = request.app.state.settings
     return json_response(await hybrid_search(

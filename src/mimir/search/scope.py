@@ -13,6 +13,7 @@ from mimir.validation import Label, Text
 
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
+MAX_WINDOW = 1000  # offset + limit: how deep a client may page
 
 
 class SearchEntityType(StrEnum):
@@ -57,6 +58,9 @@ class SearchScope(BaseModel):
     latest_only: bool = Field(
         default=True, description="Search only the latest version of each artifact.")
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT, description="Number of hits (1-100).")
+    offset: int = Field(default=0, ge=0, le=MAX_WINDOW - 1, description="Hits to skip, for "
+                        f"paging past the first `limit` (offset + limit at most {MAX_WINDOW}).",
+                        examples=[0])
 
 
     @model_validator(mode="after")
@@ -66,6 +70,8 @@ class SearchScope(BaseModel):
                 and SearchEntityType.ARTIFACT_VERSION not in self.entity_types):
             raise ValueError("artifact_kinds and sources filter artifact versions; include "
                              "artifact_version in entity_types or drop them")
+        if self.offset + self.limit > MAX_WINDOW:
+            raise ValueError(f"offset + limit must be at most {MAX_WINDOW}")
         if (self.created_after and self.created_before
                 and self.created_after >= self.created_before):
             raise ValueError("created_after must be earlier than created_before")

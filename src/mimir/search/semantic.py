@@ -12,6 +12,7 @@ from mimir.db.queries import queries
 from mimir.embeddings.provider import EmbeddingProvider
 from mimir.embeddings.service import DISTANCE_OPERATOR, check_dimensions, get_space, vector_literal
 from mimir.errors import Invalid
+from mimir.search.hits import attach_details
 from mimir.search.scope import QueryText, SearchScope
 
 
@@ -33,6 +34,13 @@ class SemanticQuery(SearchScope):
         return self
 
 
+# A filtered search compares the query with every passage in scope up to this many
+# (exact, no index); a larger scope uses the HNSW index with the filter applied during
+# its iterative scan.
+EXACT_SCOPE_MAX = 20_000
+TARGET_TYPES = {"artifact_version": "span", "intent": "intent", "decision": "decision"}
+
+
 async def semantic_search(conn: AsyncConnection, request: SemanticQuery,
                           provider: EmbeddingProvider | None, default_space: str | None,
                           candidates: int | None = None) -> dict[str, Any]:
@@ -50,26 +58,47 @@ async def semantic_search(conn: AsyncConnection, request: SemanticQuery,
                           details={"parameter": "query"})
         vector = await provider.embed_query(request.query)
     check_dimensions(space, vector)
-    hits = await nearest(conn, space, vector, request, candidates or max(request.limit * 8, 100))
-    return {"hits": hits[: request.limit], "space": space["name"]}
+    window = request.offset + request.limit
+    hits = await nearest(conn, space, vector, request, candidates or max(window * 4, 100))
+    hits = hits[request.offset:window]
+    await attach_details(conn, hits)
+    return {"hits": hits, "space": space["name"]}
+
+
+def _filtered(scope: SearchScope) -> bool:
+    return bool(scope.artifact_kinds or scope.sources or scope.created_after
+                or scope.created_before)
 
 
 async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[float],
                   scope: SearchScope, candidates: int,
                   ef_search: int | None = None) -> list[dict[str, Any]]:
     """Ranked hits (rank from 1, score: cosine similarity, negative distance otherwise)."""
-    template = queries.semantic_nearest.sql
-    query = sql.SQL(template).format(
-        dims=sql.Literal(int(space["dimensions"])),
-        op=sql.SQL(DISTANCE_OPERATOR[space["distance"]]),
-        space_id=sql.Literal(str(space["id"])))
     params = {
         "query_vector": vector_literal(vector), "candidates": candidates,
         "entity_types": [t.value for t in scope.entity_types], "latest_only": scope.latest_only,
+        "target_types": [TARGET_TYPES[t.value] for t in scope.entity_types],
         "kinds": [k.value for k in scope.artifact_kinds] if scope.artifact_kinds else None,
         "sources": scope.sources,
         "created_after": scope.created_after, "created_before": scope.created_before,
     }
+    dims = sql.Literal(int(space["dimensions"]))
+    op = sql.SQL(DISTANCE_OPERATOR[space["distance"]])
+    distance = sql.SQL("e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})"
+                       ).format(dims=dims, op=op)
+    exact = False
+    if _filtered(scope):
+        size = await queries.semantic_scope_size(
+            conn, kinds=params["kinds"], sources=scope.sources, created_after=scope.created_after,
+            created_before=scope.created_before, cap=EXACT_SCOPE_MAX)
+        exact = size["passages"] <= EXACT_SCOPE_MAX
+        template = queries.semantic_nearest_scoped.sql
+        query = sql.SQL(template).format(
+            dims=dims, op=op, space_id=sql.Literal(str(space["id"])),
+            order=sql.SQL("({}) + 0").format(distance) if exact else distance)
+    else:
+        query = sql.SQL(queries.semantic_nearest.sql).format(
+            dims=dims, op=op, space_id=sql.Literal(str(space["id"])))
     ef = ef_search or getattr(scope, "ef_search", None) or max(candidates, 40)
     async with conn.transaction():
         await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef, 1000))))
@@ -78,15 +107,16 @@ async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[flo
     rows.sort(key=lambda r: (r["distance"], str(r["entity_id"])))
     hits = []
     for rank, row in enumerate(rows, start=1):
-        distance = float(row["distance"])
-        score = 1 - distance if space["distance"] == "cosine" else -distance
+        distance_value = float(row["distance"])
+        score = 1 - distance_value if space["distance"] == "cosine" else -distance_value
         hit = {k: row[k] for k in ("entity_type", "entity_id", "artifact_id", "version_number",
-                                   "artifact_kind", "title", "text")}
-        hit.update(rank=rank, score=score, distance=distance)
+                                   "artifact_kind", "title", "source", "external_id",
+                                   "created_at", "text")}
+        hit.update(rank=rank, score=score, distance=distance_value)
+        hit["span"] = None
         if row["span_id"] is not None:
-            hit["span"] = {"id": row["span_id"], "start_offset": row["start_offset"],
-                           "end_offset": row["end_offset"]}
+            hit["span"] = {"id": row["span_id"], "span_type": row["span_type"],
+                           "start_offset": row["start_offset"], "end_offset": row["end_offset"],
+                           "text": row["text"]}
         hits.append(hit)
     return hits
-
-

@@ -2,20 +2,29 @@
 
 Rules:
 - The query is parsed by `websearch_to_tsquery(language, query)`: quoted phrases, `or`,
-  `-exclusion`. A query with no searchable words (only stop words or punctuation) returns
-  no hits and a `notice`.
-- Ranking is `ts_rank_cd(vector, query, 1|32)`: cover density divided by 1 + log2 of the
-  document length, then mapped to [0, 1) by rank / (rank + 1), so a short text or one
-  that repeats the terms outranks a long text that mentions them once. Ties are broken by
-  entity id, so the order is deterministic.
+  `-exclusion`; stop words are dropped. A query with no searchable words (only stop words
+  or punctuation) returns no hits and a `notice`.
+- `match` chooses the semantics. `auto` (default): a natural-language query (no quotes,
+  no `-exclusion`) is a question, not a boolean query: every text matching *any* of its
+  words is a candidate, ranked by BM25 (`any`); a query using quotes or `-` keeps
+  web-search semantics, every term must match (`all`). Excluded words exclude in both.
+- Ranking is Okapi BM25 (k1 = 1.2, b = 0.75) for english: IDF from the document
+  frequencies of the postings table, document length in word occurrences. The latest
+  version of each artifact is indexed in `search_postings` (migration 0007) together with
+  its context: the artifact's title and the short string values of its metadata (a
+  speaker, a date). `any` over latest versions reads only the query terms' postings, so
+  its cost follows the terms, not the collection. Other cases (`all`, older versions,
+  another language, intents and decisions) match with the GIN index or an on-the-fly
+  vector and score each candidate with the same BM25 (`mimir_bm25`); another language
+  without collection statistics ranks with `ts_rank_cd(..., 1|32)`. Scores are BM25
+  values (unbounded, higher is better); ties are broken by entity id.
 - `language` is a text search configuration (`pg_ts_config`); the default comes from the
-  setting `search_language` (MIMIR_SEARCH_LANGUAGE, "english"). Versions store an english
-  `search_vector` with a GIN index; any other language computes `to_tsvector(language,
-  content)` on the fly (a sequential scan). Intents and decisions have no stored vector:
-  theirs is always computed on the fly.
+  setting `search_language` (MIMIR_SEARCH_LANGUAGE, "english"). Any other language
+  computes `to_tsvector(language, content)` on the fly (a sequential scan).
 - `latest_only` (default) searches only the newest version of each artifact.
 - `artifact_kinds` and `sources` describe artifacts: when given, only artifact versions
   are searched (asking for them together with entity_types that exclude versions is a 422).
+- `offset` skips that many hits (paging: offset + limit at most MAX_WINDOW).
 - Each hit lists `matches`: the code-point offsets (Python str indices) of every word that
   matches a non-excluded query term, in the full text of the field (`content` of a
   version, `statement` of an intent or decision, `rationale` of a decision), at most
@@ -25,6 +34,8 @@ Rules:
   PostgreSQL's 2047-character limit, which ts_headline drops, or the mark characters
   themselves) the offsets are computed from the parser's token stream and each one is
   checked against the text before it is returned.
+- A version hit's `span` is the passage holding most of its matches: a message span of a
+  conversation or a chunk span made for embedding (see search/hits.py).
 """
 
 from __future__ import annotations
@@ -35,29 +46,43 @@ import uuid
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from mimir.db.queries import queries
 from mimir.errors import Invalid
+from mimir.search.hits import attach_spans
 from mimir.search.scope import QueryText, SearchScope
 
 DEFAULT_LANGUAGE = "english"
 MAX_MATCHES = 50
+BM25_K1, BM25_B = 1.2, 0.75
+# websearch syntax that makes a query boolean: a quote, or a word excluded with a leading -.
+_OPERATORS = re.compile(r'"|(?:^|\s)-\w')
 START_MARK, STOP_MARK = "\x01", "\x02"
 
 
-class TextSearchRequest(SearchScope):
-    match: Literal["all", "any"] = Field(
-        default="all", description="`all`: every term must match (web-search semantics); "
-        "`any`: texts matching any term, ranked (more recall, as in BM25).", examples=["all"])
-    query: QueryText = Field(
-        description="Web-search syntax: words, \"quoted phrases\", `or`, `-excluded`.",
-        examples=['"weekly sync" thursday -cancelled'])
+Match = Literal["auto", "all", "any"]
+
+
+class TextOptions(BaseModel):
+    """The full-text options, shared by text and hybrid search."""
+
+    match: Match = Field(
+        default="auto", description="`auto`: a plain question ranks every text matching any "
+        "of its words by BM25, a query with quotes or `-excluded` words needs every term; "
+        "`all`: every term must match (web-search semantics); `any`: texts matching any "
+        "term, ranked by BM25.", examples=["auto"])
     language: str | None = Field(
         default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="Text search configuration (a `pg_ts_config` name such as `english`, "
         "`simple`, `german`); default from MIMIR_SEARCH_LANGUAGE. Versions are indexed in "
         "english; another language is computed on the fly (slower).", examples=["english"])
+
+
+class TextSearchRequest(SearchScope, TextOptions):
+    query: QueryText = Field(
+        description="A question or words, or web-search syntax: \"quoted phrases\", `or`, "
+        "`-excluded`.", examples=["when did we move the weekly sync?"])
 
 
 # tsquery text output: lexemes are single-quoted, with '' for a quote and \\ for a backslash,
@@ -66,10 +91,11 @@ _TSQUERY_TOKEN = re.compile(r"'((?:[^'\\]|''|\\.)*)'(?::[*A-Da-d]+)?|!|\(|\)|&|\
 _UNESCAPE = re.compile(r"''|\\(.)")
 
 
-def positive_lexemes(tsquery: str) -> list[str]:
-    """The lexemes of a tsquery (as text) that are not under a `!`: the words a match
-    should mark (an excluded term appears in no hit, or only where the query allows it)."""
-    lexemes: list[str] = []
+def _lexemes(tsquery: str) -> tuple[list[str], list[str]]:
+    """The lexemes of a tsquery (as text) not under a `!` (the words a match should mark)
+    and those under one (excluded), each in order, without repeats."""
+    positive: list[str] = []
+    negative: list[str] = []
     negated_groups: list[bool] = [False]
     pending_not = False
     for token in _TSQUERY_TOKEN.finditer(tsquery):
@@ -83,12 +109,25 @@ def positive_lexemes(tsquery: str) -> list[str]:
             if len(negated_groups) > 1:
                 negated_groups.pop()
         elif token.group(1) is not None:
-            if not (negated_groups[-1] or pending_not):
-                lexeme = _UNESCAPE.sub(lambda m: m.group(1) or "'", token.group(1))
-                if lexeme not in lexemes:
-                    lexemes.append(lexeme)
+            lexeme = _UNESCAPE.sub(lambda m: m.group(1) or "'", token.group(1))
+            bucket = negative if (negated_groups[-1] or pending_not) else positive
+            if lexeme not in bucket:
+                bucket.append(lexeme)
             pending_not = False
-    return lexemes
+    return positive, negative
+
+
+def positive_lexemes(tsquery: str) -> list[str]:
+    """The lexemes of a tsquery (as text) that are not under a `!`: the words a match
+    should mark (an excluded term appears in no hit, or only where the query allows it)."""
+    return _lexemes(tsquery)[0]
+
+
+def resolve_match(match: str, query: str) -> str:
+    """`auto` is `all` for a query written with web-search operators, else `any`."""
+    if match != "auto":
+        return match
+    return "all" if _OPERATORS.search(query) else "any"
 
 
 def or_query(lexemes: list[str]) -> str:
@@ -152,48 +191,90 @@ async def _matches(conn: AsyncConnection, language: str, lexemes: list[str],
 
 async def _bm25_stats(conn: AsyncConnection, language: str, lexemes: list[str]
                       ) -> tuple[list[str] | None, list[float] | None, float | None]:
-    """BM25 needs collection statistics; they come from the stored english vectors, so
-    other languages (and queries with no positive term) rank with ts_rank_cd instead."""
+    """BM25 needs collection statistics; they come from the english postings, so other
+    languages (and queries with no positive term) rank with ts_rank_cd instead."""
     terms = list(dict.fromkeys(lexemes))
     if language != DEFAULT_LANGUAGE or not terms:
         return None, None, None
     stats = await queries.search_text_term_stats(conn, terms=terms)
     n = max(stats["n"], 1)
-    idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in stats["df"]]
+    idf = [math.log(1 + (n - min(df, n) + 0.5) / (df + 0.5)) for df in stats["df"]]
     return terms, idf, stats["avgdl"] or 1.0
 
 
+def _any_query(positive: list[str], negative: list[str]) -> str:
+    """Texts with any positive lexeme and none of the negative ones."""
+    query = "(" + or_query(positive) + ")"
+    if negative:
+        query += " & !(" + or_query(negative) + ")"
+    return query
+
+
+async def _postings_hits(conn: AsyncConnection, data: TextSearchRequest, terms: list[str],
+                         idf: list[float], avgdl: float, negative: list[str], highlight: str,
+                         window: int) -> list[dict[str, Any]]:
+    """The best latest versions by BM25 from the postings, with details and snippets."""
+    filtered = bool(data.artifact_kinds or data.sources or data.created_after
+                    or data.created_before)
+    ranked = [row async for row in queries.search_text_postings(
+        conn, terms=terms, idf=idf, avgdl=avgdl, k1=BM25_K1, b=BM25_B, filtered=filtered,
+        artifact_kinds=[k.value for k in data.artifact_kinds] if data.artifact_kinds else None,
+        sources=data.sources, created_after=data.created_after,
+        created_before=data.created_before, excluded=negative or None, limit=window)]
+    if not ranked:
+        return []
+    scores = {row["entity_id"]: row["score"] for row in ranked}
+    hits = [row async for row in queries.search_text_version_hits(
+        conn, ids=list(scores), highlight=highlight)]
+    for hit in hits:
+        hit["score"] = float(scores[hit["entity_id"]])
+    return hits
+
+
 async def search_text(conn: AsyncConnection, data: TextSearchRequest, *,
-                      default_language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
-    """Rank, filter and cut the hits; add snippets and exact match offsets."""
+                      default_language: str = DEFAULT_LANGUAGE,
+                      with_spans: bool = True) -> dict[str, Any]:
+    """Rank, filter and cut the hits; add snippets, exact match offsets and passages."""
     language = await resolve_language(conn, data.language or default_language)
     parsed = (await queries.search_text_parse(conn, language=language, query=data.query))["tsquery"]
+    match = resolve_match(data.match, data.query)
     body: dict[str, Any] = {"hits": [], "query": data.query, "language": language,
-                            "tsquery": parsed, "notice": None}
+                            "tsquery": parsed, "match": match, "notice": None}
     if not parsed:
         body["notice"] = ("the query has no searchable words (only stop words or punctuation "
                           f"for language {language!r}); nothing was searched")
         return body
-    lexemes = positive_lexemes(parsed)
+    lexemes, negative = _lexemes(parsed)
     if not lexemes:
         body["notice"] = ("the query only excludes words: hits are the texts without them, "
                           "unranked and without matches")
-    # "all" keeps websearch semantics (every term must match); "any" ranks every text that
-    # matches at least one term, BM25-style, which hybrid search uses for recall.
-    tsquery = or_query(lexemes) if data.match == "any" and lexemes else parsed
+    tsquery = _any_query(lexemes, negative) if match == "any" and lexemes else parsed
+    highlight = or_query(lexemes)
     terms, idf, avgdl = await _bm25_stats(conn, language, lexemes)
-    hits = [row async for row in queries.search_text_rank(
-        conn, language=language, tsquery=tsquery, highlight=or_query(lexemes),
-        terms=terms, idf=idf, avgdl=avgdl,
-        entity_types=[t.value for t in data.entity_types],
-        artifact_kinds=[k.value for k in data.artifact_kinds] if data.artifact_kinds else None,
-        sources=data.sources, created_after=data.created_after,
-        created_before=data.created_before, latest_only=data.latest_only, limit=data.limit)]
+    window = data.offset + data.limit
+    entity_types = [t.value for t in data.entity_types]
+    hits: list[dict[str, Any]] = []
+    if (match == "any" and terms is not None and data.latest_only
+            and "artifact_version" in entity_types):
+        # Latest versions from the postings; intents and decisions the usual way.
+        hits = await _postings_hits(conn, data, terms, idf, avgdl, negative, highlight, window)
+        entity_types.remove("artifact_version")
+    if entity_types:
+        hits += [row async for row in queries.search_text_rank(
+            conn, language=language, tsquery=tsquery, highlight=highlight,
+            terms=terms, idf=idf, avgdl=avgdl, entity_types=entity_types,
+            artifact_kinds=[k.value for k in data.artifact_kinds] if data.artifact_kinds else None,
+            sources=data.sources, created_after=data.created_after,
+            created_before=data.created_before, latest_only=data.latest_only, limit=window)]
+    hits.sort(key=lambda h: (-h["score"], str(h["entity_id"]), h["entity_type"]))
+    hits = hits[data.offset:window]
     matches = await _matches(conn, language, lexemes, hits)
-    for rank, hit in enumerate(hits, start=1):
+    for rank, hit in enumerate(hits, start=data.offset + 1):
         found = matches[(hit["entity_type"], hit["entity_id"])]
         hit["rank"] = rank
         hit["matches"] = found[:MAX_MATCHES]
         hit["matches_truncated"] = len(found) > MAX_MATCHES
+    if with_spans:
+        await attach_spans(conn, hits)
     body["hits"] = hits
     return body
