@@ -28,16 +28,19 @@ SELECT count(*) AS total FROM imports
    AND (:kind::text IS NULL OR kind = :kind::text);
 
 -- name: imports_start^
--- Mark an import running (also one left `running` by a crashed worker); no row when it
--- already ended or does not exist.
+-- Mark an import running (also one left `running` by a crashed worker) and count the
+-- attempt in progress.attempts; no row when it already ended or does not exist.
 UPDATE imports SET status = 'running', started_at = now(), finished_at = NULL,
-                   summary = NULL, error = NULL
+                   summary = NULL, error = NULL,
+                   progress = progress || jsonb_build_object(
+                       'attempts', coalesce((progress->>'attempts')::int, 0) + 1)
  WHERE id = :id AND status IN ('queued', 'running')
-RETURNING id, kind, filename, file_path;
+RETURNING id, kind, filename, file_path, (progress->>'attempts')::int AS attempts;
 
 -- name: imports_set_progress!
--- The running counts of an import in progress.
-UPDATE imports SET progress = :progress::jsonb WHERE id = :id AND status = 'running';
+-- The running counts of an import in progress (merged into what progress holds).
+UPDATE imports SET progress = progress || :progress::jsonb
+ WHERE id = :id AND status = 'running';
 
 -- name: imports_finish!
 -- End an import: succeeded with its summary, or failed with its error.
@@ -48,5 +51,8 @@ UPDATE imports SET status = :status, summary = :summary::jsonb, error = :error,
 -- name: imports_requeue!
 -- Put an import interrupted by a worker shutdown back to `queued` (its job is retried and
 -- the import runs again from the start, which importers allow). Only a running import.
-UPDATE imports SET status = 'queued', summary = NULL, error = NULL, finished_at = NULL
+-- A clean stop is not the file's fault: its attempt is not counted.
+UPDATE imports SET status = 'queued', summary = NULL, error = NULL, finished_at = NULL,
+                   progress = progress || jsonb_build_object(
+                       'attempts', greatest(coalesce((progress->>'attempts')::int, 1) - 1, 0))
  WHERE id = :id AND status = 'running';

@@ -31,7 +31,7 @@ from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
 from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
 from mimir.relations.rest import router as relations_router
-from mimir.rest.limits import BodySizeLimitMiddleware
+from mimir.rest.limits import UPLOAD_PATH, BodySizeLimitMiddleware
 from mimir.search.rest import router as search_router
 from mimir.spans.rest import router as spans_router
 
@@ -149,7 +149,8 @@ def create_app(
         app.add_middleware(CompiledReads, schema=graphql.schema._schema, settings=settings)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       upload_limits={UPLOAD_PATH: settings.max_upload_bytes})
     app.add_middleware(RequestLogMiddleware)
     return app
 

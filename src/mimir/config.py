@@ -112,6 +112,21 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=2, ge=1, le=64, validation_alias=AliasChoices("MIMIR_WORKER_CONCURRENCY"))
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024,
                                   validation_alias=AliasChoices("MIMIR_MAX_UPLOAD_BYTES"))
+    # Imports run in a child process with these limits (mimir.imports.sandbox).
+    import_max_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=128 * 1024 * 1024,
+                                         validation_alias=AliasChoices("MIMIR_IMPORT_MAX_MEMORY_BYTES"))
+    import_timeout_s: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600,
+                                    validation_alias=AliasChoices("MIMIR_IMPORT_TIMEOUT"))
+    import_max_depth: int = Field(default=256, ge=8, le=10_000,
+                                  validation_alias=AliasChoices("MIMIR_IMPORT_MAX_DEPTH"))
+    import_max_value_bytes: int = Field(default=32 * 1024 * 1024, ge=1024,
+                                        validation_alias=AliasChoices("MIMIR_IMPORT_MAX_VALUE_BYTES"))
+    import_max_json_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024,
+                                       validation_alias=AliasChoices("MIMIR_IMPORT_MAX_JSON_BYTES"))
+    import_max_ratio: int = Field(default=100, ge=2, le=100_000,
+                                  validation_alias=AliasChoices("MIMIR_IMPORT_MAX_RATIO"))
+    import_max_attempts: int = Field(default=3, ge=1, le=100,
+                                     validation_alias=AliasChoices("MIMIR_IMPORT_MAX_ATTEMPTS"))
     require_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_REQUIRE_AUTH"))
     allow_no_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_ALLOW_NO_AUTH"))
     rate_limit_per_minute: int = Field(default=6000, ge=0, le=1_000_000,

@@ -5,9 +5,11 @@ and ends `succeeded` with a summary or `failed` with a readable error."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import json
 import uuid
+import zipfile
 from pathlib import Path
 
 import psycopg
@@ -252,3 +254,105 @@ class TestRead:
         assert mimir["total"] == 0
         bad = await client.get("/api/v1/imports", params={"status": "done"})
         assert bad.status_code == 422
+
+
+class TestHostileUploads:
+    """Issue 18: uploads that took the server down now fail their own import, once, with
+    an error that names the limit and no server path."""
+
+    async def test_depth_bomb_fails_fast_with_a_clear_error(self, client, worker, tmp_path):
+        """Row 1: '[' x 100,000 then ']' x 100,000 (200 KB) used to take ijson to 24 GB."""
+        created = await _upload(client, b"[" * 100_000 + b"]" * 100_000)
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "failed"
+        assert "nested deeper than 256 levels (MIMIR_IMPORT_MAX_DEPTH)" in body["error"]
+        assert str(tmp_path) not in body["error"]
+
+    async def test_zip_bomb_is_refused(self, client, worker):
+        """Row 2: a small zip of whitespace is refused by its expansion ratio."""
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("export/conversations.json", b"[" + b" " * 30_000_000 + b"]")
+        created = await _upload(client, out.getvalue(), filename="export.zip")
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "failed"
+        assert "expands more than 100 times (MIMIR_IMPORT_MAX_RATIO)" in body["error"]
+
+    async def test_gzip_bomb_restore_is_refused(self, client, worker):
+        """The same for a `mimir` restore: a gzip that expands too much restores nothing."""
+        header = b'{"format": "mimir-export", "version": 1}\n'
+        packed = gzip.compress(header + b" " * 20_000_000 + b"\n")
+        created = await _upload(client, packed, kind="mimir", filename="backup.jsonl.gz")
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "failed"
+        assert body["error"].startswith("nothing restored: refused: ")
+
+    async def test_a_crashing_import_is_not_run_again(self, client, db_conninfo, app, uploads):
+        """A start past MIMIR_IMPORT_MAX_ATTEMPTS (the server crashed during each earlier
+        run) fails the import instead of running it into another crash."""
+        created = (await _upload(client, VARIANTS.read_bytes())).json()
+        _fetch(db_conninfo, "UPDATE imports SET status = 'running', progress = progress || "
+               "'{\"attempts\": 3}' WHERE id = %s RETURNING id", created["id"])
+        job_worker = JobWorker(db_conninfo, queues=["imports"], fetch_job_polling_interval=0.1)
+        async with job_worker:
+            body = await _finished(client, created["id"])
+        assert body["status"] == "failed"
+        assert body["error"].startswith("not tried again: the import was interrupted 3 times")
+        assert body["progress"]["attempts"] == 4 and body["summary"] is None
+        assert list(uploads.iterdir()) == []
+        assert _fetch(db_conninfo, "SELECT count(*) AS n FROM artifacts") == [{"n": 0}]
+
+    async def test_attempts_are_counted(self, client, worker):
+        created = await _upload(client, VARIANTS.read_bytes())
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "succeeded" and body["progress"]["attempts"] == 1
+
+    @pytest.mark.parametrize("repeated", ["file", "kind"])
+    async def test_a_repeated_field_is_refused(self, client, db_conninfo, uploads, repeated):
+        """Rows 9/10: two `file` or two `kind` fields are refused, not one of them used."""
+        parts = [("kind", (None, b"chatgpt")), ("file", ("a.json", b"[]", "application/json"))]
+        parts.append(("file", ("b.json", b"[]", "application/json")) if repeated == "file"
+                     else ("kind", (None, b"mimir")))
+        response = await client.post("/api/v1/imports", files=parts)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid" and f"`{repeated}` is sent more than once" in \
+            error["message"]
+        assert _fetch(db_conninfo, "SELECT id FROM imports") == []
+        assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
+class ChildLimitSettings(UploadSettings):
+    """Small import limits: a value over 1 MB, a child process with 160 MB of memory."""
+
+    import_max_value_bytes: int = 1024 * 1024
+    import_max_memory_bytes: int = 160 * 1024 * 1024
+    import_max_ratio: int = 100_000
+
+
+class TestChildLimits:
+    @pytest.fixture
+    def settings(self, tmp_path) -> Settings:
+        return ChildLimitSettings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path / "data"),
+                                  MIMIR_WORKER="off", MIMIR_EMBEDDING_PROVIDER="none")
+
+    async def test_a_long_value_is_refused(self, client, worker):
+        """Row 2: one long JSON string (yajl lexed it in quadratic time) is refused."""
+        created = await _upload(client, b'[{"id": "' + b"x" * 3_000_000 + b'"}]')
+        body = await _finished(client, created.json()["id"])
+        assert body["status"] == "failed"
+        assert "one JSON value is longer than 1048576 bytes" in body["error"]
+
+    async def test_memory_limit_fails_the_import_not_the_server(self, client, worker):
+        """Values within the bounds that still need more memory than the import process
+        may have: the import fails, naming the limit; the server is untouched."""
+        value = '"' + "y" * 1_000_000 + '"'
+        conversation = '{"id": "big", "parts": [' + ",".join([value] * 200) + "]}"
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("conversations.json", f"[{conversation}]")
+        created = await _upload(client, out.getvalue(), filename="export.zip")
+        body = await _finished(client, created.json()["id"], within_s=60)
+        assert body["status"] == "failed"
+        assert "MIMIR_IMPORT_MAX_MEMORY_BYTES" in body["error"], body["error"]
+        assert (await client.get("/health")).status_code == 200

@@ -50,6 +50,7 @@ from mimir.artifacts.service import (
     create_artifact,
 )
 from mimir.errors import PayloadTooLarge
+from mimir.importers.guard import GuardedStream, JsonLimits, LimitExceeded
 from mimir.provenance.service import ProvenanceIn
 from mimir.spans.service import SpanCreate, create_span
 from mimir.validation import MAX_METADATA_BYTES
@@ -63,6 +64,7 @@ PROGRESS_EVERY = 25  # conversations between two `on_progress` calls
 METADATA_BUDGET = MAX_METADATA_BYTES - 2048
 LABEL_MAX = 500
 TEXT_CONTENT_TYPES = {"text", "code"}
+READ_BYTES = 1024 * 1024
 
 
 class MalformedConversation(ValueError):
@@ -113,27 +115,35 @@ class ImportSummary:
 
 
 @contextmanager
-def open_conversations(path: Path) -> Iterator[IO[bytes]]:
-    """A binary stream of conversations.json: the file itself, or the member of a zip."""
+def open_conversations(path: Path, limits: JsonLimits | None = None) -> Iterator[IO[bytes]]:
+    """A binary stream of conversations.json: the file itself, or the member of a zip,
+    checked against `limits` (nesting depth, value length, size, zip expansion) as it is
+    read. Error messages name no server path."""
+    limits = limits or JsonLimits()
     path = Path(path)
     if path.is_dir():
         path = path / "conversations.json"
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist()
-                     if n.rsplit("/", 1)[-1] == "conversations.json"]
-            if not names:
-                raise FileNotFoundError(f"{path} holds no conversations.json")
-            with archive.open(min(names, key=len)) as member:
-                yield member
+            members = [m for m in archive.infolist()
+                       if m.filename.rsplit("/", 1)[-1] == "conversations.json"]
+            if not members:
+                raise FileNotFoundError("the zip holds no conversations.json")
+            member = min(members, key=lambda m: len(m.filename))
+            # What the archive declares is checked before reading; what it really holds
+            # is checked while reading (declared sizes can lie).
+            limits.check_total(member.file_size, member.compress_size)
+            with archive.open(member) as raw:
+                yield GuardedStream(raw, limits, compressed_bytes=member.compress_size)
     else:
-        with open(path, "rb") as handle:
-            yield handle
+        with open(path, "rb") as raw:
+            yield GuardedStream(raw, limits)
 
 
 def iter_conversations(stream: IO[bytes]) -> Iterator[Any]:
-    """Each element of the top-level JSON array, one at a time."""
-    yield from ijson.items(stream, "item", use_float=True)
+    """Each element of the top-level JSON array, one at a time. Reads are large: yajl
+    re-scans a token split across reads, so small reads make long values quadratic."""
+    yield from ijson.items(stream, "item", use_float=True, buf_size=READ_BYTES)
 
 
 # ---------------------------------------------------------------------------------------
@@ -464,7 +474,8 @@ async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = Fa
                          on_error: Callable[[str], None] | None = None,
                          on_progress: Callable[[dict[str, Any]], Awaitable[None] | None]
                          | None = None,
-                         progress_every: int = PROGRESS_EVERY) -> ImportSummary:
+                         progress_every: int = PROGRESS_EVERY,
+                         limits: JsonLimits | None = None) -> ImportSummary:
     """Import a ChatGPT export (zip, conversations.json, or the export's folder).
 
     With `dry_run`, nothing is written: each conversation is parsed and, when `conninfo` is
@@ -473,7 +484,9 @@ async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = Fa
     error ends the run (`fatal`) after the conversations before it were imported.
 
     `on_progress` (a plain or async function) gets the running counts (`progress_counts`)
-    every `progress_every` conversations and once at the end.
+    every `progress_every` conversations and once at the end. Data over `limits` ends the
+    run like a syntax error (`fatal`); an archive that declares too much raises
+    LimitExceeded before anything is read.
     """
     from psycopg import AsyncConnection
     from psycopg.rows import dict_row
@@ -484,7 +497,7 @@ async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = Fa
         conninfo, autocommit=True, row_factory=dict_row) if conninfo else None
     bar = _Progress(path) if progress else None
     try:
-        with open_conversations(path) as stream:
+        with open_conversations(path, limits) as stream:
             if bar:
                 bar.start(stream)
             try:
@@ -498,6 +511,9 @@ async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = Fa
             except ijson.JSONError as exc:
                 summary.fatal = (f"the file is not valid JSON after {summary.conversations_seen} "
                                  f"conversations: {exc}")
+            except LimitExceeded as exc:
+                summary.fatal = (f"refused after {summary.conversations_seen} conversations: "
+                                 f"{exc}")
             if on_progress:
                 await _report(on_progress, summary, stream)
     finally:

@@ -27,7 +27,8 @@ class ImportOut(BaseModel):
                                  "`queued` and runs again when a worker is back.")
     filename: str = Field(description="The uploaded file's name.", examples=["export.zip"])
     progress: dict[str, Any] = Field(
-        description="Running counts, updated while the job runs: `file_bytes` (upload size); "
+        description="Running counts, updated while the job runs: `file_bytes` (upload size), "
+        "`attempts` (runs started and not ended by a clean stop); "
         "for chatgpt `conversations_seen`, `created`, `updated`, `unchanged`, `skipped`, "
         "`messages`, `spans`, `raw_notes`, `bytes_read` (of the JSON); for mimir `rows` per "
         "table.", examples=[{"file_bytes": 2821420, "conversations_seen": 50,
@@ -63,7 +64,11 @@ async def create_import(
     transaction and runs as the background job `imports.run`. Answers 202 with the import
     and a `Location` header; follow it with `GET /api/v1/imports/{id}` until `status` is
     `succeeded` or `failed`. Re-posting the same file is safe: imports are idempotent (a
-    `mimir` restore only goes into an empty database)."""
+    `mimir` restore only goes into an empty database). Each field is sent once: a second
+    `kind` or `file` is a 422. The import runs in its own process, within the
+    MIMIR_IMPORT_* limits (memory, time, nesting depth, value length, decompressed size);
+    a file past them ends `failed` with the limit named in `error`."""
+    service.refuse_repeated_fields(await request.form(), ("kind", "file"))
     row = await service.create_import(conn, request.app.state.settings, kind, file)
     return json_response(row, status_code=202,
                          headers={"Location": f"{router.prefix}/{row['id']}"})

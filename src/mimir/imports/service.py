@@ -17,7 +17,7 @@ from fastapi import UploadFile
 from psycopg import AsyncConnection
 
 from mimir.db.queries import queries
-from mimir.errors import NotFound, PayloadTooLarge
+from mimir.errors import Invalid, NotFound, PayloadTooLarge
 from mimir.jobs.app import defer_in_transaction
 
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -82,6 +82,14 @@ async def save_upload(upload: UploadFile, destination: Path, max_bytes: int) -> 
             destination.unlink()  # noqa: ASYNC240 - one cheap syscall
         raise
     return size
+
+
+def refuse_repeated_fields(form: Any, names: tuple[str, ...]) -> None:
+    """A multipart field sent twice is refused, not silently resolved to one of them."""
+    repeated = [name for name in names if len(form.getlist(name)) > 1]
+    if repeated:
+        raise Invalid(f"the multipart field `{repeated[0]}` is sent more than once; send "
+                      "each field once", details={"fields": repeated})
 
 
 async def create_import(conn: AsyncConnection, settings: Any, kind: ImportKind,

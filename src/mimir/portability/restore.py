@@ -19,6 +19,7 @@ relations-between-relations, which are kept until their table is complete.
 from __future__ import annotations
 
 import gzip
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +32,7 @@ from psycopg import AsyncConnection
 
 from mimir.db.queries import queries
 from mimir.embeddings.service import create_space_index
+from mimir.importers.guard import JsonLimits, bounded_lines
 from mimir.portability import FORMAT_NAME, FORMAT_VERSION, JSON_COLUMNS, TABLES
 
 BATCH_ROWS = 2000
@@ -43,15 +45,20 @@ class RestoreError(Exception):
 
 
 @contextmanager
-def open_input(path: str):
-    """A binary line stream of the export: stdin for `-`; gzip is recognised by content."""
+def open_input(path: str, limits: JsonLimits | None = None):
+    """A binary line stream of the export: stdin for `-`; gzip is recognised by content.
+    With `limits` (an upload), lines, total size and gzip expansion are bounded."""
     if path == "-":
         yield sys.stdin.buffer
         return
     with open(path, "rb") as probe:
         compressed = probe.read(2) == b"\x1f\x8b"
+        size = os.fstat(probe.fileno()).st_size
     with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
-        yield handle
+        if limits is None:
+            yield handle
+        else:
+            yield bounded_lines(handle, limits, size if compressed else None)
 
 
 def chain_levels(edges: dict[str, str]) -> list[list[str]]:
