@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 from graphql import GraphQLError
+from psycopg.errors import QueryCanceled
 from pydantic import ValidationError
 from strawberry.extensions import SchemaExtension
 
@@ -47,6 +48,10 @@ def shape_error(error: GraphQLError, hide_suggestions: bool = False) -> GraphQLE
         return GraphQLError(_pydantic_message(original), nodes=error.nodes, source=error.source,
                             positions=error.positions, path=error.path,
                             extensions={"code": "invalid"})
+    if isinstance(original, QueryCanceled):  # MIMIR_GRAPHQL_STATEMENT_TIMEOUT
+        return GraphQLError("the query took too long and was cancelled; ask for less",
+                            nodes=error.nodes, source=error.source, positions=error.positions,
+                            path=error.path, extensions={"code": "query_timeout"})
     if isinstance(original, UnicodeEncodeError):  # a lone surrogate ("\\ud800") in a string
         return GraphQLError("text must be valid Unicode: a string holds a lone surrogate",
                             nodes=error.nodes, source=error.source, positions=error.positions,
