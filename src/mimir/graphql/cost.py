@@ -47,7 +47,9 @@ CONTENT_BYTES = 8192  # a version's text
 TEXT_BYTES = 128  # any other string or JSON value
 SCALAR_BYTES = 40  # ids, numbers, times, enums
 OBJECT_BYTES = 16  # braces, a key
-MAX_LIMIT = 1000  # a `limit` argument larger than this is refused by its resolver
+# The largest `limit` each list field's resolver accepts (search.scope, relations.service).
+MAX_LIMITS = {"search": 100}
+MAX_LIMIT = 1000
 
 
 class QueryTooExpensive(MimirError):
@@ -140,7 +142,8 @@ class _Estimator:
         if "first" in field_def.args:
             rows = self._count(self._argument(field_def, node, "first"), self.page_max)
         elif many and "limit" in field_def.args:
-            rows = self._count(self._argument(field_def, node, "limit"), MAX_LIMIT)
+            rows = self._count(self._argument(field_def, node, "limit"),
+                               MAX_LIMITS.get(name, MAX_LIMIT))
         elif many and not parent.name.endswith("Connection"):
             rows = LIST_FANOUT
         if node.selection_set is not None:
