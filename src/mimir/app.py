@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from mimir import __version__
 from mimir.artifacts.rest import router as artifacts_router
@@ -67,6 +68,16 @@ async def _refuse_open_production(settings: Settings, pool) -> None:
                        "MIMIR_ALLOW_NO_AUTH=true to serve openly on purpose")
 
 
+def _with_session_limits(conninfo: str, settings: Settings) -> str:
+    """The pool's conninfo with a statement timeout and work_mem on every connection (REST,
+    GraphQL, key checks); GraphQL reads set a shorter timeout per transaction."""
+    options = [conninfo_to_dict(conninfo).get("options") or "",
+               f"-c work_mem={settings.db_work_mem}"]
+    if settings.db_statement_timeout_s:
+        options.append(f"-c statement_timeout={round(settings.db_statement_timeout_s * 1000)}")
+    return make_conninfo(conninfo, options=" ".join(o for o in options if o))
+
+
 def _log_failure(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("background start-up task failed", error_type=type(task.exception()).__name__)
@@ -89,7 +100,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None if close_database is None else close_database
         prepared = database or await asyncio.to_thread(prepare_database, settings)
-        pool = make_pool(prepared.conninfo, settings)
+        pool = make_pool(_with_session_limits(prepared.conninfo, settings), settings)
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.database = prepared

@@ -95,6 +95,21 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=10, ge=2, le=50, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_DEPTH"))
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_ALIASES"))
     graphql_max_tokens: int = Field(default=2000, ge=100, le=100_000, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_TOKENS"))
+    graphql_max_cost: int = Field(
+        default=50_000_000, ge=1000, validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_COST"),
+        description="Largest estimated response (rows x bytes) a GraphQL operation may ask for.")
+    graphql_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024,
+        validation_alias=AliasChoices("MIMIR_GRAPHQL_MAX_RESPONSE_BYTES"))
+    graphql_statement_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias=AliasChoices("MIMIR_GRAPHQL_STATEMENT_TIMEOUT"))
+    db_statement_timeout_s: float = Field(
+        default=30.0, ge=0, le=86400, validation_alias=AliasChoices("MIMIR_DB_STATEMENT_TIMEOUT"),
+        description="statement_timeout of every pooled connection; 0 means none.")
+    db_work_mem: str = Field(
+        default="16MB", pattern=r"^[1-9][0-9]{0,6}(kB|MB|GB)$",
+        validation_alias=AliasChoices("MIMIR_DB_WORK_MEM"),
+        description="PostgreSQL work_mem of every pooled connection (per sort or hash).")
     graphql_introspection: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_GRAPHQL_INTROSPECTION"))
     # Read-only GraphQL operations answered by one compiled SQL statement (graphql/compiler.py).
     graphql_compiled_reads: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_GRAPHQL_COMPILED_READS"))
@@ -158,6 +173,11 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def graphql_statement_timeout(self) -> str:
+        """The GraphQL read timeout as a PostgreSQL setting value."""
+        return f"{round(self.graphql_statement_timeout_s * 1000)}ms"
 
 
 class ConfigError(Exception):

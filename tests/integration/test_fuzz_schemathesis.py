@@ -54,7 +54,8 @@ GRAPHQL_CHECKS = ["response_schema_conformance", "graphql_errors_are_coded"]
 # masked unexpected error and is never acceptable here.
 GRAPHQL_CLIENT_CODES = frozenset({"invalid", "invalid_query", "not_found", "conflict",
                                   "forbidden", "unauthorized", "payload_too_large",
-                                  "rate_limited"})
+                                  "rate_limited", "query_too_expensive",
+                                  "response_too_large"})
 
 # Reads of one row by id: with seeded ids mixed in, each must find a row at least once.
 READS_BY_ID = ("GET /api/v1/artifacts/{artifact_id}",

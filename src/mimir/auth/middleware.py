@@ -35,6 +35,9 @@ class AuthMiddleware:
         self.limiter = RateLimiter(rate_per_minute) if rate_per_minute > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # nothing is served over websockets: refused (403)
+            await send({"type": "websocket.close", "code": 1008})
+            return
         path = scope.get("path", "")
         if (scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
                 or (path == "/graphql" and scope.get("method") == "GET")):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 from strawberry.fastapi import BaseContext
@@ -11,13 +15,29 @@ from mimir.config import Settings
 from mimir.graphql.loaders import Loaders
 
 
+class ReadPool:
+    """The pool as GraphQL reads use it: each connection in a transaction whose statements
+    have the GraphQL statement timeout (MIMIR_GRAPHQL_STATEMENT_TIMEOUT)."""
+
+    def __init__(self, pool: AsyncConnectionPool, timeout: str) -> None:
+        self.pool, self.timeout = pool, timeout
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                               (self.timeout,))
+            yield conn
+
+
 class Context(BaseContext):
     def __init__(self, pool: AsyncConnectionPool, settings: Settings,
                  api_key_scope: str | None = None) -> None:
         super().__init__()
-        self.pool = pool
+        self.pool = pool  # mutations: the services open their own transactions
+        self.reads = ReadPool(pool, settings.graphql_statement_timeout)
         self.settings = settings
-        self.loaders = Loaders(pool)
+        self.loaders = Loaders(self.reads)
         self.api_key_scope = api_key_scope
 
 

@@ -10,7 +10,6 @@ limits and mutations have one implementation.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -30,7 +29,10 @@ from psycopg.rows import tuple_row
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mimir.config import Settings
+from mimir.graphql import body as json_body
+from mimir.graphql.caches import ByteLRU, document_weight
 from mimir.graphql.compiler import NotCompilable, compile_operation
+from mimir.graphql.cost import operation_estimate
 from mimir.logging import get_logger
 
 log = get_logger("mimir.graphql")
@@ -39,25 +41,11 @@ _FALLBACK = object()
 _REQUEST_KEYS = {"query", "variables", "operationName"}
 # Larger requests are compiled every time, so the caches stay small whatever clients send.
 _CACHEABLE_BYTES = 64 * 1024
-
-
-class _Bounded(OrderedDict):
-    """A small LRU map."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def get_recent(self, key: Any) -> Any:
-        value = self.get(key)
-        if value is not None:
-            self.move_to_end(key)
-        return value
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
+_CACHE_BYTES = 32 * 1024 * 1024  # per cache (plans, documents), as weighed in caches.py
+# The response is the statement's one text; over the cap it is NULL and the request goes
+# to the resolvers, which word the error. The timeout holds for this transaction only.
+_CAPPED = "SELECT CASE WHEN octet_length(r) <= %(mimir_cap)s THEN r END FROM ({}) AS s(r)"
+_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
 
 
 def _depth(selection_set: Any, fragments: dict[str, FragmentDefinitionNode],
@@ -102,8 +90,9 @@ class CompiledReads:
         self.app = app
         self.schema = schema
         self.settings = settings
-        self.plans = _Bounded(cache_size)      # (query, operation, variables) -> plan
-        self.documents = _Bounded(cache_size)  # query -> (document, fragments) or _FALLBACK
+        # (query, operation, variables) -> plan; query -> (document, fragments) or _FALLBACK
+        self.plans = ByteLRU(cache_size, _CACHE_BYTES)
+        self.documents = ByteLRU(cache_size, _CACHE_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["method"] != "POST"
@@ -126,10 +115,13 @@ class CompiledReads:
 
     async def _run(self, scope: Scope, plan: tuple[str, dict[str, Any]]) -> bytes | None:
         statement, params = plan
+        settings = self.settings
         try:
-            async with scope["app"].state.pool.connection() as conn:
+            async with scope["app"].state.pool.connection() as conn, conn.transaction():
                 async with conn.cursor(row_factory=tuple_row) as cursor:
-                    await cursor.execute(statement, params)
+                    await cursor.execute(_TIMEOUT, (settings.graphql_statement_timeout,))
+                    await cursor.execute(_CAPPED.format(statement), {
+                        **params, "mimir_cap": settings.graphql_max_response_bytes})
                     row = await cursor.fetchone()
         except Exception as exc:  # the normal path reports it (503, masked error, ...)
             log.warning("compiled GraphQL read failed; using the resolvers",
@@ -145,22 +137,28 @@ class CompiledReads:
             return None
         if not isinstance(request, dict) or not set(request) <= _REQUEST_KEYS:
             return None
+        if json_body.could_be_deep(body) and json_body.too_deep(request):
+            return None  # the normal path refuses it
         query, variables = request.get("query"), request.get("variables") or {}
         operation_name = request.get("operationName")
         if (not isinstance(query, str) or not isinstance(variables, dict)
                 or not isinstance(operation_name, str | None)):
             return None
         cacheable = len(body) <= _CACHEABLE_BYTES
-        key = (query, operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
-        plan = self.plans.get_recent(key) if cacheable else None
+        try:
+            key = (query, operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
+        except orjson.JSONEncodeError:
+            return None
+        plan = self.plans.get(key) if cacheable else None
         if plan is None:
             plan = self._compile(query, operation_name, variables, cacheable)
             if cacheable:
-                self.plans.put(key, plan)
+                weight = len(query) + len(key[2]) + (0 if plan is _FALLBACK else len(plan[0]))
+                self.plans.put(key, plan, weight)
         return None if plan is _FALLBACK else plan
 
     def _document(self, query: str, cacheable: bool) -> Any:
-        cached = self.documents.get_recent(query) if cacheable else None
+        cached = self.documents.get(query) if cacheable else None
         if cached is not None:
             return cached
         cached = _FALLBACK
@@ -178,7 +176,7 @@ class CompiledReads:
                     and _alias_count(document) < self.settings.graphql_max_aliases):
                 cached = (document, fragments)
         if cacheable:
-            self.documents.put(query, cached)
+            self.documents.put(query, cached, document_weight(query))
         return cached
 
     def _compile(self, query: str, operation_name: str | None, variables: dict,
@@ -194,9 +192,13 @@ class CompiledReads:
                                       variables)
         if isinstance(coerced, list):  # coercion errors
             return _FALLBACK
+        settings = self.settings
+        if operation_estimate(self.schema, fragments, operation, variables,
+                              settings.page_max_limit) > settings.graphql_max_cost:
+            return _FALLBACK  # the normal path refuses it
         try:
             return compile_operation(self.schema, fragments, operation, coerced,
-                                     self.settings.page_max_limit)
+                                     settings.page_max_limit)
         except NotCompilable:
             return _FALLBACK
 

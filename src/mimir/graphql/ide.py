@@ -21,6 +21,9 @@ from starlette.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http.ides import get_graphql_ide_html
 
+from mimir.graphql import body
+from mimir.graphql.cost import too_large_response
+
 ASSETS_PATH = "/graphql-assets"
 # src/mimir/graphql/ide.py -> the repository root, where `make install` runs npm.
 ASSETS_DIR = Path(__file__).resolve().parents[3] / "graphiql" / "node_modules"
@@ -63,8 +66,18 @@ class LocalGraphiQLRouter(GraphQLRouter):
     """strawberry's FastAPI router, whose GraphiQL page loads its files from this server
     and whose responses are compact UTF-8 JSON (as the compiled path prints them)."""
 
+    max_response_bytes: int | None = None
+
+    def decode_json(self, data: str | bytes) -> object:
+        return body.decode(data)
+
     def encode_json(self, data: object) -> str:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        limit = self.max_response_bytes
+        if limit is not None and len(text) * 4 > limit and len(text.encode()) > limit:
+            text = json.dumps(too_large_response(limit), ensure_ascii=False,
+                              separators=(",", ":"))
+        return text
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.graphql_ide != "graphiql":

@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
 from strawberry.dataloader import DataLoader
 
 from mimir.db.queries import queries
@@ -24,7 +23,7 @@ EntityKey = tuple[str, uuid.UUID]
 class Loaders:
     """Every loader one GraphQL request may use."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: Any) -> None:  # the pool, or graphql.context.ReadPool
         self.pool = pool
         one, many = self._one_per_key, self._many_per_key
         self.artifact = one(queries.load_artifacts)

@@ -54,7 +54,7 @@ async def _list(info: Info, service: Any, cls: Any, first: int, after: str | Non
     if not 1 <= first <= cap:
         raise Invalid(f"first must be between 1 and {cap}", details={"parameter": "first", "max": cap})
     page = page_request(first, after, None, cap)
-    async with info.context.pool.connection() as conn:
+    async with info.context.reads.connection() as conn:
         result = await service(conn, filter_params(filter), page)
     return _connection(result, cls)
 
@@ -169,14 +169,14 @@ class Query:
     async def embedding_spaces(self, info: Info) -> list[EmbeddingSpace]:
         from mimir.db.queries import queries
 
-        async with info.context.pool.connection() as conn:
+        async with info.context.reads.connection() as conn:
             return [EmbeddingSpace.from_row(r) async for r in queries.load_embedding_spaces(conn)]
 
     @strawberry.field(description="Paths of relations from an entity (cycle-free, depth-capped).")
     async def traverse(self, info: Info, start: EntityRef, relation_types: list[str] | None = None,
                        direction: Direction = Direction.OUT, max_depth: int = 3,
                        limit: int = 100) -> Traversal:
-        async with info.context.pool.connection() as conn:
+        async with info.context.reads.connection() as conn:
             result = await traverse_relations(
                 conn, DomainEntityType(start.type.value), start.id,
                 relation_types=parse_relation_types(",".join(relation_types))

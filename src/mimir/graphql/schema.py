@@ -8,15 +8,15 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.fastapi import GraphQLRouter
 
 from mimir.config import Settings
+from mimir.graphql.caches import Caches
 from mimir.graphql.context import get_context
-from mimir.graphql.errors import MimirErrors, MutationScope
+from mimir.graphql.cost import cost_limit, only_error_of, response_budget
+from mimir.graphql.errors import MutationScope, shape_errors
 from mimir.graphql.ide import LocalGraphiQLRouter
 from mimir.graphql.query import Query
 
@@ -27,33 +27,53 @@ except ImportError:  # pragma: no cover - until mutations exist
 
 
 class MimirSchema(strawberry.Schema):
+    hide_suggestions = False
+
     def process_errors(self, errors, execution_context=None) -> None:
-        """Expected errors are the client's business; MimirErrors logs unexpected ones."""
+        """Expected errors are the client's business; shape_errors logs unexpected ones."""
+
+    async def execute(self, *args, **kwargs):
+        """Every error leaves in the client-facing form, with a code, whatever raised it
+        (an exception in an extension skips the extensions' own after-steps); an
+        over-size response is that one error and no data."""
+        result = await super().execute(*args, **kwargs)
+        shape_errors(result, self.hide_suggestions)
+        only_error_of(result, "response_too_large")
+        return result
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    """The schema with the configured limits: depth, aliases, tokens, introspection."""
+    """The schema with the configured limits: depth, aliases, tokens, cost, response size,
+    introspection."""
+    hide = not settings.graphql_introspection
+    caches = Caches(hide_suggestions=hide)
     extensions = [
-        MimirErrors,
         MutationScope,
         lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        *caches.extensions(),
+        cost_limit(settings.graphql_max_cost, settings.page_max_limit),
+        response_budget(settings.graphql_max_response_bytes),
     ]
-    if not settings.graphql_introspection:
+    if hide:
         extensions.append(DisableIntrospection)
-    return MimirSchema(query=Query, mutation=Mutation, extensions=extensions)
+    schema = MimirSchema(query=Query, mutation=Mutation, extensions=extensions)
+    schema.hide_suggestions = hide
+    schema.caches = caches
+    return schema
 
 
 def graphql_router(settings: Settings) -> GraphQLRouter:
-    return LocalGraphiQLRouter(
+    router = LocalGraphiQLRouter(
         build_schema(settings),
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=False,
+        subscription_protocols=(),  # Mímir has no subscriptions: no websocket protocol
     )
+    router.max_response_bytes = settings.graphql_max_response_bytes
+    return router
 
 
 __all__ = ["GraphQLError", "build_schema", "graphql_router"]

@@ -94,7 +94,7 @@ async def run_search(info: Info, *, query: str, mode: SearchMode,
     rt = runtime.current()
     provider = rt.provider if rt else None
     default_space = rt.space["name"] if rt and rt.space else None
-    async with state.pool.connection() as conn:
+    async with state.reads.connection() as conn:
         if mode is SearchMode.TEXT:
             result = await search_text(conn, TextSearchRequest(query=query, **scope),
                                        default_language=language)

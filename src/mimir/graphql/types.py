@@ -319,7 +319,7 @@ class Decision(Linked):
     async def lineage(self, info: Info) -> list[Decision]:
         from mimir.decisions.service import lineage
 
-        async with info.context.pool.connection() as conn:
+        async with info.context.reads.connection() as conn:
             chain = await lineage(conn, self.id)
         return [Decision.from_row(r) for r in chain["items"]]
 
