@@ -17,8 +17,18 @@ SELECT s.id, s.name, s.model, s.dimensions, s.distance, s.metadata, s.created_at
   FROM embedding_spaces s ORDER BY s.name;
 
 -- name: embedding_version_for_indexing^
--- A version's content and identity, for chunking.
-SELECT v.id, v.artifact_id, v.version_number, v.content FROM artifact_versions v WHERE v.id = :id;
+-- A version's content and identity, for chunking, with what gives its passages context:
+-- the artifact's kind and title and both metadata objects.
+SELECT v.id, v.artifact_id, v.version_number, v.content, v.metadata AS version_metadata,
+       a.kind::text AS kind, a.title, a.metadata AS artifact_metadata
+  FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id
+ WHERE v.id = :id;
+
+-- name: embedding_messages_of_version
+-- A conversation version's message spans, in order, with their metadata (role, author).
+SELECT id, start_offset, end_offset, label, metadata FROM spans
+ WHERE version_id = :version_id AND span_type = 'message'
+ ORDER BY start_offset, end_offset;
 
 -- name: embedding_chunks_of_version
 -- The chunk spans already made for a version, in order.

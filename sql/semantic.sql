@@ -2,7 +2,7 @@
 -- Template (composed in mimir.search.semantic, not run as is): nearest vectors of one space
 -- through its partial HNSW index (restricted to the wanted target types, so the iterative
 -- scan keeps going until enough of them are found), then hits resolved to versions (with
--- the chunk or message span), intents and decisions and filtered. {space_id}, {dims} and
+-- the passage: the message holding the chunk, or the chunk), intents and decisions and filtered. {space_id}, {dims} and
 -- {op} are filled in as SQL literals so the planner can match the space's partial index.
 WITH nearest AS MATERIALIZED (
     SELECT e.target_type, e.target_id,
@@ -16,14 +16,25 @@ WITH nearest AS MATERIALIZED (
 hits AS (
     SELECT 'artifact_version'::text AS entity_type, v.id AS entity_id, v.artifact_id,
            v.version_number, a.kind::text AS artifact_kind, a.title, a.source, a.external_id,
-           v.created_at, n.distance, s.id AS span_id, s.span_type, s.start_offset, s.end_offset,
-           substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text,
+           v.created_at, n.distance, coalesce(m.id, s.id) AS span_id,
+           coalesce(m.span_type, s.span_type) AS span_type,
+           coalesce(m.start_offset, s.start_offset) AS start_offset,
+           coalesce(m.end_offset, s.end_offset) AS end_offset,
+           substr(v.content, coalesce(m.start_offset, s.start_offset) + 1,
+                  coalesce(m.end_offset, s.end_offset) - coalesce(m.start_offset, s.start_offset))
+               AS text,
            v.version_number = (SELECT max(x.version_number) FROM artifact_versions x
                                 WHERE x.artifact_id = v.artifact_id) AS is_latest
       FROM nearest n
       JOIN spans s ON n.target_type = 'span' AND s.id = n.target_id
       JOIN artifact_versions v ON v.id = s.version_id
       JOIN artifacts a ON a.id = v.artifact_id
+      -- A conversation's passage is reported as the message that holds it.
+      LEFT JOIN LATERAL (
+          SELECT x.id, x.span_type, x.start_offset, x.end_offset FROM spans x
+           WHERE x.version_id = s.version_id AND x.span_type = 'message'
+             AND x.start_offset <= s.start_offset AND x.end_offset >= s.end_offset
+           ORDER BY x.start_offset DESC LIMIT 1) AS m ON true
     UNION ALL
     SELECT 'intent', i.id, NULL, NULL, NULL, NULL, NULL, NULL, i.created_at, n.distance,
            NULL, NULL, NULL, NULL, i.statement, true
@@ -94,12 +105,23 @@ nearest AS MATERIALIZED (
 hits AS (
     SELECT 'artifact_version'::text AS entity_type, v.id AS entity_id, v.artifact_id,
            v.version_number, a.kind::text AS artifact_kind, a.title, a.source, a.external_id,
-           v.created_at, n.distance, s.id AS span_id, s.span_type, s.start_offset, s.end_offset,
-           substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
+           v.created_at, n.distance, coalesce(m.id, s.id) AS span_id,
+           coalesce(m.span_type, s.span_type) AS span_type,
+           coalesce(m.start_offset, s.start_offset) AS start_offset,
+           coalesce(m.end_offset, s.end_offset) AS end_offset,
+           substr(v.content, coalesce(m.start_offset, s.start_offset) + 1,
+                  coalesce(m.end_offset, s.end_offset) - coalesce(m.start_offset, s.start_offset))
+               AS text
       FROM nearest n
       JOIN spans s ON n.target_type = 'span' AND s.id = n.target_id
       JOIN artifact_versions v ON v.id = s.version_id
       JOIN artifacts a ON a.id = v.artifact_id
+      -- A conversation's passage is reported as the message that holds it.
+      LEFT JOIN LATERAL (
+          SELECT x.id, x.span_type, x.start_offset, x.end_offset FROM spans x
+           WHERE x.version_id = s.version_id AND x.span_type = 'message'
+             AND x.start_offset <= s.start_offset AND x.end_offset >= s.end_offset
+           ORDER BY x.start_offset DESC LIMIT 1) AS m ON true
     UNION ALL
     SELECT 'intent', i.id, NULL, NULL, NULL, NULL, NULL, NULL, i.created_at, n.distance,
            NULL, NULL, NULL, NULL, i.statement

@@ -268,3 +268,77 @@ class TestGraphQLSearch:
         http, _, _ = indexed
         body = (await http.post("/graphql", json={"query": '{ search(query: "") { rank } }'})).json()
         assert body["errors"][0]["extensions"]["code"] == "invalid"
+
+
+@pytest.fixture
+async def unindexed(db_conninfo, tmp_path):
+    """An app with the default local model but no worker: the test indexes by hand."""
+    settings = Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path), MIMIR_WORKER="off")
+    app = create_app(settings, PreparedDatabase(conninfo=db_conninfo), close_database=False)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=60) as http:
+        yield http, app
+
+
+async def _index(app, version_id: str) -> int:
+    import uuid
+
+    from mimir.embeddings.service import get_space, index_version
+
+    async with app.state.pool.connection() as conn:
+        space = await get_space(conn, app.state.embedding_space)
+    return await index_version(app.state.pool, app.state.embedding_provider, space,
+                               uuid.UUID(version_id), min_chars=600, max_chars=1200)
+
+
+class TestPassages:
+    async def test_a_conversation_is_embedded_per_message(self, unindexed, db_conninfo):
+        """A conversation's passages never cross its messages, and a semantic hit points to
+        the message itself (span_type `message`, exact offsets), not a 1,200-char chunk."""
+        http, app = unindexed
+        messages = [("user", "Any tips for my sourdough starter? It smells odd."),
+                    ("assistant", "Feed it flour and water twice a day and keep it warm."),
+                    ("user", "Also, how do I set up PostgreSQL streaming replication?"),
+                    ("assistant", "Configure a standby with pg_basebackup and primary_conninfo.")]
+        content, offsets = "", []
+        for role, text in messages:
+            start = len(content) + len(role) + 2
+            content += f"{role}: {text}\n\n"
+            offsets.append((role, start, start + len(text)))
+        artifact = (await http.post("/api/v1/artifacts", json={
+            "kind": "conversation", "content": content})).json()
+        version_id = artifact["versions"][0]["id"]
+        message_ids = []
+        for role, start, end in offsets:
+            span = await http.post("/api/v1/spans", json={
+                "version_id": version_id, "start_offset": start, "end_offset": end,
+                "span_type": "message", "label": role})
+            assert span.status_code == 201, span.text
+            message_ids.append(span.json()["id"])
+        assert await _index(app, version_id) == 4  # one passage per message
+        with psycopg.connect(db_conninfo) as conn:
+            chunks = conn.execute("SELECT start_offset, end_offset FROM spans WHERE version_id = "
+                                  "%s AND span_type = 'chunk' ORDER BY 1", (version_id,)).fetchall()
+        assert chunks == [(s, e) for _, s, e in offsets]
+        hits = (await http.post("/api/v1/search/semantic", json={
+            "query": "replicating a database to a standby server"})).json()["hits"]
+        top = hits[0]["span"]
+        assert top["span_type"] == "message" and top["id"] == message_ids[3]
+        assert content[top["start_offset"]:top["end_offset"]] == messages[3][1]
+
+    async def test_speaker_and_title_are_embedded_but_not_part_of_the_span(self, unindexed):
+        """A note's speaker (metadata) and title are embedded before its text, so the same
+        words said by someone else are a different vector; the span covers the text only."""
+        http, app = unindexed
+        said = "I finally booked the flights for our trip."
+        maya = (await http.post("/api/v1/artifacts", json={
+            "kind": "note", "content": said, "metadata": {"speaker": "Maya"}})).json()
+        jonah = (await http.post("/api/v1/artifacts", json={
+            "kind": "note", "content": said, "metadata": {"speaker": "Jonah"}})).json()
+        for note in (maya, jonah):
+            assert await _index(app, note["versions"][0]["id"]) == 1
+        query = {"query": "Maya booked flights", "entity_types": ["artifact_version"]}
+        hits = (await http.post("/api/v1/search/semantic", json=query)).json()["hits"]
+        assert [h["artifact_id"] for h in hits] == [maya["id"], jonah["id"]]
+        assert hits[0]["score"] > hits[1]["score"]
+        assert hits[0]["span"]["text"] == said

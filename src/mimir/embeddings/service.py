@@ -158,10 +158,53 @@ async def _store(pool: AsyncConnectionPool, space: dict[str, Any], target_type: 
                 parameters=orjson.dumps({"embedding_space": space["name"]}).decode())
 
 
+# Metadata keys that name who said or wrote a text; the first one found (version metadata
+# first, then the artifact's) becomes the "Speaker: " before each passage that is embedded.
+SPEAKER_KEYS = ("speaker", "author", "author_name", "sender", "from", "user", "name", "role")
+MAX_CONTEXT_VALUE = 100
+
+
+def _speaker(*metadata: dict[str, Any] | None) -> str | None:
+    for mapping in metadata:
+        for key in SPEAKER_KEYS:
+            value = (mapping or {}).get(key)
+            if isinstance(value, str) and 0 < len(value.strip()) <= MAX_CONTEXT_VALUE:
+                return value.strip()
+    return None
+
+
+def passage_prefix(title: str | None, speaker: str | None) -> str:
+    """What is embedded before a passage's text (never part of its span): the title on a
+    line of its own, and the speaker."""
+    prefix = f"{title.strip()[:200]}\n" if title and title.strip() else ""
+    return prefix + (f"{speaker}: " if speaker else "")
+
+
+def _passages(version: dict[str, Any], messages: list[dict[str, Any]], *, min_chars: int,
+              max_chars: int) -> list[tuple[int, int, str]]:
+    """(start, end, prefix) of each passage to embed: chunks of a conversation never cross
+    a message (each carries its speaker); other texts are chunked whole."""
+    content = version["content"]
+    if not messages:
+        prefix = passage_prefix(version["title"], _speaker(version["version_metadata"],
+                                                           version["artifact_metadata"]))
+        return [(s, e, prefix) for s, e in chunk_offsets(content, min_chars=min_chars,
+                                                         max_chars=max_chars)]
+    passages = []
+    for message in messages:
+        start, end = message["start_offset"], message["end_offset"]
+        speaker = _speaker(message["metadata"]) or message["label"]
+        for s, e in chunk_offsets(content[start:end], min_chars=min_chars, max_chars=max_chars):
+            passages.append((start + s, start + e, passage_prefix(None, speaker)))
+    return passages
+
+
 async def index_version(pool: AsyncConnectionPool, provider: EmbeddingProvider,
                         space: dict[str, Any], version_id: uuid.UUID, *,
                         min_chars: int, max_chars: int) -> int:
-    """Chunk a version into spans (once) and embed every chunk; returns the chunk count."""
+    """Split a version into passages, stored as chunk spans (once), and embed each with its
+    context; returns the chunk count. A conversation's passages are its messages (long
+    ones split), so a semantic hit is the message itself."""
     chunker = chunker_description(min_chars, max_chars)
     async with pool.connection() as conn, conn.transaction():
         version = await queries.embedding_version_for_indexing(conn, id=version_id)
@@ -169,20 +212,24 @@ async def index_version(pool: AsyncConnectionPool, provider: EmbeddingProvider,
             raise NotFound(f"artifact version {version_id} does not exist")
         # Lock the version's row set for chunking: two jobs for one version make one set.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (str(version_id),))
+        messages = [row async for row in queries.embedding_messages_of_version(
+            conn, version_id=version_id)]
+        passages = _passages(version, messages, min_chars=min_chars, max_chars=max_chars)
         chunks = [row async for row in queries.embedding_chunks_of_version(conn, version_id=version_id)]
-        if not chunks:
-            offsets = chunk_offsets(version["content"], min_chars=min_chars, max_chars=max_chars)
-            if offsets:
-                chunks = [row async for row in queries.embedding_insert_chunks(
-                    conn, version_id=version_id, chunker=chunker,
-                    starts=[s for s, _ in offsets], ends=[e for _, e in offsets])]
+        if not chunks and passages:
+            chunks = [row async for row in queries.embedding_insert_chunks(
+                conn, version_id=version_id, chunker=chunker,
+                starts=[s for s, _, _ in passages], ends=[e for _, e, _ in passages])]
     if not chunks:
         return 0
     content = version["content"]
-    texts = [content[c["start_offset"]:c["end_offset"]] for c in chunks]
+    prefixes = {(s, e): p for s, e, p in passages}
+    texts = [prefixes.get((c["start_offset"], c["end_offset"]), "")
+             + content[c["start_offset"]:c["end_offset"]] for c in chunks]
     vectors = await provider.embed_passages(texts)
     await _store(pool, space, "span", [c["id"] for c in chunks], vectors,
-                 model=provider.model, pipeline=f"mimir chunk+embed; {chunker}")
+                 model=provider.model, pipeline=f"mimir chunk+embed; {chunker}; speaker and "
+                 "title before each passage")
     return len(chunks)
 
 
