@@ -86,11 +86,12 @@ top AS (
 SELECT t.entity_type, t.entity_id, t.score::float8 AS score,
        v.artifact_id, v.version_number, a.kind::text AS artifact_kind, a.title,
        a.source, a.external_id, coalesce(v.created_at, i.created_at, d.created_at) AS created_at,
+       CASE WHEN :snippets::boolean THEN
        ts_headline(:language::regconfig,
                    coalesce(v.content, i.statement, concat_ws(E'\n\n', d.statement, d.rationale)),
                    :highlight::tsquery,
                    'StartSel=«, StopSel=», MaxFragments=3, MaxWords=30, MinWords=12, '
-                   'FragmentDelimiter=" … "') AS snippet
+                   'FragmentDelimiter=" … "') END AS snippet
   FROM top t
   LEFT JOIN artifact_versions v ON t.entity_type = 'artifact_version' AND v.id = t.entity_id
   LEFT JOIN artifacts a ON a.id = v.artifact_id
@@ -216,12 +217,13 @@ SELECT p.version_id AS entity_id,
  LIMIT :limit;
 
 -- name: search_text_version_hits
--- Details and a snippet for each of the given versions, in the order given.
+-- Details and (when :snippets) a snippet for each of the given versions, in the order given.
 SELECT 'artifact_version' AS entity_type, v.id AS entity_id, v.artifact_id, v.version_number,
        a.kind::text AS artifact_kind, a.title, a.source, a.external_id, v.created_at,
+       CASE WHEN :snippets::boolean THEN
        ts_headline('english'::regconfig, v.content, :highlight::tsquery,
                    'StartSel=«, StopSel=», MaxFragments=3, MaxWords=30, MinWords=12, '
-                   'FragmentDelimiter=" … "') AS snippet
+                   'FragmentDelimiter=" … "') END AS snippet
   FROM unnest(:ids::uuid[]) WITH ORDINALITY AS h(id, position)
   JOIN artifact_versions v ON v.id = h.id
   JOIN artifacts a ON a.id = v.artifact_id
@@ -243,5 +245,18 @@ SELECT h.entity_type, h.entity_id, a.source, a.external_id,
   FROM unnest(:entity_types::text[], :entity_ids::uuid[]) AS h(entity_type, entity_id)
   LEFT JOIN artifact_versions v ON h.entity_type = 'artifact_version' AND v.id = h.entity_id
   LEFT JOIN artifacts a ON a.id = v.artifact_id
+  LEFT JOIN intents i ON h.entity_type = 'intent' AND i.id = h.entity_id
+  LEFT JOIN decisions d ON h.entity_type = 'decision' AND d.id = h.entity_id;
+
+-- name: search_text_snippets
+-- Snippets of the given hits (versions, intents, decisions), matches marked «…».
+SELECT h.entity_type, h.entity_id,
+       ts_headline(:language::regconfig,
+                   coalesce(v.content, i.statement, concat_ws(E'\n\n', d.statement, d.rationale)),
+                   :highlight::tsquery,
+                   'StartSel=«, StopSel=», MaxFragments=3, MaxWords=30, MinWords=12, '
+                   'FragmentDelimiter=" … "') AS snippet
+  FROM unnest(:entity_types::text[], :entity_ids::uuid[]) AS h(entity_type, entity_id)
+  LEFT JOIN artifact_versions v ON h.entity_type = 'artifact_version' AND v.id = h.entity_id
   LEFT JOIN intents i ON h.entity_type = 'intent' AND i.id = h.entity_id
   LEFT JOIN decisions d ON h.entity_type = 'decision' AND d.id = h.entity_id;

@@ -9,7 +9,7 @@ WITH nearest AS MATERIALIZED (
            e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
       FROM embeddings e
      WHERE e.space_id = {space_id}
-       AND e.target_type::text = ANY(%(target_types)s::text[])
+       AND e.target_type = ANY(%(target_types)s::entity_type[])
      ORDER BY e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})
      LIMIT %(candidates)s
 ),

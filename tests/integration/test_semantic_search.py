@@ -326,19 +326,25 @@ class TestPassages:
         assert top["span_type"] == "message" and top["id"] == message_ids[3]
         assert content[top["start_offset"]:top["end_offset"]] == messages[3][1]
 
-    async def test_speaker_and_title_are_embedded_but_not_part_of_the_span(self, unindexed):
-        """A note's speaker (metadata) and title are embedded before its text, so the same
-        words said by someone else are a different vector; the span covers the text only."""
+    async def test_a_document_title_is_embedded_but_not_part_of_the_span(self, unindexed):
+        """A document's title is embedded before its passage (two documents with the same
+        text and different titles get different vectors); the span covers the text only.
+        Notes get no prefix."""
         http, app = unindexed
-        said = "I finally booked the flights for our trip."
-        maya = (await http.post("/api/v1/artifacts", json={
-            "kind": "note", "content": said, "metadata": {"speaker": "Maya"}})).json()
-        jonah = (await http.post("/api/v1/artifacts", json={
-            "kind": "note", "content": said, "metadata": {"speaker": "Jonah"}})).json()
-        for note in (maya, jonah):
-            assert await _index(app, note["versions"][0]["id"]) == 1
-        query = {"query": "Maya booked flights", "entity_types": ["artifact_version"]}
-        hits = (await http.post("/api/v1/search/semantic", json=query)).json()["hits"]
-        assert [h["artifact_id"] for h in hits] == [maya["id"], jonah["id"]]
+        said = "We booked the flights and the hotel for the whole group."
+        made = {}
+        for kind, title in (("document", "Lisbon trip"), ("document", "Quarterly budget"),
+                            ("note", "Lisbon trip")):
+            made[(kind, title)] = (await http.post("/api/v1/artifacts", json={
+                "kind": kind, "content": said, "title": title})).json()
+            assert await _index(app, made[(kind, title)]["versions"][0]["id"]) == 1
+        hits = (await http.post("/api/v1/search/semantic", json={
+            "query": "Lisbon trip travel plans", "entity_types": ["artifact_version"],
+            "artifact_kinds": ["document"]})).json()["hits"]
+        assert [h["artifact_id"] for h in hits] == [made[("document", "Lisbon trip")]["id"],
+                                                    made[("document", "Quarterly budget")]["id"]]
         assert hits[0]["score"] > hits[1]["score"]
         assert hits[0]["span"]["text"] == said
+        note = (await http.post("/api/v1/search/semantic", json={
+            "query": said, "artifact_kinds": ["note"]})).json()["hits"][0]
+        assert note["score"] == pytest.approx(1.0, abs=1e-3)  # the bare text was embedded

@@ -158,52 +158,40 @@ async def _store(pool: AsyncConnectionPool, space: dict[str, Any], target_type: 
                 parameters=orjson.dumps({"embedding_space": space["name"]}).decode())
 
 
-# Metadata keys that name who said or wrote a text; the first one found (version metadata
-# first, then the artifact's) becomes the "Speaker: " before each passage that is embedded.
-SPEAKER_KEYS = ("speaker", "author", "author_name", "sender", "from", "user", "name", "role")
-MAX_CONTEXT_VALUE = 100
-
-
-def _speaker(*metadata: dict[str, Any] | None) -> str | None:
-    for mapping in metadata:
-        for key in SPEAKER_KEYS:
-            value = (mapping or {}).get(key)
-            if isinstance(value, str) and 0 < len(value.strip()) <= MAX_CONTEXT_VALUE:
-                return value.strip()
-    return None
-
-
-def passage_prefix(title: str | None, speaker: str | None) -> str:
-    """What is embedded before a passage's text (never part of its span): the title on a
-    line of its own, and the speaker."""
-    prefix = f"{title.strip()[:200]}\n" if title and title.strip() else ""
-    return prefix + (f"{speaker}: " if speaker else "")
+def passage_prefix(kind: str, title: str | None, content: str) -> str:
+    """What is embedded before each passage of a document (never part of its span): its
+    title, unless the text already starts with it, so a chunk from the middle of a long
+    document keeps what the document is about. Notes and conversation messages get none:
+    a speaker's name before every short message pulled all of that speaker's messages
+    together and cost recall on the dev set (docs/search-quality.md)."""
+    title = (title or "").strip()
+    if kind != "document" or not title or content.lstrip().startswith(title):
+        return ""
+    return title[:200] + "\n"
 
 
 def _passages(version: dict[str, Any], messages: list[dict[str, Any]], *, min_chars: int,
               max_chars: int) -> list[tuple[int, int, str]]:
     """(start, end, prefix) of each passage to embed: chunks of a conversation never cross
-    a message (each carries its speaker); other texts are chunked whole."""
+    a message; other texts are chunked whole."""
     content = version["content"]
     if not messages:
-        prefix = passage_prefix(version["title"], _speaker(version["version_metadata"],
-                                                           version["artifact_metadata"]))
+        prefix = passage_prefix(version["kind"], version["title"], content)
         return [(s, e, prefix) for s, e in chunk_offsets(content, min_chars=min_chars,
                                                          max_chars=max_chars)]
     passages = []
     for message in messages:
         start, end = message["start_offset"], message["end_offset"]
-        speaker = _speaker(message["metadata"]) or message["label"]
         for s, e in chunk_offsets(content[start:end], min_chars=min_chars, max_chars=max_chars):
-            passages.append((start + s, start + e, passage_prefix(None, speaker)))
+            passages.append((start + s, start + e, ""))
     return passages
 
 
 async def index_version(pool: AsyncConnectionPool, provider: EmbeddingProvider,
                         space: dict[str, Any], version_id: uuid.UUID, *,
                         min_chars: int, max_chars: int) -> int:
-    """Split a version into passages, stored as chunk spans (once), and embed each with its
-    context; returns the chunk count. A conversation's passages are its messages (long
+    """Split a version into passages, stored as chunk spans (once), and embed each (a
+    document's with its title); returns the chunk count. A conversation's passages are its messages (long
     ones split), so a semantic hit is the message itself."""
     chunker = chunker_description(min_chars, max_chars)
     async with pool.connection() as conn, conn.transaction():
@@ -228,8 +216,8 @@ async def index_version(pool: AsyncConnectionPool, provider: EmbeddingProvider,
              + content[c["start_offset"]:c["end_offset"]] for c in chunks]
     vectors = await provider.embed_passages(texts)
     await _store(pool, space, "span", [c["id"] for c in chunks], vectors,
-                 model=provider.model, pipeline=f"mimir chunk+embed; {chunker}; speaker and "
-                 "title before each passage")
+                 model=provider.model, pipeline=f"mimir chunk+embed; {chunker}; "
+                 "a document's title before each passage")
     return len(chunks)
 
 

@@ -26,7 +26,7 @@ from mimir.embeddings.provider import EmbeddingProvider
 from mimir.search.hits import attach_spans
 from mimir.search.scope import MAX_LIMIT, QueryText, SearchScope
 from mimir.search.semantic import SemanticQuery, semantic_search
-from mimir.search.text import TextOptions, TextSearchRequest, search_text
+from mimir.search.text import TextOptions, TextSearchRequest, decorate, rank_text
 
 # Fitted on the dev sets (see the module docstring); the text list's share.
 DEFAULT_TEXT_WEIGHT = 0.4
@@ -93,7 +93,7 @@ def fuse(text_hits: list[dict[str, Any]], semantic_hits: list[dict[str, Any]], *
                              "normalized": normalised[key]}
             if source == "text":
                 entry["snippet"] = hit.get("snippet")
-                entry["matches"] = hit.get("matches", [])
+                entry["matches"] = hit.get("matches")
                 entry["span"] = entry["span"] or hit.get("span")
             elif hit.get("span"):
                 # The semantic list's passage is the one that matched by meaning.
@@ -116,10 +116,10 @@ async def hybrid_search(conn: AsyncConnection, request: HybridQuery,
         vector_task = asyncio.ensure_future(provider.embed_query(request.query))
     try:
         # Internal requests may look deeper than a client's `limit` (paging a fused list).
-        text = await search_text(conn, TextSearchRequest(
+        text = await rank_text(conn, TextSearchRequest(
             **scope, query=request.query, language=request.language, match=request.match,
         ).model_copy(update={"limit": candidates}),
-            default_language=default_language, with_spans=False)
+            default_language=default_language, snippets=False)
         if vector_task is not None:
             semantic_input = {"vector": await vector_task}
     finally:
@@ -131,6 +131,9 @@ async def hybrid_search(conn: AsyncConnection, request: HybridQuery,
     hits = fuse(text["hits"], semantic["hits"], k=request.rrf_k, text_weight=request.text_weight,
                 semantic_weight=request.semantic_weight, fusion=request.fusion)
     hits = hits[request.offset:request.offset + request.limit]
+    # Snippets and match offsets only for the hits returned, not every candidate.
+    from_text = [h for h in hits if h["text"] is not None]
+    await decorate(conn, text["language"], text["_lexemes"], from_text, snippets=True)
     await attach_spans(conn, hits)
     return {"hits": hits, "query": request.query, "space": semantic["space"],
             "language": text["language"], "match": text["match"], "fusion": request.fusion,

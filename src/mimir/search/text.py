@@ -212,8 +212,8 @@ def _any_query(positive: list[str], negative: list[str]) -> str:
 
 async def _postings_hits(conn: AsyncConnection, data: TextSearchRequest, terms: list[str],
                          idf: list[float], avgdl: float, negative: list[str], highlight: str,
-                         window: int) -> list[dict[str, Any]]:
-    """The best latest versions by BM25 from the postings, with details and snippets."""
+                         window: int, snippets: bool) -> list[dict[str, Any]]:
+    """The best latest versions by BM25 from the postings, with details (and snippets)."""
     filtered = bool(data.artifact_kinds or data.sources or data.created_after
                     or data.created_before)
     ranked = [row async for row in queries.search_text_postings(
@@ -225,26 +225,28 @@ async def _postings_hits(conn: AsyncConnection, data: TextSearchRequest, terms: 
         return []
     scores = {row["entity_id"]: row["score"] for row in ranked}
     hits = [row async for row in queries.search_text_version_hits(
-        conn, ids=list(scores), highlight=highlight)]
+        conn, ids=list(scores), highlight=highlight, snippets=snippets)]
     for hit in hits:
         hit["score"] = float(scores[hit["entity_id"]])
     return hits
 
 
-async def search_text(conn: AsyncConnection, data: TextSearchRequest, *,
-                      default_language: str = DEFAULT_LANGUAGE,
-                      with_spans: bool = True) -> dict[str, Any]:
-    """Rank, filter and cut the hits; add snippets, exact match offsets and passages."""
+async def rank_text(conn: AsyncConnection, data: TextSearchRequest, *,
+                    default_language: str = DEFAULT_LANGUAGE,
+                    snippets: bool = True) -> dict[str, Any]:
+    """The ranked hits of `offset` to `offset + limit` (with snippets if asked), and what
+    `decorate` needs: the language and the positive lexemes (`_lexemes`)."""
     language = await resolve_language(conn, data.language or default_language)
     parsed = (await queries.search_text_parse(conn, language=language, query=data.query))["tsquery"]
     match = resolve_match(data.match, data.query)
     body: dict[str, Any] = {"hits": [], "query": data.query, "language": language,
-                            "tsquery": parsed, "match": match, "notice": None}
+                            "tsquery": parsed, "match": match, "notice": None, "_lexemes": []}
     if not parsed:
         body["notice"] = ("the query has no searchable words (only stop words or punctuation "
                           f"for language {language!r}); nothing was searched")
         return body
     lexemes, negative = _lexemes(parsed)
+    body["_lexemes"] = lexemes
     if not lexemes:
         body["notice"] = ("the query only excludes words: hits are the texts without them, "
                           "unranked and without matches")
@@ -257,24 +259,46 @@ async def search_text(conn: AsyncConnection, data: TextSearchRequest, *,
     if (match == "any" and terms is not None and data.latest_only
             and "artifact_version" in entity_types):
         # Latest versions from the postings; intents and decisions the usual way.
-        hits = await _postings_hits(conn, data, terms, idf, avgdl, negative, highlight, window)
+        hits = await _postings_hits(conn, data, terms, idf, avgdl, negative, highlight, window,
+                                    snippets)
         entity_types.remove("artifact_version")
     if entity_types:
         hits += [row async for row in queries.search_text_rank(
             conn, language=language, tsquery=tsquery, highlight=highlight,
             terms=terms, idf=idf, avgdl=avgdl, entity_types=entity_types,
             artifact_kinds=[k.value for k in data.artifact_kinds] if data.artifact_kinds else None,
-            sources=data.sources, created_after=data.created_after,
+            sources=data.sources, created_after=data.created_after, snippets=snippets,
             created_before=data.created_before, latest_only=data.latest_only, limit=window)]
     hits.sort(key=lambda h: (-h["score"], str(h["entity_id"]), h["entity_type"]))
     hits = hits[data.offset:window]
-    matches = await _matches(conn, language, lexemes, hits)
     for rank, hit in enumerate(hits, start=data.offset + 1):
-        found = matches[(hit["entity_type"], hit["entity_id"])]
         hit["rank"] = rank
+    body["hits"] = hits
+    return body
+
+
+async def decorate(conn: AsyncConnection, language: str, lexemes: list[str],
+                   hits: list[dict[str, Any]], *, snippets: bool) -> None:
+    """Add match offsets (and, if asked, snippets) to text hits."""
+    if snippets and hits and lexemes:
+        found = {(row["entity_type"], row["entity_id"]): row["snippet"]
+                 async for row in queries.search_text_snippets(
+                     conn, language=language, highlight=or_query(lexemes),
+                     entity_types=[h["entity_type"] for h in hits],
+                     entity_ids=[h["entity_id"] for h in hits])}
+        for hit in hits:
+            hit["snippet"] = found.get((hit["entity_type"], hit["entity_id"]))
+    matches = await _matches(conn, language, lexemes, hits)
+    for hit in hits:
+        found = matches[(hit["entity_type"], hit["entity_id"])]
         hit["matches"] = found[:MAX_MATCHES]
         hit["matches_truncated"] = len(found) > MAX_MATCHES
-    if with_spans:
-        await attach_spans(conn, hits)
-    body["hits"] = hits
+
+
+async def search_text(conn: AsyncConnection, data: TextSearchRequest, *,
+                      default_language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """Rank, filter and cut the hits; add snippets, exact match offsets and passages."""
+    body = await rank_text(conn, data, default_language=default_language)
+    await decorate(conn, body["language"], body.pop("_lexemes"), body["hits"], snippets=False)
+    await attach_spans(conn, body["hits"])
     return body
