@@ -160,13 +160,32 @@ def trigger_cost(conninfo: str, generator: Bigrams, sample: int = 5000) -> tuple
 
 
 def load_vectors(conninfo: str, space: str, dims: int = 384) -> None:
-    """A chunk span over each note and a random unit vector for it; HNSW built afterwards."""
+    """A chunk span over each note and a vector for it, built as the normalised sum of a
+    fixed random vector per word (so texts sharing words are near, as with a real model,
+    rather than uniformly random, which no real corpus is); HNSW built afterwards."""
     rng = np.random.default_rng(3)
+    word_vectors: dict[str, np.ndarray] = {}
+
+    def embed(text: str) -> np.ndarray:
+        total = np.zeros(dims, dtype=np.float32)
+        for word in WORD.findall(text.lower()):
+            vector = word_vectors.get(word)
+            if vector is None:
+                vector = word_vectors[word] = rng.standard_normal(dims).astype(np.float32)
+            total += vector
+        total += rng.standard_normal(dims).astype(np.float32)
+        return total / np.linalg.norm(total)
+
     with psycopg.connect(conninfo, autocommit=True) as conn:
         space_id = conn.execute("SELECT id FROM embedding_spaces WHERE name = %s",
                                 (space,)).fetchone()[0]
         index = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'embeddings' "
                              "AND indexname LIKE %s", (f"%{space_id.hex}%",)).fetchone()
+        missing = conn.execute(
+            "SELECT count(*) FROM artifact_versions v WHERE NOT EXISTS (SELECT 1 FROM spans s "
+            "WHERE s.version_id = v.id AND s.span_type = 'chunk')").fetchone()[0]
+        if not missing:
+            return
         indexdef = None
         if index:
             indexdef = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (index[0],)).fetchone()[0]
@@ -175,20 +194,17 @@ def load_vectors(conninfo: str, space: str, dims: int = 384) -> None:
                      "SELECT v.id, 0, v.content_length, 'chunk' FROM artifact_versions v "
                      "WHERE v.content_length > 0 AND NOT EXISTS (SELECT 1 FROM spans s WHERE "
                      "s.version_id = v.id AND s.span_type = 'chunk')")
-        spans = [r[0] for r in conn.execute(
-            "SELECT s.id FROM spans s WHERE s.span_type = 'chunk' AND NOT EXISTS (SELECT 1 FROM "
-            "embeddings e WHERE e.target_type = 'span' AND e.target_id = s.id)")]
+        rows = conn.execute(
+            "SELECT s.id, v.content FROM spans s JOIN artifact_versions v ON v.id = s.version_id "
+            "WHERE s.span_type = 'chunk' AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE "
+            "e.target_type = 'span' AND e.target_id = s.id)").fetchall()
         started = time.perf_counter()
         with conn.cursor().copy("COPY embeddings (space_id, target_type, target_id, embedding) "
                                 "FROM STDIN") as copy:
-            for first in range(0, len(spans), 50_000):
-                chunk = spans[first:first + 50_000]
-                vectors = rng.standard_normal((len(chunk), dims)).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                for span_id, vector in zip(chunk, vectors, strict=True):
-                    copy.write_row((space_id, "span", span_id,
-                                    "[" + ",".join(f"{x:.5f}" for x in vector) + "]"))
-        print(f"  {len(spans)} vectors written in {time.perf_counter() - started:.0f}s",
+            for span_id, content in rows:
+                copy.write_row((space_id, "span", span_id,
+                                "[" + ",".join(f"{x:.5f}" for x in embed(content)) + "]"))
+        print(f"  {len(rows)} vectors written in {time.perf_counter() - started:.0f}s",
               file=sys.stderr, flush=True)
         if indexdef:
             started = time.perf_counter()

@@ -234,3 +234,44 @@ SELECT i.id::text AS subject,
                  OR j.last_heartbeat < now() - make_interval(secs => :stale_after_s::float8))))
  ORDER BY i.created_at, i.id
  LIMIT :limit;
+
+-- name: integrity_search_postings_stale
+-- Versions whose full-text postings do not match what the trigger of migration 0007
+-- writes: postings of a version that is not its artifact's latest, or a latest version
+-- with words but no postings.
+WITH latest AS (
+    SELECT DISTINCT ON (v.artifact_id) v.id, v.search_vector
+      FROM artifact_versions v
+     ORDER BY v.artifact_id, v.version_number DESC
+), indexed AS (
+    SELECT DISTINCT p.version_id FROM search_postings p
+), bad AS (
+    SELECT i.version_id AS id, 'has postings but is not its artifact''s latest version' AS detail
+      FROM indexed i WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.id = i.version_id)
+    UNION ALL
+    SELECT l.id, 'latest version with words but no postings'
+      FROM latest l
+     WHERE length(l.search_vector) > 0
+       AND NOT EXISTS (SELECT 1 FROM indexed i WHERE i.version_id = l.id)
+)
+SELECT id::text AS subject, detail, count(*) OVER () AS total
+  FROM bad
+ ORDER BY id
+ LIMIT :limit;
+
+-- name: integrity_search_stats_drift
+-- The BM25 counters (search_stats) against a recount of the postings.
+WITH counted AS (
+    SELECT count(DISTINCT version_id) AS docs, coalesce(sum(tf), 0) AS total_len
+      FROM search_postings
+), kept AS (
+    SELECT coalesce(sum(docs), 0) AS docs, coalesce(sum(total_len), 0) AS total_len
+      FROM search_stats
+)
+SELECT 'search_stats' AS subject,
+       format('counters say %%s documents / %%s words, postings hold %%s / %%s',
+              k.docs, k.total_len, c.docs, c.total_len) AS detail,
+       1 AS total
+  FROM counted c, kept k
+ WHERE c.docs <> k.docs OR c.total_len <> k.total_len
+ LIMIT :limit;

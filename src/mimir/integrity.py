@@ -61,6 +61,9 @@ CHECKS: tuple[Check, ...] = (
           "embeddings in a missing space or with the wrong number of dimensions"),
     Check("reference_missing",
           "intent groups, merge targets or decision successors that do not exist"),
+    Check("search_postings_stale",
+          "full-text postings that do not describe exactly the latest version of each artifact"),
+    Check("search_stats_drift", "BM25 counters that disagree with the postings"),
     Check("imports_stalled", "imports queued or running with no live job to finish them",
           "warning"),
 )

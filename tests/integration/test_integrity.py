@@ -106,9 +106,16 @@ def corrupted(db_conninfo) -> dict[str, str]:
             q = conn.execute
             q("INSERT INTO artifacts (id, kind) VALUES (%s, 'note')", (ids["no_v1"],))
             q("INSERT INTO artifacts (id, kind) VALUES (%s, 'note')", (ids["gap"],))
-            for number in (1, 3):
-                q("INSERT INTO artifact_versions (artifact_id, version_number, content, "
-                  "content_hash) VALUES (%s, %s, 'short', %s)", (ids["gap"], number, _sha("short")))
+            gap_versions = [q("INSERT INTO artifact_versions (artifact_id, version_number, "
+                              "content, content_hash) VALUES (%s, %s, 'short', %s) RETURNING id",
+                              (ids["gap"], number, _sha("short"))).fetchone()[0]
+                            for number in (1, 3)]
+            ids["gap_v1"], ids["gap_v3"] = (str(v) for v in gap_versions)
+            # Replica mode skips the postings trigger: the versions above have none, and a
+            # posting of a superseded version plus a counter off by one are planted.
+            q("INSERT INTO search_postings (lexeme, version_id, tf, dl) "
+              "VALUES ('short', %s, 1, 1)", (ids["gap_v1"],))
+            q("UPDATE search_stats SET docs = docs + 1 WHERE shard = 5")
             q("INSERT INTO artifact_versions (id, artifact_id, version_number, content, "
               "content_hash) VALUES (%s, %s, 1, 'x', %s)",
               (ids["orphan_version"], ids["missing_artifact"], _sha("x")))
@@ -179,10 +186,13 @@ class TestCorruptedDatabase:
         assert subjects("embedding_target_missing") == {ids["embedding"]}
         assert subjects("embedding_space_mismatch") == {ids["bad_dims"]}
         assert subjects("reference_missing") == {ids["intent"]}
+        assert subjects("search_postings_stale") == {
+            ids["gap_v1"], ids["gap_v3"], ids["orphan_version"], ids["bad_hash_version"]}
+        assert subjects("search_stats_drift") == {"search_stats"}
         assert subjects("imports_stalled") == {ids["import"]}
         assert found["imports_stalled"].severity == "warning"
         assert not report.ok
-        assert report.violations == 13
+        assert report.violations == 13 + 4 + 1
         assert len(report.findings) == len(CHECKS)
 
     async def test_limit_lists_fewer_rows_but_counts_all(self, db_conninfo):
@@ -205,11 +215,11 @@ class TestCorruptedDatabase:
             result.stdout
         assert corrupted["orphan_span"] in result.stdout
         assert "WARNING imports_stalled: 1" in result.stdout
-        assert result.stdout.rstrip().splitlines()[-1].startswith("13 violations of 13 rules")
+        assert result.stdout.rstrip().splitlines()[-1].startswith("18 violations of 15 rules")
         result = _run_check(db_conninfo, "--json", "--limit", "1")
         assert result.returncode == 1
         body = json.loads(result.stdout)
-        assert body["ok"] is False and body["violations"] == 13 and body["warnings"] == 1
+        assert body["ok"] is False and body["violations"] == 18 and body["warnings"] == 1
         gaps = next(f for f in body["findings"] if f["check"] == "version_number_gaps")
         assert gaps["rows"] == [{"subject": corrupted["gap"],
                                  "detail": "version numbers are 1, 3, not 1..2"}]

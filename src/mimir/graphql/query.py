@@ -16,7 +16,13 @@ from mimir.entities import EntityType as DomainEntityType
 from mimir.errors import Invalid
 from mimir.graphql.context import Info
 from mimir.graphql.inputs import Connection, Edge, EntityRef, PageInfo, filter_params
-from mimir.graphql.search import SearchableType, SearchHit, SearchMode, run_search
+from mimir.graphql.search import (
+    SearchableType,
+    SearchHit,
+    SearchMatch,
+    SearchMode,
+    run_search,
+)
 from mimir.graphql.types import (
     Artifact,
     ArtifactVersion,
@@ -159,11 +165,13 @@ class Query:
                      artifact_kinds: list[str] | None = None, sources: list[str] | None = None,
                      created_after: datetime | None = None, created_before: datetime | None = None,
                      latest_only: bool = True, limit: int = 20,
-                     space: str | None = None) -> list[SearchHit]:
+                     space: str | None = None, offset: int = 0,
+                     match: SearchMatch = SearchMatch.AUTO) -> list[SearchHit]:
         return await run_search(info, query=query, mode=mode, entity_types=entity_types,
                                 artifact_kinds=artifact_kinds, sources=sources,
                                 created_after=created_after, created_before=created_before,
-                                latest_only=latest_only, limit=limit, space=space)
+                                latest_only=latest_only, limit=limit, space=space,
+                                offset=offset, match=match)
 
     @strawberry.field(description="Embedding spaces, by name.")
     async def embedding_spaces(self, info: Info) -> list[EmbeddingSpace]:

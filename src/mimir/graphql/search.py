@@ -23,6 +23,14 @@ class SearchMode(Enum):
     HYBRID = "hybrid"
 
 
+@strawberry.enum(description="Full-text semantics: AUTO treats a plain question as any-word "
+                 "BM25 and a query with quotes or -excluded words as all-words.")
+class SearchMatch(Enum):
+    AUTO = "auto"
+    ALL = "all"
+    ANY = "any"
+
+
 @strawberry.enum(description="What a search may return.")
 class SearchableType(Enum):
     ARTIFACT_VERSION = "artifact_version"
@@ -54,7 +62,8 @@ class SearchHit:
     async def entity(self, info: Info) -> Entity | None:
         return await load_entity(info, self.entity_type.value, self.entity_id)
 
-    @strawberry.field(description="The matching chunk of a version (semantic and hybrid).")
+    @strawberry.field(description="The passage of a version hit: the message (conversations) "
+                      "or chunk that matched.")
     async def span(self, info: Info) -> Span | None:
         if self.span_id is None:
             return None
@@ -81,9 +90,11 @@ async def run_search(info: Info, *, query: str, mode: SearchMode,
                      entity_types: list[SearchableType] | None, artifact_kinds: list[str] | None,
                      sources: list[str] | None, created_after: datetime | None,
                      created_before: datetime | None, latest_only: bool, limit: int,
-                     space: str | None) -> list[SearchHit]:
-    scope = {"latest_only": latest_only, "limit": limit, "artifact_kinds": artifact_kinds,
-             "sources": sources, "created_after": created_after, "created_before": created_before}
+                     space: str | None, offset: int = 0,
+                     match: SearchMatch = SearchMatch.AUTO) -> list[SearchHit]:
+    scope = {"latest_only": latest_only, "limit": limit, "offset": offset,
+             "artifact_kinds": artifact_kinds, "sources": sources,
+             "created_after": created_after, "created_before": created_before}
     if entity_types:
         scope["entity_types"] = [t.value for t in entity_types]
     state = info.context
@@ -96,12 +107,14 @@ async def run_search(info: Info, *, query: str, mode: SearchMode,
     default_space = rt.space["name"] if rt and rt.space else None
     async with state.reads.connection() as conn:
         if mode is SearchMode.TEXT:
-            result = await search_text(conn, TextSearchRequest(query=query, **scope),
+            result = await search_text(conn, TextSearchRequest(query=query, match=match.value,
+                                                               **scope),
                                        default_language=language)
         elif mode is SearchMode.SEMANTIC:
             result = await semantic_search(conn, SemanticQuery(query=query, space=space, **scope),
                                            provider, default_space)
         else:
-            result = await hybrid_search(conn, HybridQuery(query=query, space=space, **scope),
+            result = await hybrid_search(conn, HybridQuery(query=query, space=space,
+                                                           match=match.value, **scope),
                                          provider, default_space, default_language=language)
     return [_hit(hit) for hit in result["hits"]]
