@@ -64,3 +64,17 @@ class ServiceUnavailable(MimirError):
 
     status_code = 503
     code = "service_unavailable"
+
+
+class BadRequest(MimirError):
+    """The request itself is ambiguous or cannot be read (two Authorization headers)."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class RequestTimeout(MimirError):
+    """The client did not send its request (headers or body) in time."""
+
+    status_code = 408
+    code = "request_timeout"
