@@ -234,7 +234,7 @@ class TestMalformedBodies:
         response = await client.post("/api/v1/artifacts", content=b'{"kind": "note", '
                                      b'"content": "\xff"}',
                                      headers={"content-type": "application/json"})
-        _error(response, 422, "invalid")
+        assert "UTF-8" in _error(response, 400, "bad_request")["message"]
 
 
 class TestVectors:

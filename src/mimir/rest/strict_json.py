@@ -18,7 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mimir.errors import Invalid
+from mimir.errors import BadRequest, Invalid, MimirError
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SKIP_PREFIXES = ("/graphql",)
@@ -39,8 +39,19 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def json_body_problem(body: bytes) -> str | None:
-    """Why `body` is not acceptable JSON, or None."""
+def json_body_problem(body: bytes) -> MimirError | None:
+    """Why `body` is not acceptable JSON, or None: a 400 when it is not even UTF-8 text (as
+    FastAPI answers), else a 422 naming the problem."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadRequest(f"the body is not valid UTF-8 (byte {exc.start})",
+                          details={"location": ["body"]})
+    problem = _json_problem(body)
+    return Invalid(problem, details={"location": ["body"]}) if problem else None
+
+
+def _json_problem(body: bytes) -> str | None:
     try:
         orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -86,8 +97,7 @@ class StrictJsonMiddleware:
         if problem is not None:
             from mimir.http_errors import render_error
 
-            error = Invalid(problem, details={"location": ["body"]})
-            await render_error(Request(scope), error)(scope, receive, send)
+            await render_error(Request(scope), problem)(scope, receive, send)
             return
         replay = iter(messages)
 
