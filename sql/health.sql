@@ -7,3 +7,7 @@ SELECT current_setting('server_version') AS server_version,
 -- name: migration_revision^
 -- The Alembic revision the database is at.
 SELECT version_num FROM alembic_version LIMIT 1;
+
+-- name: ping^
+-- The liveness probe: the database answers a statement.
+SELECT 1 AS alive;

@@ -23,6 +23,7 @@ from mimir.graphql.fastpath import CompiledReads
 from mimir.graphql.ide import mount_graphiql_assets
 from mimir.graphql.schema import graphql_router
 from mimir.health.rest import router as health_router
+from mimir.health.service import HealthProbe
 from mimir.http_errors import UnhandledErrorMiddleware, install_error_handlers
 from mimir.imports.rest import router as imports_router
 from mimir.intents.rest import router as intents_router
@@ -33,6 +34,8 @@ from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
 from mimir.relations.rest import router as relations_router
 from mimir.rest.limits import UPLOAD_PATH, BodySizeLimitMiddleware
+from mimir.rest.strict_json import StrictJsonMiddleware
+from mimir.rest.timeouts import BodyTimeoutMiddleware
 from mimir.search.rest import router as search_router
 from mimir.spans.rest import router as spans_router
 
@@ -104,9 +107,11 @@ def create_app(
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.database = prepared
+        app.state.health_probe = HealthProbe(prepared.conninfo)
         try:
             await _refuse_open_production(settings, pool)
         except BaseException:
+            await app.state.health_probe.close()
             await pool.close()
             raise
         # The indexing runtime first: the worker's jobs need it.
@@ -130,6 +135,7 @@ def create_app(
             if worker is not None:
                 await worker.stop()  # running jobs get a few seconds to finish
             await embedding_runtime.reset()
+            await app.state.health_probe.close()
             await pool.close()
             if owned:
                 await asyncio.to_thread(prepared.close)
@@ -154,14 +160,18 @@ def create_app(
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     if settings.graphiql:
         mount_graphiql_assets(app)
-    # Last added runs first: the request log wraps the body limit and the last-resort
-    # error handler, so every response carries the request id.
+    # Last added runs first: the request log wraps the body timeout, the body limit and the
+    # last-resort error handler, so every response carries the request id.
     if settings.graphql_compiled_reads:
         app.add_middleware(CompiledReads, schema=graphql.schema._schema, settings=settings)
+    app.add_middleware(StrictJsonMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
                        upload_limits={UPLOAD_PATH: settings.max_upload_bytes})
+    app.add_middleware(BodyTimeoutMiddleware, idle_s=settings.http_body_timeout_s,
+                       deadline_s=settings.http_body_deadline_s,
+                       upload_deadline_s=settings.http_upload_deadline_s)
     app.add_middleware(RequestLogMiddleware)
     return app
 

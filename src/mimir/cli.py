@@ -48,6 +48,7 @@ def serve(
     import uvicorn
 
     from mimir.app import create_app
+    from mimir.rest.timeouts import header_timeout_protocol
 
     settings = _settings()
     database = _prepare(settings)
@@ -63,6 +64,7 @@ def serve(
             log_config=None,
             access_log=False,
             proxy_headers=False,
+            http=header_timeout_protocol(settings.http_header_timeout_s),
         )
     finally:
         database.close()

@@ -146,6 +146,19 @@ class Settings(BaseSettings):
     allow_no_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_ALLOW_NO_AUTH"))
     rate_limit_per_minute: int = Field(default=6000, ge=0, le=1_000_000,
                                        validation_alias=AliasChoices("MIMIR_RATE_LIMIT_PER_MINUTE"))
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias=AliasChoices("MIMIR_HTTP_HEADER_TIMEOUT"),
+        description="Seconds a connection may take to send a request's headers (from "
+        "connecting, or from the previous response) before it is closed.")
+    http_body_timeout_s: float = Field(
+        default=15.0, gt=0, le=3600, validation_alias=AliasChoices("MIMIR_HTTP_BODY_TIMEOUT"),
+        description="Seconds a request body may pause between two pieces before a 408.")
+    http_body_deadline_s: float = Field(
+        default=60.0, gt=0, le=86400, validation_alias=AliasChoices("MIMIR_HTTP_BODY_DEADLINE"),
+        description="Seconds a whole request body may take to arrive before a 408.")
+    http_upload_deadline_s: float = Field(
+        default=900.0, gt=0, le=86400, validation_alias=AliasChoices("MIMIR_HTTP_UPLOAD_DEADLINE"),
+        description="As MIMIR_HTTP_BODY_DEADLINE, for uploads (POST /api/v1/imports).")
     auto_migrate: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_AUTO_MIGRATE"))
 
     @field_validator("postgres_password")

@@ -5,6 +5,8 @@ REST shape: {"error": {"code", "message", "details", "request_id"}}.
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 
@@ -64,3 +66,41 @@ class ServiceUnavailable(MimirError):
 
     status_code = 503
     code = "service_unavailable"
+
+
+class BadRequest(MimirError):
+    """The request itself is ambiguous or cannot be read (two Authorization headers)."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class RequestTimeout(MimirError):
+    """The client did not send its request (headers or body) in time."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
+# Absolute filesystem paths under the usual top-level directories (and this interpreter's
+# prefix, wherever it lives); API paths such as /api/v1/... or /graphql do not match.
+_TOP_DIRS = ("home", "root", "tmp", "var", "usr", "opt", "etc", "srv", "mnt", "media", "data",
+             "work", "private", "Users", "run", "proc", "app", "nix", "snap", "lib", "lib64",
+             "bin", "sbin", "dev", "workspace", "code")
+_PATH_TAIL = r"""(?:/[^\s'"`:,;()\[\]{}<>]*)*"""
+
+
+def _path_pattern() -> re.Pattern[str]:
+    roots = [rf"/(?:{'|'.join(_TOP_DIRS)})(?=/|\b)"]
+    roots += [re.escape(p.rstrip("/")) for p in {sys.prefix, sys.base_prefix}
+              if p.startswith("/") and len(p) > 1]
+    return re.compile(rf"""(?<![\w.~/-])(?:{'|'.join(roots)}){_PATH_TAIL}""")
+
+
+_PATHS = _path_pattern()
+
+
+def redact_paths(text: str) -> str:
+    """`text` with absolute server paths replaced by `[path]`: error messages (a file that is
+    gone, a library's complaint) must not tell clients where things live on the server."""
+    return _PATHS.sub("[path]", text) if "/" in text else text

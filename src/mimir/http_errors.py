@@ -13,7 +13,7 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mimir.errors import MimirError, ServiceUnavailable
+from mimir.errors import MimirError, ServiceUnavailable, redact_paths
 from mimir.logging import get_logger
 
 log = get_logger("mimir.errors")
@@ -37,10 +37,12 @@ _HTTP_CODES = {
 
 
 def error_body(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    if isinstance(details, dict):
+        details = {k: redact_paths(v) if isinstance(v, str) else v for k, v in details.items()}
     return {
         "error": {
             "code": code,
-            "message": message,
+            "message": redact_paths(message),
             "details": details if details is not None else {},
             "request_id": getattr(request.state, "request_id", None),
         }

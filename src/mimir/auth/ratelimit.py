@@ -1,4 +1,4 @@
-"""A token bucket per API key (or per client address without a key), in this process.
+"""A token bucket per caller (a verified API key, else the client address), in this process.
 
 Each caller may make `per_minute` requests a minute with bursts up to that size; over it
 the answer is 429 with Retry-After. Buckets live in memory: with several server processes
@@ -34,6 +34,14 @@ class RateLimiter:
         while len(self._buckets) > MAX_CALLERS:
             self._buckets.popitem(last=False)
         return wait
+
+
+    def available(self, caller: str, now: float | None = None) -> float:
+        """As `take` without taking: 0 when a request would go ahead."""
+        now = time.monotonic() if now is None else now
+        tokens, seen = self._buckets.get(caller, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - seen) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
 
 def retry_after(wait: float) -> str:

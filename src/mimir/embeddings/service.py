@@ -9,6 +9,7 @@ so a job retried after a crash finishes the work without duplicating it.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -111,12 +112,27 @@ def default_space_definition(provider: EmbeddingProvider) -> SpaceCreate:
                        distance=provider.distance)
 
 
-def check_dimensions(space: dict[str, Any], vector: list[float]) -> None:
+# pgvector stores single-precision floats: larger magnitudes overflow.
+FLOAT4_MAX = 3.4028234663852886e38
+
+
+def check_vector(space: dict[str, Any], vector: list[float]) -> None:
+    """Refuse a vector the space cannot store or compare: another dimension, a value that
+    is not finite or beyond single precision (pgvector's float4), or all zeros in a cosine
+    space (its direction, hence every distance, is undefined)."""
     if len(vector) != space["dimensions"]:
         raise Invalid(f"vector has {len(vector)} dimensions; space {space['name']!r} expects "
                       f"{space['dimensions']}", details={"space": space["name"],
                                                          "expected": space["dimensions"],
                                                          "got": len(vector)})
+    for index, value in enumerate(vector):
+        if not math.isfinite(value) or abs(value) > FLOAT4_MAX:
+            raise Invalid(f"vector value {index} is not a finite single-precision number "
+                          f"(|x| <= {FLOAT4_MAX:.4g}; NaN and Infinity are not allowed)",
+                          details={"space": space["name"], "index": index})
+    if space["distance"] == "cosine" and not any(vector):
+        raise Invalid(f"a zero vector has no direction; space {space['name']!r} compares by "
+                      "cosine distance", details={"space": space["name"]})
 
 
 async def write_vectors(conn: AsyncConnection, space_name: str, vectors: list[VectorIn]
@@ -129,7 +145,7 @@ async def write_vectors(conn: AsyncConnection, space_name: str, vectors: list[Ve
         space = await get_space(conn, space_name)
         by_type: dict[EntityType, list[VectorIn]] = {}
         for item in vectors:
-            check_dimensions(space, item.vector)
+            check_vector(space, item.vector)
             await ensure_exists(conn, item.target_type, item.target_id, role="embedding target")
             by_type.setdefault(item.target_type, []).append(item)
         for target_type, items in by_type.items():
@@ -144,7 +160,7 @@ async def _store(pool: AsyncConnectionPool, space: dict[str, Any], target_type: 
                  target_ids: list[uuid.UUID], vectors: list[list[float]], *,
                  model: str, pipeline: str) -> None:
     for vector in vectors:
-        check_dimensions(space, vector)
+        check_vector(space, vector)
     async with pool.connection() as conn, conn.transaction():
         missing = [row["target_id"] async for row in queries.embedding_missing_targets(
             conn, space_id=space["id"], target_type=target_type, target_ids=target_ids)]

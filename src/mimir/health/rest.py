@@ -6,17 +6,36 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from mimir.auth.middleware import parse_authorization
+from mimir.errors import Unauthorized
 from mimir.health.service import check_health
+from mimir.rest.responses import ErrorResponse
 
 router = APIRouter(tags=["health"])
 
 
 class DatabaseHealth(BaseModel):
-    reachable: bool = Field(description="Whether the database answered the probe.")
-    embedded: bool = Field(description="True when Mímir runs its own embedded PostgreSQL.")
-    server_version: str | None = Field(default=None, examples=["18.4"])
-    pgvector_version: str | None = Field(default=None, examples=["0.8.5"])
-    migration_revision: str | None = Field(default=None, examples=["0001"])
+    reachable: bool = Field(description="Whether the database answered the liveness probe "
+                            "(run on a connection of its own, outside the request pool).")
+    embedded: bool | None = Field(default=None, description="True when Mímir runs its own "
+                                  "embedded PostgreSQL. Admin keys only.")
+    server_version: str | None = Field(default=None, examples=["18.4"],
+                                       description="Admin keys only.")
+    pgvector_version: str | None = Field(default=None, examples=["0.8.5"],
+                                         description="Admin keys only.")
+    migration_revision: str | None = Field(default=None, examples=["0001"],
+                                           description="Admin keys only.")
+
+
+class PoolHealth(BaseModel):
+    saturated: bool = Field(description="Every pooled connection is in use: requests queue "
+                            "for one (the database itself may be fine).")
+    size: int | None = Field(default=None, description="Open connections. Admin keys only.")
+    max_size: int | None = Field(default=None, description="Admin keys only.")
+    available: int | None = Field(default=None, description="Idle connections. Admin keys "
+                                  "only.")
+    waiting: int | None = Field(default=None, description="Requests waiting for a "
+                                "connection. Admin keys only.")
 
 
 class JobCounts(BaseModel):
@@ -28,27 +47,40 @@ class JobCounts(BaseModel):
 
 
 class Health(BaseModel):
-    status: str = Field(description="`ok`, or `degraded` when the database is unreachable.",
+    status: str = Field(description="`ok`; `busy` when the database is alive but every pooled "
+                        "connection is in use (still 200: not a reason to restart); "
+                        "`degraded` (503) when the database does not answer.",
                         examples=["ok"])
-    version: str = Field(description="Mímir's version.", examples=["0.1.0"])
     database: DatabaseHealth
-    jobs: JobCounts | None = Field(default=None, description="Background job counts; null "
-                                   "while the database is unreachable.")
+    pool: PoolHealth
+    version: str | None = Field(default=None, description="Mímir's version. Admin keys only.",
+                                examples=["0.1.0"])
+    jobs: JobCounts | None = Field(default=None, description="Background job counts. Admin "
+                                   "keys only.")
 
 
 async def _health(request: Request) -> JSONResponse:
     state = request.app.state
-    report = await check_health(state.pool, is_embedded=state.database.is_embedded)
-    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+    try:
+        key = parse_authorization(request.headers)
+    except Unauthorized:
+        key = None  # a malformed header just gets the public report
+    report, alive = await check_health(
+        state.health_probe, state.pool, is_embedded=state.database.is_embedded, key=key,
+        require_auth=state.settings.require_auth)
+    return JSONResponse(report, status_code=200 if alive else 503)
 
 
 _DOC = dict(
     summary="Service health",
-    description="200 with database facts when PostgreSQL answers; 503 with status `degraded` "
-    "when it does not. Needs no authentication.",
+    description="Liveness without authentication: 200 while PostgreSQL answers (status `ok`, "
+    "or `busy` when the request pool is saturated), 503 with status `degraded` when it does "
+    "not. Versions, migration, job counts and pool figures are shown to admin keys only "
+    "(to everyone on a server without keys).",
     response_model=Health,
     responses={503: {"model": Health, "description": "The database is unreachable "
-                      "(status `degraded`)."}},
+                      "(status `degraded`)."},
+               400: {"model": ErrorResponse, "description": "Two Authorization headers."}},
 )
 router.add_api_route("/health", _health, methods=["GET"], operation_id="health", **_DOC)
 router.add_api_route(

@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from mimir.db.queries import queries
+from mimir.errors import redact_paths
 
 # procrastinate's job states (its legacy `aborting` is no longer used by 3.x).
 JOB_STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
@@ -63,9 +64,10 @@ def _failure(row: dict[str, Any]) -> dict[str, Any]:
 
 def error_summary(exc: BaseException) -> tuple[str, str]:
     """(type name, message) of an exception, fit to store: no NUL characters (PostgreSQL
-    text cannot hold them), no credentials in URLs, at most MAX_ERROR_CHARS characters."""
+    text cannot hold them), no credentials in URLs, no server paths, at most MAX_ERROR_CHARS characters."""
     message = str(exc).replace("\x00", "")
     message = _URL_CREDENTIALS.sub(r"\1[redacted]@", message)
+    message = redact_paths(message)
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 1] + "…"
     return type(exc).__name__, message

@@ -18,6 +18,7 @@ import orjson
 from psycopg import sql
 
 from mimir.errors import Invalid
+from mimir.validation import json_value_problem
 
 COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 ORDERED_OPS = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in"})
@@ -167,6 +168,9 @@ def _metadata_filter(key: str, op: str, raw: str, column_name: str, conditions: 
         if not isinstance(value, dict):
             raise Invalid(f"{key} takes a JSON object, e.g. {{\"project\": \"apollo\"}}",
                           details={"parameter": key})
+        problem = json_value_problem(value)
+        if problem is not None:
+            raise Invalid(f"{key}: {problem}", details={"parameter": key})
         conditions.add(sql.SQL("{} @> {}::jsonb").format(
             column, conditions.param(orjson.dumps(value).decode())))
         return

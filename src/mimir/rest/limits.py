@@ -18,6 +18,7 @@ from mimir.errors import PayloadTooLarge
 # Room for the multipart boundaries, part headers and the small form fields.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 UPLOAD_PATH = "/api/v1/imports"
+UPLOAD_PATHS: tuple[str, ...] = (UPLOAD_PATH,)  # routes whose bodies are uploads
 
 
 class _BodyTooLarge(Exception):

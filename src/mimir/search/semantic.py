@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from mimir.db.queries import queries
 from mimir.embeddings.provider import EmbeddingProvider
-from mimir.embeddings.service import DISTANCE_OPERATOR, check_dimensions, get_space, vector_literal
+from mimir.embeddings.service import DISTANCE_OPERATOR, check_vector, get_space, vector_literal
 from mimir.errors import Invalid
 from mimir.search.hits import attach_details
 from mimir.search.scope import QueryText, SearchScope
@@ -57,7 +57,7 @@ async def semantic_search(conn: AsyncConnection, request: SemanticQuery,
             raise Invalid(f"space {space_name!r} has no server-side model; send `vector` instead",
                           details={"parameter": "query"})
         vector = await provider.embed_query(request.query)
-    check_dimensions(space, vector)
+    check_vector(space, vector)
     window = request.offset + request.limit
     hits = await nearest(conn, space, vector, request, candidates or max(window * 4, 100))
     hits = hits[request.offset:window]
