@@ -95,6 +95,14 @@ async def _concurrent_update(request: Request, exc: Exception) -> JSONResponse:
                     headers={"Retry-After": "0"})
 
 
+async def _query_timeout(request: Request, exc: Exception) -> JSONResponse:
+    """A statement ran past MIMIR_DB_STATEMENT_TIMEOUT: the database is fine, the request
+    was too heavy (a narrower one may pass)."""
+    log.warning("statement timeout", error_type=type(exc).__name__)
+    return _respond(request, 503, "query_timeout", "the request took longer than the server's "
+                    "statement timeout and was cancelled; narrow it (filters, smaller limit)")
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable", error_type=type(exc).__name__)
     return render_error(request, ServiceUnavailable("the database is unavailable; retry shortly"))
@@ -141,4 +149,5 @@ def install_error_handlers(app: FastAPI) -> None:
     # retry is what helps, not waiting for the database to come back.
     for collision in (pg.TransactionRollback, pg.DeadlockDetected, pg.SerializationFailure):
         app.add_exception_handler(collision, _concurrent_update)
+    app.add_exception_handler(pg.QueryCanceled, _query_timeout)
     app.add_exception_handler(psycopg.OperationalError, _database_error)

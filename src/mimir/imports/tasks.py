@@ -35,6 +35,7 @@ from psycopg.rows import dict_row
 
 from mimir.db.queries import queries
 from mimir.embeddings import runtime
+from mimir.errors import redact_paths
 from mimir.imports.runner import ImportFailed
 from mimir.imports.sandbox import ImportLimits, run_in_child
 from mimir.imports.service import RUN_TASK, ImportStatus, to_json
@@ -70,13 +71,14 @@ async def _requeue(conninfo: str, import_id: str) -> None:
 
 
 def scrub(text: str | None, path: Path) -> str | None:
-    """No NUL characters and no server path in what the user reads."""
+    """No NUL characters and no server path in what the user reads: the upload's own path
+    reads `<upload>`, any other absolute path `[path]`."""
     if text is None:
         return None
     for secret in (str(path), str(path.parent)):
         if len(secret) > 1:
             text = text.replace(secret, "<upload>")
-    return text.replace("\x00", "")
+    return redact_paths(text.replace("\x00", ""))
 
 
 @job_app.task(name=RUN_TASK, queue=QUEUE, retry=RetryAfterShutdown())
