@@ -151,10 +151,12 @@ class TestFilters:
 
 class TestSyntax:
     async def test_quoted_phrase(self, client):
-        """A quoted phrase matches only texts with the words adjacent and in order."""
+        """A quoted phrase matches only texts with the words adjacent and in order (`all`;
+        by default those come first and texts with any of the words follow)."""
         adjacent = await make_artifact(client, content="we saw a red fox today")
         apart = await make_artifact(client, content="the fox was not red at all")
-        assert ids(await search(client, '"red fox"')) == [version_id(adjacent)]
+        assert ids(await search(client, '"red fox"', match="all")) == [version_id(adjacent)]
+        assert ids(await search(client, '"red fox"')) == [version_id(adjacent), version_id(apart)]
         assert sorted(ids(await search(client, "red fox"))) == sorted(
             [version_id(adjacent), version_id(apart)])
 

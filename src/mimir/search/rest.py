@@ -88,8 +88,10 @@ class TextSearchResponse(BaseModel):
                           examples=["english"])
     tsquery: str = Field(description="The query as PostgreSQL parsed it.",
                          examples=["'week' <-> 'sync' & 'thursday' & !'cancel'"])
-    match: Literal["all", "any"] = Field(description="The semantics used (`auto` resolved).",
-                                         examples=["any"])
+    match: Literal["all", "any", "all_then_any"] = Field(
+        description="The semantics used (`auto` resolved): `all_then_any` when a query with "
+        "operators had fewer full matches than asked for and any-word matches follow them.",
+        examples=["any"])
     notice: str | None = Field(description="Set when the query could not be searched as "
                                "given (e.g. only stop words).")
 
@@ -149,7 +151,8 @@ class HybridResponse(BaseModel):
     query: str
     space: str
     language: str
-    match: Literal["all", "any"] = Field(description="The text list's semantics.")
+    match: Literal["all", "any", "all_then_any"] = Field(
+        description="The text list's semantics.")
     fusion: Literal["weighted", "rrf"]
     rrf_k: float
     weights: dict[str, float]

@@ -7,7 +7,9 @@ Rules:
 - `match` chooses the semantics. `auto` (default): a natural-language query (no quotes,
   no `-exclusion`) is a question, not a boolean query: every text matching *any* of its
   words is a candidate, ranked by BM25 (`any`); a query using quotes or `-` keeps
-  web-search semantics, every term must match (`all`). Excluded words exclude in both.
+  web-search semantics, every term must match (`all`), and when fewer texts than asked
+  for satisfy it, those matching any of its words follow (`all_then_any`). Excluded
+  words exclude in every case.
 - Ranking is Okapi BM25 (k1 = 1.2, b = 0.75) for english: IDF from the document
   frequencies of the postings table, document length in word occurrences. The latest
   version of each artifact is indexed in `search_postings` (migration 0007) together with
@@ -235,10 +237,33 @@ async def rank_text(conn: AsyncConnection, data: TextSearchRequest, *,
                     default_language: str = DEFAULT_LANGUAGE,
                     snippets: bool = True) -> dict[str, Any]:
     """The ranked hits of `offset` to `offset + limit` (with snippets if asked), and what
-    `decorate` needs: the language and the positive lexemes (`_lexemes`)."""
+    `decorate` needs: the language and the positive lexemes (`_lexemes`).
+
+    `auto` with operators ranks the texts that satisfy the whole query first; when they
+    are fewer than asked for, the texts matching any of its words (still without the
+    excluded ones) follow, so a question that quotes a phrase still finds the answer that
+    words it differently."""
+    match = resolve_match(data.match, data.query)
+    if data.match != "auto" or match != "all":
+        return await _rank(conn, data, default_language, match, snippets)
+    window = data.offset + data.limit
+    first = data.model_copy(update={"offset": 0})
+    body = await _rank(conn, first, default_language, "all", snippets)
+    if body["_lexemes"] and len(body["hits"]) < window:
+        relaxed = await _rank(conn, first, default_language, "any", snippets)
+        seen = {(h["entity_type"], h["entity_id"]) for h in body["hits"]}
+        body["hits"] += [h for h in relaxed["hits"] if (h["entity_type"], h["entity_id"]) not in seen]
+        body["match"] = "all_then_any"
+    body["hits"] = body["hits"][data.offset:window]
+    for rank, hit in enumerate(body["hits"], start=data.offset + 1):
+        hit["rank"] = rank
+    return body
+
+
+async def _rank(conn: AsyncConnection, data: TextSearchRequest, default_language: str,
+                match: str, snippets: bool) -> dict[str, Any]:
     language = await resolve_language(conn, data.language or default_language)
     parsed = (await queries.search_text_parse(conn, language=language, query=data.query))["tsquery"]
-    match = resolve_match(data.match, data.query)
     body: dict[str, Any] = {"hits": [], "query": data.query, "language": language,
                             "tsquery": parsed, "match": match, "notice": None, "_lexemes": []}
     if not parsed:
