@@ -200,3 +200,45 @@ def test_oversized_streamed_upload_is_refused_while_it_streams(server_env, tmp_p
         assert b'"details":{"max_bytes":1048576}' in declared
     finally:
         server.stop()
+
+
+def test_health_answers_during_an_import_and_50_graphql_reads(server_env, tmp_path):
+    """The issue's combined case: while a large valid import runs and 50 concurrent deep
+    GraphQL reads hammer the server, /health answers every poll within 1 s."""
+    import asyncio
+
+    if EXPORT is None or not EXPORT.exists():
+        pytest.skip("../shared/data/chatgpt-export is not on this machine")
+    server = Server(server_env, tmp_path / "serve.log").start()
+    url = server.base_url
+    query = {"query": "{ artifacts(first: 50) { edges { node { id title versions { "
+                      "content spans { id startOffset } } } } } }"}
+
+    async def scenario() -> tuple[list[float], dict, list[int]]:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+            response = await http.post("/api/v1/imports", data={"kind": "chatgpt"},
+                                       files={"file": ("conversations.json", _large_export())})
+            assert response.status_code == 202, response.text
+            import_id = response.json()["id"]
+            reads = [asyncio.create_task(http.post("/graphql", json=query)) for _ in range(50)]
+            timings: list[float] = []
+            while True:
+                started = time.monotonic()
+                health = await http.get("/health")
+                timings.append(time.monotonic() - started)
+                assert health.status_code == 200, health.text
+                status = (await http.get(f"/api/v1/imports/{import_id}")).json()
+                if status["status"] in ("succeeded", "failed") and all(r.done() for r in reads):
+                    break
+                await asyncio.sleep(0.1)
+            codes = [(await r).status_code for r in reads]
+            return timings, status, codes
+
+    try:
+        timings, status, codes = asyncio.run(scenario())
+    finally:
+        server.stop()
+    assert status["status"] == "succeeded", status["error"]
+    assert codes.count(200) == 50, codes
+    assert len(timings) >= 5
+    assert max(timings) < 1.0, f"slowest /health {max(timings):.2f} s of {len(timings)} polls"
