@@ -39,6 +39,11 @@ from tests.faults import Server, mimir_env
 # Examples per operation and generation phase (the coverage phase, deterministic, does not
 # depend on it). 15 keeps the module under a minute on two idle cores.
 MAX_EXAMPLES = int(os.environ.get("MIMIR_FUZZ_EXAMPLES", "15"))
+# GraphQL fields take more arguments, each of which can make a generated call invalid: 20
+# examples per field let at least half the fields reach data (derandomized, so a schema
+# change moves which calls are generated; 15 fell just short once `search` grew `offset`
+# and `match`).
+GRAPHQL_EXAMPLES = int(os.environ.get("MIMIR_FUZZ_GRAPHQL_EXAMPLES", "20"))
 # One worker sends the requests in a fixed order, so every run meets the same database
 # states and gets the same answers. (With two, schemathesis 4.32 on Python 3.11 can also
 # fail inside Hypothesis: "AST constructor recursion depth mismatch".)
@@ -189,7 +194,7 @@ def run_schemathesis(schema, suite: str) -> Report:
 
 
 def _config(server: FuzzServer, base_url: str, bindings: dict[str, str],
-            checks: list[str]) -> schemathesis.Config:
+            checks: list[str], examples: int = MAX_EXAMPLES) -> schemathesis.Config:
     """Deterministic generation (no example database) unless MIMIR_FUZZ_SEED is set, valid
     and invalid data, the given checks only, and for each parameter in `bindings` seeded ids
     in half the values."""
@@ -202,7 +207,7 @@ def _config(server: FuzzServer, base_url: str, bindings: dict[str, str],
         "request-timeout": 30,
         "workers": WORKERS,
         "continue-on-failure": True,
-        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": not SEED,
+        "generation": {"max-examples": examples, "deterministic": not SEED,
                        "database": "none", "mode": "all"},
         "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True},
                    "fuzzing": {"enabled": True},
@@ -424,7 +429,8 @@ class TestFuzz:
         logged; at least half the fields returned data at least once."""
         schema = schemathesis.graphql.from_url(
             f"{fuzz_server.base_url}/graphql",
-            config=_config(fuzz_server, f"{fuzz_server.base_url}/graphql", {}, GRAPHQL_CHECKS))
+            config=_config(fuzz_server, f"{fuzz_server.base_url}/graphql", {}, GRAPHQL_CHECKS,
+                           examples=GRAPHQL_EXAMPLES))
         report, operations = _fuzz_cleanly(schema, "GraphQL", fuzz_server)
         assert sum(1 for counter in report.outcomes.values()
                    if any(o.endswith(":data") for o in counter)) >= len(operations) // 2
