@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
@@ -181,10 +180,10 @@ def load_vectors(conninfo: str, space: str, dims: int = 384) -> None:
                                 (space,)).fetchone()[0]
         index = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'embeddings' "
                              "AND indexname LIKE %s", (f"%{space_id.hex}%",)).fetchone()
-        missing = conn.execute(
-            "SELECT count(*) FROM artifact_versions v WHERE NOT EXISTS (SELECT 1 FROM spans s "
-            "WHERE s.version_id = v.id AND s.span_type = 'chunk')").fetchone()[0]
-        if not missing:
+        vectors = conn.execute("SELECT count(*) FROM embeddings WHERE space_id = %s",
+                               (space_id,)).fetchone()[0]
+        versions = conn.execute("SELECT count(*) FROM artifact_versions").fetchone()[0]
+        if vectors >= versions:
             return
         indexdef = None
         if index:
@@ -197,7 +196,8 @@ def load_vectors(conninfo: str, space: str, dims: int = 384) -> None:
         rows = conn.execute(
             "SELECT s.id, v.content FROM spans s JOIN artifact_versions v ON v.id = s.version_id "
             "WHERE s.span_type = 'chunk' AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE "
-            "e.target_type = 'span' AND e.target_id = s.id)").fetchall()
+            "e.space_id = %s AND e.target_type = 'span' AND e.target_id = s.id)",
+            (space_id,)).fetchall()
         started = time.perf_counter()
         with conn.cursor().copy("COPY embeddings (space_id, target_type, target_id, embedding) "
                                 "FROM STDIN") as copy:
@@ -300,15 +300,14 @@ def main() -> None:
                             break
                     except httpx.TransportError:
                         time.sleep(0.5)
-                modes = ["text"]
-                if not args.no_vectors:
-                    load_vectors(conninfo, space.name)
-                    modes.append("hybrid")
                 sources = [f"conv-{i:05d}" for i in range(0, max(1, n // PER_CONVERSATION), 7)]
-                results = asyncio.run(measure(base, asked, sources, modes))
-                for (mode, scoped), (p50, p99) in results.items():
-                    print(f"| {n:,} | {mode} | {'one source' if scoped else 'all'} | "
-                          f"{p50:.1f} | {p99:.1f} |", flush=True)
+                for mode in ["text"] + ([] if args.no_vectors else ["hybrid"]):
+                    if mode == "hybrid":
+                        load_vectors(conninfo, space.name)
+                    results = asyncio.run(measure(base, asked, sources, [mode]))
+                    for (_, scoped), (p50, p99) in results.items():
+                        print(f"| {n:,} | {mode} | {'one source' if scoped else 'all'} | "
+                              f"{p50:.1f} | {p99:.1f} |", flush=True)
             finally:
                 mimir.send_signal(signal.SIGTERM)
                 mimir.wait(timeout=60)

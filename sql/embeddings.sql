@@ -72,8 +72,16 @@ SELECT id, statement AS text FROM intents WHERE id = :id;
 SELECT id, statement || coalesce(E'\n' || rationale, '') AS text FROM decisions WHERE id = :id;
 
 -- name: embedding_versions_without_chunks
--- Latest versions with no chunk spans yet (what a crashed or skipped indexing left behind).
+-- Latest versions with no chunk spans yet (what a crashed or skipped indexing left behind),
+-- and, given a :space_id, those with a chunk that has no vector in that space (chunks
+-- embedded by another model before the default model changed).
 SELECT v.id FROM artifact_versions v
- WHERE NOT EXISTS (SELECT 1 FROM spans s WHERE s.version_id = v.id AND s.span_type = 'chunk')
-   AND v.content_length > 0
+ WHERE v.content_length > 0
+   AND (NOT EXISTS (SELECT 1 FROM spans s WHERE s.version_id = v.id AND s.span_type = 'chunk')
+        OR (:space_id::uuid IS NOT NULL AND EXISTS (
+                SELECT 1 FROM spans s
+                 WHERE s.version_id = v.id AND s.span_type = 'chunk'
+                   AND NOT EXISTS (SELECT 1 FROM embeddings e
+                                    WHERE e.space_id = :space_id::uuid AND e.target_type = 'span'
+                                      AND e.target_id = s.id))))
  ORDER BY v.created_at LIMIT :limit;

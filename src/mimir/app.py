@@ -126,7 +126,8 @@ def create_app(
         if worker is not None and indexing.provider is not None:
             # Versions written while no worker ran get queued now (a separate
             # `mimir worker` does the same when it starts).
-            backfill = asyncio.create_task(embedding_tasks.backfill(prepared.conninfo))
+            backfill = asyncio.create_task(embedding_tasks.backfill(
+                prepared.conninfo, space_id=indexing.space["id"] if indexing.space else None))
             backfill.add_done_callback(_log_failure)
         log.info("mimir ready", version=__version__, embedded=prepared.is_embedded)
         try:

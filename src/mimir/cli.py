@@ -96,7 +96,8 @@ def worker(
 
             indexing = await embedding_runtime.configure(settings, database.conninfo)
             if indexing.provider is not None:
-                await backfill(database.conninfo)
+                await backfill(database.conninfo,
+                               space_id=indexing.space["id"] if indexing.space else None)
             try:
                 await run_until_signalled(job_worker)
             finally:

@@ -169,3 +169,38 @@ class TestSemanticScope:
         crowd = (await http.post("/api/v1/search/semantic", json={
             **body, "sources": ["crowd"], "limit": 5, "offset": 5})).json()["hits"]
         assert [h["rank"] for h in crowd] == [6, 7, 8, 9, 10]
+
+
+class TestModelChange:
+    async def test_backfill_finds_chunks_without_a_vector_in_the_current_space(self, db_conninfo):
+        """After the default model changes, versions whose chunks were embedded only in the
+        old model's space are queued again (and those already in the new space are not)."""
+        from psycopg.rows import dict_row
+
+        from mimir.db.queries import queries
+
+        async with await psycopg.AsyncConnection.connect(db_conninfo, autocommit=True,
+                                                         row_factory=dict_row) as conn:
+            spaces = [
+                (await (await conn.execute(
+                    "INSERT INTO embedding_spaces (name, model, dimensions) VALUES (%s, 'm', 3) "
+                    "RETURNING id", (name,))).fetchone())["id"] for name in ("old", "new")]
+            artifact = (await (await conn.execute(
+                "INSERT INTO artifacts (kind) VALUES ('note') RETURNING id")).fetchone())["id"]
+            version = (await (await conn.execute(
+                "INSERT INTO artifact_versions (artifact_id, version_number, content, "
+                "content_hash) VALUES (%s, 1, 'abc', encode(sha256('abc'), 'hex')) RETURNING id",
+                (artifact,))).fetchone())["id"]
+            span = (await (await conn.execute(
+                "INSERT INTO spans (version_id, start_offset, end_offset, span_type) "
+                "VALUES (%s, 0, 3, 'chunk') RETURNING id", (version,))).fetchone())["id"]
+            await conn.execute("INSERT INTO embeddings (space_id, target_type, target_id, "
+                               "embedding) VALUES (%s, 'span', %s, '[1,0,0]')", (spaces[0], span))
+
+            async def due(space_id):
+                return [r["id"] async for r in queries.embedding_versions_without_chunks(
+                    conn, limit=10, space_id=space_id)]
+
+            assert await due(spaces[1]) == [version]
+            assert await due(spaces[0]) == []
+            assert await due(None) == []  # it has chunks: only a space makes it due

@@ -345,6 +345,15 @@ class TestPassages:
                                                     made[("document", "Quarterly budget")]["id"]]
         assert hits[0]["score"] > hits[1]["score"]
         assert hits[0]["span"]["text"] == said
-        note = (await http.post("/api/v1/search/semantic", json={
-            "query": said, "artifact_kinds": ["note"]})).json()["hits"][0]
-        assert note["score"] == pytest.approx(1.0, abs=1e-3)  # the bare text was embedded
+        # The note's vector is the bare text's, the document's is not.
+        [bare] = await app.state.embedding_provider.embed_passages([said])
+        stored = {}
+        for key in (("note", "Lisbon trip"), ("document", "Lisbon trip")):
+            async with app.state.pool.connection() as conn:
+                row = await (await conn.execute(
+                    "SELECT e.embedding::text AS v FROM embeddings e JOIN spans s ON "
+                    "s.id = e.target_id WHERE s.version_id = %s",
+                    (made[key]["versions"][0]["id"],))).fetchone()
+            stored[key[0]] = [float(x) for x in row["v"].strip("[]").split(",")]
+        assert stored["note"] == pytest.approx(bare, abs=1e-5)
+        assert stored["document"] != pytest.approx(bare, abs=1e-3)

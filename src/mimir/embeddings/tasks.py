@@ -59,16 +59,19 @@ async def index_statement_job(entity_type: str, entity_id: str) -> bool:
                                  EntityType(entity_type), uuid.UUID(entity_id))
 
 
-async def backfill(conninfo: str, *, limit: int = 10_000) -> int:
+async def backfill(conninfo: str, *, limit: int = 10_000,
+                   space_id: uuid.UUID | None = None) -> int:
     """Queue every version that has no chunks yet (written while no worker ran, or whose
-    job failed for good). Run at start-up by the server and by `mimir worker`; a version
+    job failed for good) or, given the current space, a chunk without a vector in it (the
+    default model changed). Run at start-up by the server and by `mimir worker`; a version
     already waiting in the queue is not queued twice."""
     import psycopg
     from psycopg.rows import dict_row
 
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
                                                      row_factory=dict_row) as conn:
-        ids = [row["id"] async for row in queries.embedding_versions_without_chunks(conn, limit=limit)]
+        ids = [row["id"] async for row in queries.embedding_versions_without_chunks(
+            conn, limit=limit, space_id=space_id)]
         for version_id in ids:
             async with conn.transaction():
                 await enqueue_version(conn, version_id)
