@@ -125,7 +125,7 @@ def load_messages(conninfo: str, n: int, generator: Bigrams) -> float:
             print(f"  loaded {min(n, first + batch)}/{n} "
                   f"({min(n, first + batch) / (time.perf_counter() - started):.0f}/s)",
                   file=sys.stderr, flush=True)
-        conn.execute("VACUUM ANALYZE artifacts, artifact_versions, search_postings")
+        conn.execute("VACUUM ANALYZE artifacts, artifact_versions, search_postings, search_stats")
     return n / (time.perf_counter() - started)
 
 

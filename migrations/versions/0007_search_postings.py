@@ -14,6 +14,8 @@ collection statistics kept incrementally, instead of unnesting every candidate's
   the row of txid % 16, so concurrent writers rarely wait on one row and never deadlock
   on two); avgdl = sum(total_len) / sum(docs).
 - Document frequency is counted from the postings' primary key (an index-only scan).
+- artifacts(source) gets an index of its own: a search within one conversation's source
+  starts from it.
 - mimir_bm25 now measures document length the same way (total occurrences).
 
 All maintained by an AFTER INSERT trigger on artifact_versions, in the writing
@@ -60,6 +62,10 @@ CREATE TABLE search_postings (
         FOREIGN KEY (version_id) REFERENCES artifact_versions (id) ON DELETE CASCADE
 );
 CREATE INDEX ix_search_postings_version_id ON search_postings (version_id);
+
+-- Searches and lists filtered by source (one conversation's messages, one import) start
+-- here; the unique (source, external_id) index is partial and serves only lookups by both.
+CREATE INDEX ix_artifacts_source ON artifacts (source);
 
 CREATE TABLE search_stats (
     shard smallint NOT NULL,
@@ -151,6 +157,7 @@ DROP TRIGGER IF EXISTS trg_artifact_versions_search_index ON artifact_versions;
 DROP FUNCTION IF EXISTS mimir_index_version();
 DROP TABLE IF EXISTS search_stats;
 DROP TABLE IF EXISTS search_postings;
+DROP INDEX IF EXISTS ix_artifacts_source;
 DROP FUNCTION IF EXISTS mimir_search_document(tsvector, text);
 DROP FUNCTION IF EXISTS mimir_search_context(text, jsonb, jsonb);
 CREATE OR REPLACE FUNCTION mimir_bm25(doc tsvector, terms text[], idf float8[], avgdl float8,

@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import uuid
+from collections import OrderedDict
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
@@ -191,6 +193,38 @@ async def _matches(conn: AsyncConnection, language: str, lexemes: list[str],
     return found
 
 
+class _CommonTermCache:
+    """Document frequencies of common terms, kept per process for a short time: counting
+    a term found in 50,000 texts takes milliseconds on each query, and for such a term a
+    minute-old count changes its IDF by a negligible amount. Rare terms (df below
+    COMMON_DF) are always counted, so small collections and tests see exact values."""
+
+    COMMON_DF = 1000
+    TTL_S = 60.0
+    MAX_TERMS = 50_000
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def get(self, term: str, now: float) -> int | None:
+        entry = self._entries.get(term)
+        if entry is None or now - entry[0] > self.TTL_S:
+            return None
+        self._entries.move_to_end(term)
+        return entry[1]
+
+    def put(self, term: str, df: int, now: float) -> None:
+        if df < self.COMMON_DF:
+            return
+        self._entries[term] = (now, df)
+        self._entries.move_to_end(term)
+        while len(self._entries) > self.MAX_TERMS:
+            self._entries.popitem(last=False)
+
+
+_COMMON_TERMS = _CommonTermCache()
+
+
 async def _bm25_stats(conn: AsyncConnection, language: str, lexemes: list[str]
                       ) -> tuple[list[str] | None, list[float] | None, float | None]:
     """BM25 needs collection statistics; they come from the english postings, so other
@@ -198,9 +232,15 @@ async def _bm25_stats(conn: AsyncConnection, language: str, lexemes: list[str]
     terms = list(dict.fromkeys(lexemes))
     if language != DEFAULT_LANGUAGE or not terms:
         return None, None, None
-    stats = await queries.search_text_term_stats(conn, terms=terms)
+    now = time.monotonic()
+    known = {t: df for t in terms if (df := _COMMON_TERMS.get(t, now)) is not None}
+    counted = [t for t in terms if t not in known]
+    stats = await queries.search_text_term_stats(conn, terms=counted)
+    for term, df in zip(counted, stats["df"], strict=True):
+        known[term] = df
+        _COMMON_TERMS.put(term, df, now)
     n = max(stats["n"], 1)
-    idf = [math.log(1 + (n - min(df, n) + 0.5) / (df + 0.5)) for df in stats["df"]]
+    idf = [math.log(1 + (n - min(known[t], n) + 0.5) / (known[t] + 0.5)) for t in terms]
     return terms, idf, stats["avgdl"] or 1.0
 
 
@@ -262,6 +302,16 @@ async def rank_text(conn: AsyncConnection, data: TextSearchRequest, *,
 
 async def _rank(conn: AsyncConnection, data: TextSearchRequest, default_language: str,
                 match: str, snippets: bool) -> dict[str, Any]:
+    # Optional filters are written `:x IS NULL OR col = ANY(:x)`: only a plan made for the
+    # actual values drops the unused ones and reaches for the source or time index (a
+    # generic plan of a prepared statement scans every version to build the scope).
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        return await _rank_planned(conn, data, default_language, match, snippets)
+
+
+async def _rank_planned(conn: AsyncConnection, data: TextSearchRequest, default_language: str,
+                        match: str, snippets: bool) -> dict[str, Any]:
     language = await resolve_language(conn, data.language or default_language)
     parsed = (await queries.search_text_parse(conn, language=language, query=data.query))["tsquery"]
     body: dict[str, Any] = {"hits": [], "query": data.query, "language": language,
