@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import csv
 import json
-import math
 import os
 import signal
 import statistics
@@ -30,6 +29,14 @@ from pathlib import Path
 import httpx
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir-scifact"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_recall import (  # noqa: E402  (the dev-set runner shares its client helpers)
+    ndcg_at,
+    percentile,
+    recall_at,
+    wait_healthy,
+    wait_indexed,
+)
 
 
 def load_beir(root: Path):
@@ -41,32 +48,6 @@ def load_beir(root: Path):
             if int(row["score"]) > 0:
                 qrels.setdefault(row["query-id"], set()).add(row["corpus-id"])
     return corpus, {qid: queries[qid] for qid in qrels}, qrels
-
-
-def ndcg_at(ranked: list[str], relevant: set[str], k: int = 10) -> float:
-    dcg = sum(1 / math.log2(i + 2) for i, doc in enumerate(ranked[:k]) if doc in relevant)
-    ideal = sum(1 / math.log2(i + 2) for i in range(min(len(relevant), k)))
-    return dcg / ideal if ideal else 0.0
-
-
-def recall_at(ranked: list[str], relevant: set[str], k: int = 100) -> float:
-    return len(set(ranked[:k]) & relevant) / len(relevant)
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-async def wait_healthy(client: httpx.AsyncClient) -> None:
-    for _ in range(600):
-        try:
-            if (await client.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.5)
-    raise SystemExit("mimir did not become healthy")
 
 
 async def ingest(client: httpx.AsyncClient, corpus: list[dict], concurrency: int) -> dict[str, str]:
@@ -88,19 +69,6 @@ async def ingest(client: httpx.AsyncClient, corpus: list[dict], concurrency: int
 
     await asyncio.gather(*[worker() for _ in range(concurrency)])
     return artifact_to_doc
-
-
-async def wait_indexed(client: httpx.AsyncClient, timeout_s: float) -> None:
-    """Until the job queue has nothing waiting or running."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        stats = (await client.get("/api/v1/jobs")).json()
-        pending = stats["by_status"]["todo"] + stats["by_status"]["doing"]
-        if pending == 0:
-            return
-        print(f"  waiting for the queue: {pending} jobs pending", flush=True)
-        await asyncio.sleep(5)
-    raise SystemExit("indexing did not finish in time")
 
 
 async def run_mode(client, mode: str, queries: dict[str, str], artifact_to_doc: dict[str, str],

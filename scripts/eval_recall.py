@@ -146,7 +146,7 @@ def load(name: str, style: str) -> DevSet:
 
 # ------------------------------------------------------------------------------ metrics
 
-def recall_at(ranked: list[str], relevant: set[str], k: int) -> float:
+def recall_at(ranked: list[str], relevant: set[str], k: int = 100) -> float:
     return len(set(ranked[:k]) & relevant) / len(relevant)
 
 

@@ -238,16 +238,6 @@ SELECT s.version_id, s.id, s.span_type, s.start_offset, s.end_offset,
  WHERE s.version_id = ANY(:version_ids::uuid[]) AND s.span_type IN ('message', 'chunk')
  ORDER BY s.version_id, s.start_offset, s.end_offset;
 
--- name: search_hit_details
--- Source, external id and creation time of the given entities (for semantic hits).
-SELECT h.entity_type, h.entity_id, a.source, a.external_id,
-       coalesce(v.created_at, i.created_at, d.created_at) AS created_at
-  FROM unnest(:entity_types::text[], :entity_ids::uuid[]) AS h(entity_type, entity_id)
-  LEFT JOIN artifact_versions v ON h.entity_type = 'artifact_version' AND v.id = h.entity_id
-  LEFT JOIN artifacts a ON a.id = v.artifact_id
-  LEFT JOIN intents i ON h.entity_type = 'intent' AND i.id = h.entity_id
-  LEFT JOIN decisions d ON h.entity_type = 'decision' AND d.id = h.entity_id;
-
 -- name: search_text_snippets
 -- Snippets of the given hits (versions, intents, decisions), matches marked «…».
 SELECT h.entity_type, h.entity_id,

@@ -1,18 +1,68 @@
 -- name: semantic_nearest
--- Template (composed in mimir.search.semantic, not run as is): nearest vectors of one space
--- through its partial HNSW index (restricted to the wanted target types, so the iterative
--- scan keeps going until enough of them are found), then hits resolved to versions (with
--- the passage: the message holding the chunk, or the chunk), intents and decisions and filtered. {space_id}, {dims} and
--- {op} are filled in as SQL literals so the planner can match the space's partial index.
-WITH nearest AS MATERIALIZED (
+-- Template (composed in mimir.search.semantic, not run as is): the nearest vectors of one
+-- space through its partial HNSW index, restricted to the wanted target types so the
+-- iterative scan keeps going until enough of them are found. {space_id}, {dims} and {op}
+-- are filled in as SQL literals so the planner can match the space's partial index.
+SELECT e.target_type, e.target_id,
+       e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
+  FROM embeddings e
+ WHERE e.space_id = {space_id}
+   AND e.target_type = ANY(%(target_types)s::entity_type[])
+ ORDER BY e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})
+ LIMIT %(candidates)s;
+
+-- name: semantic_nearest_scoped
+-- Template for searches filtered by artifact kind, source or time: the nearest passages
+-- among the versions in scope, found by exact distance when the scope is small ({order}
+-- is the distance plus 0, which no index serves) or by the space's HNSW index with the
+-- filter applied during the iterative scan when it is large ({order} is the distance).
+-- Intents and decisions are searched only when no artifact filter is given.
+WITH scoped AS (
+    SELECT 'span'::entity_type AS target_type, e.target_id,
+           e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
+      FROM artifacts a
+      JOIN artifact_versions v ON v.artifact_id = a.id
+      JOIN spans s ON s.version_id = v.id
+      JOIN embeddings e ON e.space_id = {space_id} AND e.target_type = 'span'
+                       AND e.target_id = s.id
+     WHERE 'artifact_version' = ANY(%(entity_types)s::text[])
+       AND (%(kinds)s::text[] IS NULL OR a.kind::text = ANY(%(kinds)s::text[]))
+       AND (%(sources)s::text[] IS NULL OR a.source = ANY(%(sources)s::text[]))
+       AND (%(created_after)s::timestamptz IS NULL OR v.created_at >= %(created_after)s::timestamptz)
+       AND (%(created_before)s::timestamptz IS NULL OR v.created_at < %(created_before)s::timestamptz)
+       AND (NOT %(latest_only)s::boolean OR NOT EXISTS (
+                SELECT 1 FROM artifact_versions newer
+                 WHERE newer.artifact_id = v.artifact_id
+                   AND newer.version_number > v.version_number))
+     ORDER BY {order}
+     LIMIT %(candidates)s
+),
+statements AS (
     SELECT e.target_type, e.target_id,
            e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
       FROM embeddings e
+      LEFT JOIN intents i ON e.target_type = 'intent' AND i.id = e.target_id
+      LEFT JOIN decisions d ON e.target_type = 'decision' AND d.id = e.target_id
      WHERE e.space_id = {space_id}
-       AND e.target_type = ANY(%(target_types)s::entity_type[])
-     ORDER BY e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})
+       AND %(kinds)s::text[] IS NULL AND %(sources)s::text[] IS NULL
+       AND ((e.target_type = 'intent' AND 'intent' = ANY(%(entity_types)s::text[])
+             AND i.id IS NOT NULL)
+            OR (e.target_type = 'decision' AND 'decision' = ANY(%(entity_types)s::text[])
+                AND d.id IS NOT NULL))
+       AND (%(created_after)s::timestamptz IS NULL
+            OR coalesce(i.created_at, d.created_at) >= %(created_after)s::timestamptz)
+       AND (%(created_before)s::timestamptz IS NULL
+            OR coalesce(i.created_at, d.created_at) < %(created_before)s::timestamptz)
+     ORDER BY {order}
      LIMIT %(candidates)s
-),
+)
+SELECT * FROM scoped UNION ALL SELECT * FROM statements;
+
+-- name: semantic_hits
+-- Template: the {nearest} targets (either template above) resolved to versions (with the
+-- passage: the message holding the chunk, or the chunk), intents and decisions, then
+-- filtered by the search's scope (a no-op for what the scoped template already kept).
+WITH nearest AS MATERIALIZED ({nearest}),
 hits AS (
     SELECT 'artifact_version'::text AS entity_type, v.id AS entity_id, v.artifact_id,
            v.version_number, a.kind::text AS artifact_kind, a.title, a.source, a.external_id,
@@ -52,87 +102,6 @@ SELECT DISTINCT ON (entity_type, entity_id) *
    AND (%(sources)s::text[] IS NULL OR entity_type <> 'artifact_version' OR source = ANY(%(sources)s::text[]))
    AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
    AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
- ORDER BY entity_type, entity_id, distance;
-
--- name: semantic_nearest_scoped
--- Template for searches filtered by artifact kind, source or time: the nearest passages
--- among the versions in scope, found by exact distance when the scope is small ({order}
--- is the distance plus 0, which no index serves) or by the space's HNSW index with the
--- filter applied during the iterative scan when it is large ({order} is the distance).
--- Intents and decisions are searched only when no artifact filter is given.
-WITH scoped AS (
-    SELECT 'span'::text AS target_type, e.target_id,
-           e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
-      FROM artifacts a
-      JOIN artifact_versions v ON v.artifact_id = a.id
-      JOIN spans s ON s.version_id = v.id
-      JOIN embeddings e ON e.space_id = {space_id} AND e.target_type = 'span'
-                       AND e.target_id = s.id
-     WHERE 'artifact_version' = ANY(%(entity_types)s::text[])
-       AND (%(kinds)s::text[] IS NULL OR a.kind::text = ANY(%(kinds)s::text[]))
-       AND (%(sources)s::text[] IS NULL OR a.source = ANY(%(sources)s::text[]))
-       AND (%(created_after)s::timestamptz IS NULL OR v.created_at >= %(created_after)s::timestamptz)
-       AND (%(created_before)s::timestamptz IS NULL OR v.created_at < %(created_before)s::timestamptz)
-       AND (NOT %(latest_only)s::boolean OR NOT EXISTS (
-                SELECT 1 FROM artifact_versions newer
-                 WHERE newer.artifact_id = v.artifact_id
-                   AND newer.version_number > v.version_number))
-     ORDER BY {order}
-     LIMIT %(candidates)s
-),
-statements AS (
-    SELECT e.target_type::text AS target_type, e.target_id,
-           e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
-      FROM embeddings e
-      LEFT JOIN intents i ON e.target_type = 'intent' AND i.id = e.target_id
-      LEFT JOIN decisions d ON e.target_type = 'decision' AND d.id = e.target_id
-     WHERE e.space_id = {space_id}
-       AND %(kinds)s::text[] IS NULL AND %(sources)s::text[] IS NULL
-       AND ((e.target_type = 'intent' AND 'intent' = ANY(%(entity_types)s::text[])
-             AND i.id IS NOT NULL)
-            OR (e.target_type = 'decision' AND 'decision' = ANY(%(entity_types)s::text[])
-                AND d.id IS NOT NULL))
-       AND (%(created_after)s::timestamptz IS NULL
-            OR coalesce(i.created_at, d.created_at) >= %(created_after)s::timestamptz)
-       AND (%(created_before)s::timestamptz IS NULL
-            OR coalesce(i.created_at, d.created_at) < %(created_before)s::timestamptz)
-     ORDER BY {order}
-     LIMIT %(candidates)s
-),
-nearest AS MATERIALIZED (
-    SELECT * FROM scoped UNION ALL SELECT * FROM statements
-),
-hits AS (
-    SELECT 'artifact_version'::text AS entity_type, v.id AS entity_id, v.artifact_id,
-           v.version_number, a.kind::text AS artifact_kind, a.title, a.source, a.external_id,
-           v.created_at, n.distance, coalesce(m.id, s.id) AS span_id,
-           coalesce(m.span_type, s.span_type) AS span_type,
-           coalesce(m.start_offset, s.start_offset) AS start_offset,
-           coalesce(m.end_offset, s.end_offset) AS end_offset,
-           substr(v.content, coalesce(m.start_offset, s.start_offset) + 1,
-                  coalesce(m.end_offset, s.end_offset) - coalesce(m.start_offset, s.start_offset))
-               AS text
-      FROM nearest n
-      JOIN spans s ON n.target_type = 'span' AND s.id = n.target_id
-      JOIN artifact_versions v ON v.id = s.version_id
-      JOIN artifacts a ON a.id = v.artifact_id
-      -- A conversation's passage is reported as the message that holds it.
-      LEFT JOIN LATERAL (
-          SELECT x.id, x.span_type, x.start_offset, x.end_offset FROM spans x
-           WHERE x.version_id = s.version_id AND x.span_type = 'message'
-             AND x.start_offset <= s.start_offset AND x.end_offset >= s.end_offset
-           ORDER BY x.start_offset DESC LIMIT 1) AS m ON true
-    UNION ALL
-    SELECT 'intent', i.id, NULL, NULL, NULL, NULL, NULL, NULL, i.created_at, n.distance,
-           NULL, NULL, NULL, NULL, i.statement
-      FROM nearest n JOIN intents i ON n.target_type = 'intent' AND i.id = n.target_id
-    UNION ALL
-    SELECT 'decision', d.id, NULL, NULL, NULL, NULL, NULL, NULL, d.created_at, n.distance,
-           NULL, NULL, NULL, NULL, d.statement
-      FROM nearest n JOIN decisions d ON n.target_type = 'decision' AND d.id = n.target_id
-)
-SELECT DISTINCT ON (entity_type, entity_id) *
-  FROM hits
  ORDER BY entity_type, entity_id, distance;
 
 -- name: semantic_scope_size^

@@ -204,3 +204,14 @@ class TestModelChange:
             assert await due(spaces[1]) == [version]
             assert await due(spaces[0]) == []
             assert await due(None) == []  # it has chunks: only a space makes it due
+
+
+class TestUnknownFields:
+    @pytest.mark.parametrize("mode", ["text", "semantic", "hybrid"])
+    async def test_a_field_no_mode_knows_is_refused(self, client, mode):
+        """A misspelt option is a 422 naming it, never silently ignored (hybrid takes the
+        text options, so `match` is known there)."""
+        response = await client.post(f"/api/v1/search/{mode}",
+                                     json={"query": "x", "matchh": "any"})
+        assert response.status_code == 422, response.text
+        assert "matchh" in response.text

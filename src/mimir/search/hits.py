@@ -1,5 +1,6 @@
-"""What every search mode adds to its hits, so that they share one shape: where a hit comes
-from (source, external id, creation time) and the passage it points to (`span`)."""
+"""What every search mode adds to its hits, so that they share one shape: the passage a
+version hit points to (`span`). Where a hit comes from (source, external id, creation
+time) comes with it from each mode's own query."""
 
 from __future__ import annotations
 
@@ -49,18 +50,3 @@ async def attach_spans(conn: AsyncConnection, hits: list[dict[str, Any]]) -> Non
             hit["span"] = {"id": chosen["id"], "span_type": chosen["span_type"],
                            "start_offset": chosen["start_offset"],
                            "end_offset": chosen["end_offset"], "text": chosen["text"]}
-
-
-async def attach_details(conn: AsyncConnection, hits: list[dict[str, Any]]) -> None:
-    """Source, external id and creation time of each hit (missing ones are looked up)."""
-    missing = [h for h in hits if "source" not in h or "created_at" not in h]
-    if not missing:
-        return
-    details = {(row["entity_type"], row["entity_id"]): row
-               async for row in queries.search_hit_details(
-                   conn, entity_types=[h["entity_type"] for h in missing],
-                   entity_ids=[h["entity_id"] for h in missing])}
-    for hit in missing:
-        row = details.get((hit["entity_type"], hit["entity_id"]), {})
-        for key in ("source", "external_id", "created_at"):
-            hit[key] = row.get(key)

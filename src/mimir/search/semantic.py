@@ -12,7 +12,6 @@ from mimir.db.queries import queries
 from mimir.embeddings.provider import EmbeddingProvider
 from mimir.embeddings.service import DISTANCE_OPERATOR, check_vector, get_space, vector_literal
 from mimir.errors import Invalid
-from mimir.search.hits import attach_details
 from mimir.search.scope import QueryText, SearchScope
 
 
@@ -61,8 +60,12 @@ async def semantic_search(conn: AsyncConnection, request: SemanticQuery,
     window = request.offset + request.limit
     hits = await nearest(conn, space, vector, request, candidates or max(window * 4, 100))
     hits = hits[request.offset:window]
-    await attach_details(conn, hits)
     return {"hits": hits, "space": space["name"]}
+
+
+def _template(text: str) -> str:
+    """A template from sql/semantic.sql, without its closing semicolon (it is nested)."""
+    return text.strip().rstrip(";")
 
 
 def _filtered(scope: SearchScope) -> bool:
@@ -86,19 +89,19 @@ async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[flo
     op = sql.SQL(DISTANCE_OPERATOR[space["distance"]])
     distance = sql.SQL("e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})"
                        ).format(dims=dims, op=op)
-    exact = False
+    space_id = sql.Literal(str(space["id"]))
     if _filtered(scope):
         size = await queries.semantic_scope_size(
             conn, kinds=params["kinds"], sources=scope.sources, created_after=scope.created_after,
             created_before=scope.created_before, cap=EXACT_SCOPE_MAX)
         exact = size["passages"] <= EXACT_SCOPE_MAX
-        template = queries.semantic_nearest_scoped.sql
-        query = sql.SQL(template).format(
-            dims=dims, op=op, space_id=sql.Literal(str(space["id"])),
+        nearest_targets = sql.SQL(_template(queries.semantic_nearest_scoped.sql)).format(
+            dims=dims, op=op, space_id=space_id,
             order=sql.SQL("({}) + 0").format(distance) if exact else distance)
     else:
-        query = sql.SQL(queries.semantic_nearest.sql).format(
-            dims=dims, op=op, space_id=sql.Literal(str(space["id"])))
+        nearest_targets = sql.SQL(_template(queries.semantic_nearest.sql)).format(
+            dims=dims, op=op, space_id=space_id)
+    query = sql.SQL(_template(queries.semantic_hits.sql)).format(nearest=nearest_targets)
     ef = ef_search or getattr(scope, "ef_search", None) or max(candidates, 40)
     async with conn.transaction():
         await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef, 1000))))

@@ -47,6 +47,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
@@ -119,12 +120,6 @@ def _lexemes(tsquery: str) -> tuple[list[str], list[str]]:
                 bucket.append(lexeme)
             pending_not = False
     return positive, negative
-
-
-def positive_lexemes(tsquery: str) -> list[str]:
-    """The lexemes of a tsquery (as text) that are not under a `!`: the words a match
-    should mark (an excluded term appears in no hit, or only where the query allows it)."""
-    return _lexemes(tsquery)[0]
 
 
 def resolve_match(match: str, query: str) -> str:
@@ -273,6 +268,19 @@ async def _postings_hits(conn: AsyncConnection, data: TextSearchRequest, terms: 
     return hits
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """A query as searched: its language, tsquery, words and BM25 statistics."""
+
+    language: str
+    tsquery: str
+    lexemes: list[str]
+    negative: list[str]
+    terms: list[str] | None
+    idf: list[float] | None
+    avgdl: float | None
+
+
 async def rank_text(conn: AsyncConnection, data: TextSearchRequest, *,
                     default_language: str = DEFAULT_LANGUAGE,
                     snippets: bool = True) -> dict[str, Any]:
@@ -284,72 +292,65 @@ async def rank_text(conn: AsyncConnection, data: TextSearchRequest, *,
     excluded ones) follow, so a question that quotes a phrase still finds the answer that
     words it differently."""
     match = resolve_match(data.match, data.query)
-    if data.match != "auto" or match != "all":
-        return await _rank(conn, data, default_language, match, snippets)
-    window = data.offset + data.limit
-    first = data.model_copy(update={"offset": 0})
-    body = await _rank(conn, first, default_language, "all", snippets)
-    if body["_lexemes"] and len(body["hits"]) < window:
-        relaxed = await _rank(conn, first, default_language, "any", snippets)
-        seen = {(h["entity_type"], h["entity_id"]) for h in body["hits"]}
-        body["hits"] += [h for h in relaxed["hits"] if (h["entity_type"], h["entity_id"]) not in seen]
-        body["match"] = "all_then_any"
-    body["hits"] = body["hits"][data.offset:window]
-    for rank, hit in enumerate(body["hits"], start=data.offset + 1):
-        hit["rank"] = rank
-    return body
-
-
-async def _rank(conn: AsyncConnection, data: TextSearchRequest, default_language: str,
-                match: str, snippets: bool) -> dict[str, Any]:
     # Optional filters are written `:x IS NULL OR col = ANY(:x)`: only a plan made for the
     # actual values drops the unused ones and reaches for the source or time index (a
     # generic plan of a prepared statement scans every version to build the scope).
     async with conn.transaction():
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        return await _rank_planned(conn, data, default_language, match, snippets)
+        language = await resolve_language(conn, data.language or default_language)
+        tsquery = (await queries.search_text_parse(conn, language=language,
+                                                   query=data.query))["tsquery"]
+        body: dict[str, Any] = {"hits": [], "query": data.query, "language": language,
+                                "tsquery": tsquery, "match": match, "notice": None,
+                                "_lexemes": []}
+        if not tsquery:
+            body["notice"] = ("the query has no searchable words (only stop words or "
+                              f"punctuation for language {language!r}); nothing was searched")
+            return body
+        lexemes, negative = _lexemes(tsquery)
+        body["_lexemes"] = lexemes
+        if not lexemes:
+            body["notice"] = ("the query only excludes words: hits are the texts without "
+                              "them, unranked and without matches")
+        parsed = _Parsed(language, tsquery, lexemes, negative,
+                         *await _bm25_stats(conn, language, lexemes))
+        window = data.offset + data.limit
+        relax = data.match == "auto" and match == "all" and bool(lexemes)
+        hits = await _ranked(conn, data, parsed, match, snippets, window)
+        if relax and len(hits) < window:
+            seen = {(h["entity_type"], h["entity_id"]) for h in hits}
+            hits += [h for h in await _ranked(conn, data, parsed, "any", snippets, window)
+                     if (h["entity_type"], h["entity_id"]) not in seen]
+            body["match"] = "all_then_any"
+    body["hits"] = hits[data.offset:window]
+    for rank, hit in enumerate(body["hits"], start=data.offset + 1):
+        hit["rank"] = rank
+    return body
 
 
-async def _rank_planned(conn: AsyncConnection, data: TextSearchRequest, default_language: str,
-                        match: str, snippets: bool) -> dict[str, Any]:
-    language = await resolve_language(conn, data.language or default_language)
-    parsed = (await queries.search_text_parse(conn, language=language, query=data.query))["tsquery"]
-    body: dict[str, Any] = {"hits": [], "query": data.query, "language": language,
-                            "tsquery": parsed, "match": match, "notice": None, "_lexemes": []}
-    if not parsed:
-        body["notice"] = ("the query has no searchable words (only stop words or punctuation "
-                          f"for language {language!r}); nothing was searched")
-        return body
-    lexemes, negative = _lexemes(parsed)
-    body["_lexemes"] = lexemes
-    if not lexemes:
-        body["notice"] = ("the query only excludes words: hits are the texts without them, "
-                          "unranked and without matches")
-    tsquery = _any_query(lexemes, negative) if match == "any" and lexemes else parsed
-    highlight = or_query(lexemes)
-    terms, idf, avgdl = await _bm25_stats(conn, language, lexemes)
-    window = data.offset + data.limit
+async def _ranked(conn: AsyncConnection, data: TextSearchRequest, parsed: _Parsed, match: str,
+                  snippets: bool, window: int) -> list[dict[str, Any]]:
+    """The best `window` hits under `match` semantics, best first."""
+    tsquery = (_any_query(parsed.lexemes, parsed.negative)
+               if match == "any" and parsed.lexemes else parsed.tsquery)
+    highlight = or_query(parsed.lexemes)
     entity_types = [t.value for t in data.entity_types]
     hits: list[dict[str, Any]] = []
-    if (match == "any" and terms is not None and data.latest_only
+    if (match == "any" and parsed.terms is not None and data.latest_only
             and "artifact_version" in entity_types):
         # Latest versions from the postings; intents and decisions the usual way.
-        hits = await _postings_hits(conn, data, terms, idf, avgdl, negative, highlight, window,
-                                    snippets)
+        hits = await _postings_hits(conn, data, parsed.terms, parsed.idf, parsed.avgdl,
+                                    parsed.negative, highlight, window, snippets)
         entity_types.remove("artifact_version")
     if entity_types:
         hits += [row async for row in queries.search_text_rank(
-            conn, language=language, tsquery=tsquery, highlight=highlight,
-            terms=terms, idf=idf, avgdl=avgdl, entity_types=entity_types,
+            conn, language=parsed.language, tsquery=tsquery, highlight=highlight,
+            terms=parsed.terms, idf=parsed.idf, avgdl=parsed.avgdl, entity_types=entity_types,
             artifact_kinds=[k.value for k in data.artifact_kinds] if data.artifact_kinds else None,
             sources=data.sources, created_after=data.created_after, snippets=snippets,
             created_before=data.created_before, latest_only=data.latest_only, limit=window)]
     hits.sort(key=lambda h: (-h["score"], str(h["entity_id"]), h["entity_type"]))
-    hits = hits[data.offset:window]
-    for rank, hit in enumerate(hits, start=data.offset + 1):
-        hit["rank"] = rank
-    body["hits"] = hits
-    return body
+    return hits[:window]
 
 
 async def decorate(conn: AsyncConnection, language: str, lexemes: list[str],
