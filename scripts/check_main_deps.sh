@@ -36,6 +36,7 @@ mkdir -p "$app"
 cp "$root/pyproject.toml" "$root/poetry.lock" "$root/README.md" "$app/"
 cp -R "$root/src" "$root/sql" "$root/migrations" "$app/"
 [[ -f "$root/alembic.ini" ]] && cp "$root/alembic.ini" "$app/"
+[[ -d "$root/config" ]] && cp -R "$root/config" "$app/"
 find "$app/src" -name __pycache__ -prune -exec rm -rf {} +
 
 echo "check-main-deps: installing the main dependencies only (as the image does)"
