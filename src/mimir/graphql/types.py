@@ -6,81 +6,70 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any, Union
 
 import strawberry
 from strawberry.scalars import JSON
 
+from mimir.entities import ENTITIES, EntityType
 from mimir.graphql.context import Info
+from mimir.graphql.enums import (
+    ArtifactKind,
+    DecisionStatus,
+    Direction,
+    EmbeddingDistance,
+    IntentGroupStatus,
+    IntentStatus,
+)
+from mimir.graphql.model import TYPES
 
 Row = dict[str, Any]
 
 
-@strawberry.enum(description="Kinds of entity that relations, provenance and embeddings point at.")
-class EntityType(Enum):
-    ARTIFACT = "artifact"
-    ARTIFACT_VERSION = "artifact_version"
-    INTENT = "intent"
-    INTENT_GROUP = "intent_group"
-    DECISION = "decision"
-    SPAN = "span"
-    RELATION = "relation"
+class FromRow:
+    """Builds a type from a loader or service row: each stored field of the read model
+    (graphql/model.py) from its column."""
+
+    @classmethod
+    def from_row(cls, row: Row) -> Any:
+        return cls(**{s.attribute: s.convert(row[s.column]) for s in TYPES[cls.__name__].stored})
 
 
-@strawberry.enum
-class ArtifactKind(Enum):
-    CONVERSATION = "conversation"
-    DOCUMENT = "document"
-    NOTE = "note"
+async def follow(info: Info, parent: Any, name: str) -> Any:
+    """A link of the read model through its dataloader: the rows for the parent's key, as
+    a list, the one row, or the last row in the link's order."""
+    model = TYPES[type(parent).__name__]
+    link = model.links[name]
+    key = (model.entity_type.value, parent.id) if link.key == "entity" else getattr(parent, link.key)
+    if key is None:
+        return None
+    loaded = await getattr(info.context.loaders, link.loader).load(key)
+    cls = _CLASSES[link.target]
+    if link.pick == "all":
+        return [cls.from_row(row) for row in loaded]
+    if link.pick == "last":
+        loaded = loaded[-1] if loaded else None
+    return cls.from_row(loaded) if loaded else None
 
 
-@strawberry.enum
-class IntentStatus(Enum):
-    PROPOSED = "proposed"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
+async def _version_numbered(info: Info, parent: Any, link: str, number: int) -> Any:
+    """The version with this number among the rows of a `match` link's loader."""
+    spec = TYPES[type(parent).__name__].links[link]
+    rows = await getattr(info.context.loaders, spec.loader).load(getattr(parent, spec.key))
+    return next((ArtifactVersion.from_row(r) for r in rows if r["version_number"] == number), None)
 
 
-@strawberry.enum
-class IntentGroupStatus(Enum):
-    ACTIVE = "active"
-    DEPRECATED = "deprecated"
-    MERGED = "merged"
-
-
-@strawberry.enum
-class DecisionStatus(Enum):
-    TENTATIVE = "tentative"
-    ACTIVE = "active"
-    SUPERSEDED = "superseded"
-
-
-@strawberry.enum
-class EmbeddingDistance(Enum):
-    COSINE = "cosine"
-    L2 = "l2"
-    INNER_PRODUCT = "inner_product"
-
-
-@strawberry.enum(description="Which way to follow relations from an entity.")
-class Direction(Enum):
-    OUT = "out"
-    IN = "in"
-    BOTH = "both"
-
-
-def _relations(rows: list[Row], entity: tuple[str, uuid.UUID], direction: Direction,
+def _relations(relations: list[Relation], entity: tuple[str, uuid.UUID], direction: Direction,
                types: list[str] | None) -> list[Relation]:
     kept = []
-    for row in rows:
-        is_out = (row["source_type"], row["source_id"]) == entity
-        is_in = (row["target_type"], row["target_id"]) == entity
+    for relation in relations:
+        is_out = (relation.source_type.value, relation.source_id) == entity
+        is_in = (relation.target_type.value, relation.target_id) == entity
         if direction is Direction.OUT and not is_out or direction is Direction.IN and not is_in:
             continue
-        if types and row["relation_type"] not in types:
+        if types and relation.relation_type not in types:
             continue
-        kept.append(Relation.from_row(row))
+        kept.append(relation)
     return kept
 
 
@@ -89,24 +78,20 @@ class Linked:
     """Relations and provenance, shared by every entity type (resolved per type key)."""
 
     id: uuid.UUID
-    _entity_type: strawberry.Private[str]
 
     @strawberry.field(description="Relations with this entity at either end (or one way).")
     async def relations(self, info: Info, direction: Direction = Direction.BOTH,
                         relation_types: list[str] | None = None) -> list[Relation]:
-        key = (self._entity_type, self.id)
-        return _relations(await info.context.loaders.relations_of.load(key), key, direction,
-                          relation_types)
+        key = (TYPES[type(self).__name__].entity_type.value, self.id)
+        return _relations(await follow(info, self, "relations"), key, direction, relation_types)
 
     @strawberry.field(description="How this entity was produced, with its evidence spans.")
     async def provenance(self, info: Info) -> list[Provenance]:
-        rows = await info.context.loaders.provenance_of.load((self._entity_type, self.id))
-        return [Provenance.from_row(r) for r in rows]
+        return await follow(info, self, "provenance")
 
 
 @strawberry.type(description="A conversation, document or note, with append-only versions.")
-class Artifact(Linked):
-    _entity_type: strawberry.Private[str] = "artifact"
+class Artifact(Linked, FromRow):
     id: uuid.UUID
     kind: ArtifactKind
     title: str | None
@@ -115,33 +100,21 @@ class Artifact(Linked):
     metadata: JSON
     created_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Row) -> Artifact:
-        return cls(id=row["id"], kind=ArtifactKind(row["kind"]), title=row["title"],
-                   source=row["source"], external_id=row["external_id"],
-                   metadata=row["metadata"], created_at=row["created_at"])
-
     @strawberry.field(description="Every version, oldest first.")
     async def versions(self, info: Info) -> list[ArtifactVersion]:
-        rows = await info.context.loaders.versions_of_artifact.load(self.id)
-        return [ArtifactVersion.from_row(r) for r in rows]
+        return await follow(info, self, "versions")
 
     @strawberry.field(description="The newest version.")
     async def latest_version(self, info: Info) -> ArtifactVersion | None:
-        rows = await info.context.loaders.versions_of_artifact.load(self.id)
-        return ArtifactVersion.from_row(rows[-1]) if rows else None
+        return await follow(info, self, "latestVersion")
 
     @strawberry.field(description="The version with this number, if it exists.")
     async def version_at(self, info: Info, number: int) -> ArtifactVersion | None:
-        rows = await info.context.loaders.versions_of_artifact.load(self.id)
-        return next((ArtifactVersion.from_row(r) for r in rows if r["version_number"] == number), None)
-
-
+        return await _version_numbered(info, self, "versions", number)
 
 
 @strawberry.type(description="One immutable version of an artifact.")
-class ArtifactVersion(Linked):
-    _entity_type: strawberry.Private[str] = "artifact_version"
+class ArtifactVersion(Linked, FromRow):
     id: uuid.UUID
     artifact_id: uuid.UUID
     version_number: int
@@ -150,44 +123,29 @@ class ArtifactVersion(Linked):
     metadata: JSON
     created_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Row) -> ArtifactVersion:
-        return cls(id=row["id"], artifact_id=row["artifact_id"],
-                   version_number=row["version_number"], content_hash=row["content_hash"],
-                   content_length=row["content_length"], metadata=row["metadata"],
-                   created_at=row["created_at"])
-
     @strawberry.field(description="The full text of this version.")
     async def content(self, info: Info) -> str:
         return (await info.context.loaders.version_content.load(self.id))["content"]
 
     @strawberry.field
     async def artifact(self, info: Info) -> Artifact:
-        return Artifact.from_row(await info.context.loaders.artifact.load(self.artifact_id))
+        return await follow(info, self, "artifact")
 
     @strawberry.field(description="Spans of this version, in offset order.")
     async def spans(self, info: Info) -> list[Span]:
-        rows = await info.context.loaders.spans_of_version.load(self.id)
-        return [Span.from_row(r) for r in rows]
+        return await follow(info, self, "spans")
 
     @strawberry.field(description="The version before this one, if any.")
     async def previous(self, info: Info) -> ArtifactVersion | None:
-        return await self._sibling(info, self.version_number - 1)
+        return await _version_numbered(info, self, "previous", self.version_number - 1)
 
     @strawberry.field(description="The version after this one, if any.")
     async def next(self, info: Info) -> ArtifactVersion | None:
-        return await self._sibling(info, self.version_number + 1)
-
-    async def _sibling(self, info: Info, number: int) -> ArtifactVersion | None:
-        rows = await info.context.loaders.versions_of_artifact.load(self.artifact_id)
-        return next((ArtifactVersion.from_row(r) for r in rows if r["version_number"] == number), None)
-
-
+        return await _version_numbered(info, self, "next", self.version_number + 1)
 
 
 @strawberry.type(description="An exact character range [startOffset, endOffset) of one version.")
-class Span(Linked):
-    _entity_type: strawberry.Private[str] = "span"
+class Span(Linked, FromRow):
     id: uuid.UUID
     version_id: uuid.UUID
     artifact_id: uuid.UUID
@@ -200,33 +158,22 @@ class Span(Linked):
     # Read with the span (substr in SQL), so it costs no resolver call or statement.
     text: str = strawberry.field(description="The covered text: content[startOffset:endOffset].")
 
-    @classmethod
-    def from_row(cls, row: Row) -> Span:
-        return cls(id=row["id"], version_id=row["version_id"], artifact_id=row["artifact_id"],
-                   start_offset=row["start_offset"], end_offset=row["end_offset"],
-                   span_type=row["span_type"], label=row["label"], metadata=row["metadata"],
-                   created_at=row["created_at"], text=row["text"])
-
     @strawberry.field
     async def version(self, info: Info) -> ArtifactVersion:
-        return ArtifactVersion.from_row(await info.context.loaders.version.load(self.version_id))
+        return await follow(info, self, "version")
 
     @strawberry.field
     async def artifact(self, info: Info) -> Artifact:
-        return Artifact.from_row(await info.context.loaders.artifact.load(self.artifact_id))
+        return await follow(info, self, "artifact")
 
     @strawberry.field(description="Provenance records that cite this span as evidence; their "
                       "`target` is what the span supports.")
     async def cited_by(self, info: Info) -> list[Provenance]:
-        rows = await info.context.loaders.provenance_citing_span.load(self.id)
-        return [Provenance.from_row(r) for r in rows]
-
-
+        return await follow(info, self, "citedBy")
 
 
 @strawberry.type(description="Something a person or agent wants, derived from artifacts.")
-class Intent(Linked):
-    _entity_type: strawberry.Private[str] = "intent"
+class Intent(Linked, FromRow):
     id: uuid.UUID
     statement: str
     status: IntentStatus
@@ -236,25 +183,13 @@ class Intent(Linked):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Row) -> Intent:
-        return cls(id=row["id"], statement=row["statement"], status=IntentStatus(row["status"]),
-                   group_id=row["group_id"], confidence=row["confidence"],
-                   metadata=row["metadata"], created_at=row["created_at"],
-                   updated_at=row["updated_at"])
-
     @strawberry.field
     async def group(self, info: Info) -> IntentGroup | None:
-        if self.group_id is None:
-            return None
-        return IntentGroup.from_row(await info.context.loaders.intent_group.load(self.group_id))
-
-
+        return await follow(info, self, "group")
 
 
 @strawberry.type(description="A group of related intents; merged groups point at the survivor.")
-class IntentGroup(Linked):
-    _entity_type: strawberry.Private[str] = "intent_group"
+class IntentGroup(Linked, FromRow):
     id: uuid.UUID
     name: str
     description: str | None
@@ -264,30 +199,17 @@ class IntentGroup(Linked):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Row) -> IntentGroup:
-        return cls(id=row["id"], name=row["name"], description=row["description"],
-                   status=IntentGroupStatus(row["status"]), merged_into_id=row["merged_into_id"],
-                   metadata=row["metadata"], created_at=row["created_at"],
-                   updated_at=row["updated_at"])
-
     @strawberry.field(description="Member intents, oldest first.")
     async def intents(self, info: Info) -> list[Intent]:
-        rows = await info.context.loaders.intents_of_group.load(self.id)
-        return [Intent.from_row(r) for r in rows]
+        return await follow(info, self, "intents")
 
     @strawberry.field(description="The group this one was merged into, if merged.")
     async def merged_into(self, info: Info) -> IntentGroup | None:
-        if self.merged_into_id is None:
-            return None
-        return IntentGroup.from_row(await info.context.loaders.intent_group.load(self.merged_into_id))
-
-
+        return await follow(info, self, "mergedInto")
 
 
 @strawberry.type(description="A decision; superseding links old and new both ways.")
-class Decision(Linked):
-    _entity_type: strawberry.Private[str] = "decision"
+class Decision(Linked, FromRow):
     id: uuid.UUID
     statement: str
     rationale: str | None
@@ -297,23 +219,13 @@ class Decision(Linked):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Row) -> Decision:
-        return cls(id=row["id"], statement=row["statement"], rationale=row["rationale"],
-                   status=DecisionStatus(row["status"]), superseded_by_id=row["superseded_by_id"],
-                   metadata=row["metadata"], created_at=row["created_at"],
-                   updated_at=row["updated_at"])
-
     @strawberry.field(description="The decision that replaced this one.")
     async def superseded_by(self, info: Info) -> Decision | None:
-        if self.superseded_by_id is None:
-            return None
-        return Decision.from_row(await info.context.loaders.decision.load(self.superseded_by_id))
+        return await follow(info, self, "supersededBy")
 
     @strawberry.field(description="The decision this one replaced.")
     async def supersedes(self, info: Info) -> Decision | None:
-        row = await info.context.loaders.decision_superseded_by.load(self.id)
-        return Decision.from_row(row) if row else None
+        return await follow(info, self, "supersedes")
 
     @strawberry.field(description="The whole supersession chain, oldest first.")
     async def lineage(self, info: Info) -> list[Decision]:
@@ -324,11 +236,8 @@ class Decision(Linked):
         return [Decision.from_row(r) for r in chain["items"]]
 
 
-
-
 @strawberry.type(description="A typed edge between two entities.")
-class Relation(Linked):
-    _entity_type: strawberry.Private[str] = "relation"
+class Relation(Linked, FromRow):
     id: uuid.UUID
     relation_type: str
     source_type: EntityType
@@ -337,13 +246,6 @@ class Relation(Linked):
     target_id: uuid.UUID
     metadata: JSON
     created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> Relation:
-        return cls(id=row["id"], relation_type=row["relation_type"],
-                   source_type=EntityType(row["source_type"]), source_id=row["source_id"],
-                   target_type=EntityType(row["target_type"]), target_id=row["target_id"],
-                   metadata=row["metadata"], created_at=row["created_at"])
 
     @strawberry.field
     async def source(self, info: Info) -> Entity | None:
@@ -354,9 +256,8 @@ class Relation(Linked):
         return await load_entity(info, self.target_type.value, self.target_id)
 
 
-
 @strawberry.type(description="How an entity was produced: model, prompt, pipeline, evidence.")
-class Provenance:
+class Provenance(FromRow):
     id: uuid.UUID
     target_type: EntityType
     target_id: uuid.UUID
@@ -366,14 +267,6 @@ class Provenance:
     parameters: JSON
     evidence_span_ids: list[uuid.UUID]
     created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> Provenance:
-        return cls(id=row["id"], target_type=EntityType(row["target_type"]),
-                   target_id=row["target_id"], model=row["model"],
-                   prompt_version=row["prompt_version"], pipeline_version=row["pipeline_version"],
-                   parameters=row["parameters"], evidence_span_ids=list(row["evidence_span_ids"]),
-                   created_at=row["created_at"])
 
     @strawberry.field(description="The entity this record describes.")
     async def target(self, info: Info) -> Entity | None:
@@ -386,7 +279,7 @@ class Provenance:
 
 
 @strawberry.type(description="A named vector space: model, dimensions and distance.")
-class EmbeddingSpace:
+class EmbeddingSpace(FromRow):
     id: uuid.UUID
     name: str
     model: str
@@ -395,31 +288,21 @@ class EmbeddingSpace:
     metadata: JSON
     created_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Row) -> EmbeddingSpace:
-        return cls(id=row["id"], name=row["name"], model=row["model"],
-                   dimensions=row["dimensions"], distance=EmbeddingDistance(row["distance"]),
-                   metadata=row["metadata"], created_at=row["created_at"])
-
 
 Entity = Annotated[
     Union[Artifact, ArtifactVersion, Span, Intent, IntentGroup, Decision, Relation],  # noqa: UP007
     strawberry.union("Entity", description="Any entity a relation or provenance can point at."),
 ]
 
-_ENTITY_LOADERS = {
-    "artifact": ("artifact", Artifact),
-    "artifact_version": ("version", ArtifactVersion),
-    "span": ("span", Span),
-    "intent": ("intent", Intent),
-    "intent_group": ("intent_group", IntentGroup),
-    "decision": ("decision", Decision),
-    "relation": ("relation", Relation),
-}
+# GraphQL type name -> its Strawberry class (the read model names types, not classes).
+_CLASSES: dict[str, Any] = {cls.__name__: cls for cls in (
+    Artifact, ArtifactVersion, Span, Intent, IntentGroup, Decision, Relation, Provenance,
+    EmbeddingSpace)}
 
 
 async def load_entity(info: Info, entity_type: str, entity_id: uuid.UUID) -> Any:
-    """Any entity by (type, id), through the loader of its type; None when it is gone."""
-    loader_name, cls = _ENTITY_LOADERS[entity_type]
-    row = await getattr(info.context.loaders, loader_name).load(entity_id)
-    return cls.from_row(row) if row is not None else None
+    """Any entity by (type, id), through the loader of its type (mimir.entities); None when
+    it is gone."""
+    entity = ENTITIES[EntityType(entity_type)]
+    row = await getattr(info.context.loaders, entity.loader).load(entity_id)
+    return _CLASSES[entity.graphql_type].from_row(row) if row is not None else None
