@@ -20,28 +20,56 @@ Row = dict[str, Any]
 EntityKey = tuple[str, uuid.UUID]
 
 
+# Loader -> (its named query in sql/loaders.sql, the row key its results are matched to
+# the requested keys by, one row or a list per key). tests/unit/test_read_model.py checks
+# each query's columns and order against the read model (graphql/model.py).
+LOADER_QUERIES: dict[str, tuple[str, str, bool]] = {
+    "artifact": ("load_artifacts", "id", False),
+    "version": ("load_versions", "id", False),
+    "versions_of_artifact": ("load_versions_of_artifacts", "artifact_id", True),
+    "version_content": ("load_version_contents", "id", False),
+    "span": ("load_spans", "id", False),
+    "spans_of_version": ("load_spans_of_versions", "version_id", True),
+    "provenance": ("load_provenance", "id", False),
+    "provenance_citing_span": ("load_provenance_citing_spans", "cited_span_id", True),
+    "intent": ("load_intents", "id", False),
+    "intents_of_group": ("load_intents_of_groups", "group_id", True),
+    "intent_group": ("load_intent_groups", "id", False),
+    "decision": ("load_decisions", "id", False),
+    "decision_superseded_by": ("load_decisions_superseded_by", "superseded_by_id", False),
+    "relation": ("load_relations", "id", False),
+}
+# Loaders keyed by (entity_type, id) pairs.
+ENTITY_LOADER_QUERIES = {"provenance_of": "load_provenance_of_targets",
+                         "relations_of": "load_relations_of_entities"}
+
+
 class Loaders:
     """Every loader one GraphQL request may use."""
 
     def __init__(self, pool: Any) -> None:  # the pool, or graphql.context.ReadPool
         self.pool = pool
-        one, many = self._one_per_key, self._many_per_key
-        self.artifact = one(queries.load_artifacts)
-        self.version = one(queries.load_versions)
-        self.versions_of_artifact = many(queries.load_versions_of_artifacts, "artifact_id")
-        self.version_content = one(queries.load_version_contents)
-        self.span = one(queries.load_spans)
-        self.spans_of_version = many(queries.load_spans_of_versions, "version_id")
-        self.provenance = one(queries.load_provenance)
-        self.provenance_citing_span = many(queries.load_provenance_citing_spans, "cited_span_id")
-        self.intent = one(queries.load_intents)
-        self.intents_of_group = many(queries.load_intents_of_groups, "group_id")
-        self.intent_group = one(queries.load_intent_groups)
-        self.decision = one(queries.load_decisions)
-        self.decision_superseded_by = one(queries.load_decisions_superseded_by, "superseded_by_id")
-        self.relation = one(queries.load_relations)
+        self.artifact = self._keyed("artifact")
+        self.version = self._keyed("version")
+        self.versions_of_artifact = self._keyed("versions_of_artifact")
+        self.version_content = self._keyed("version_content")
+        self.span = self._keyed("span")
+        self.spans_of_version = self._keyed("spans_of_version")
+        self.provenance = self._keyed("provenance")
+        self.provenance_citing_span = self._keyed("provenance_citing_span")
+        self.intent = self._keyed("intent")
+        self.intents_of_group = self._keyed("intents_of_group")
+        self.intent_group = self._keyed("intent_group")
+        self.decision = self._keyed("decision")
+        self.decision_superseded_by = self._keyed("decision_superseded_by")
+        self.relation = self._keyed("relation")
         self.provenance_of = DataLoader(load_fn=self._provenance_of)
         self.relations_of = DataLoader(load_fn=self._relations_of)
+
+    def _keyed(self, name: str) -> DataLoader:
+        query_name, key, many = LOADER_QUERIES[name]
+        query = getattr(queries, query_name)
+        return (self._many_per_key if many else self._one_per_key)(query, key)
 
     async def _rows(self, query: Callable, **params: Any) -> list[Row]:
         async with self.pool.connection() as conn:
@@ -64,7 +92,7 @@ class Loaders:
         return DataLoader(load_fn=load)
 
     async def _provenance_of(self, keys: Sequence[EntityKey]) -> list[list[Row]]:
-        rows = await self._rows(queries.load_provenance_of_targets,
+        rows = await self._rows(getattr(queries, ENTITY_LOADER_QUERIES["provenance_of"]),
                                 types=[k[0] for k in keys], ids=[k[1] for k in keys])
         grouped: dict[EntityKey, list[Row]] = defaultdict(list)
         for row in rows:
@@ -72,7 +100,7 @@ class Loaders:
         return [grouped.get(k, []) for k in keys]
 
     async def _relations_of(self, keys: Sequence[EntityKey]) -> list[list[Row]]:
-        rows = await self._rows(queries.load_relations_of_entities,
+        rows = await self._rows(getattr(queries, ENTITY_LOADER_QUERIES["relations_of"]),
                                 types=[k[0] for k in keys], ids=[k[1] for k in keys])
         wanted = set(keys)
         grouped: dict[EntityKey, dict[uuid.UUID, Row]] = defaultdict(dict)

@@ -84,6 +84,7 @@ class ObjectType:
     links: dict[str, Link] = field(default_factory=dict)
     handled: tuple[str, ...] = ()  # rendered by the compiler handler of that name
     resolver_only: dict[str, str] = field(default_factory=dict)  # field -> why
+    loader: str | None = None  # the by-id loader of a type that is not an entity
 
     @property
     def entity_type(self) -> EntityType | None:
@@ -94,6 +95,11 @@ class ObjectType:
     def handlers(self) -> tuple[str, ...]:
         """Fields a compiler handler renders (links with arguments or joins among them)."""
         return self.handled + (LINKED_HANDLED if self.entity_type is not None else ())
+
+    @property
+    def by_id_loader(self) -> str | None:
+        entity = BY_GRAPHQL_TYPE.get(self.name)
+        return entity.loader if entity else self.loader
 
     def columns(self) -> dict[str, Stored]:
         return {s.name: s for s in self.stored}
@@ -195,7 +201,7 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         Stored("parameters", "parameters", "json"),
         Stored("evidenceSpanIds", "evidence_span_ids", "uuid_list", derived=True),
         metadata=False),
-        handled=("target", "evidence", "evidenceSpanIds")),
+        handled=("target", "evidence", "evidenceSpanIds"), loader="provenance"),
     ObjectType("EmbeddingSpace", "embedding_spaces", _common(
         Stored("name", "name", "text"), Stored("model", "model", "text"),
         Stored("dimensions", "dimensions", "int"),
@@ -238,6 +244,17 @@ ROOT_RESOLVER_ONLY: dict[str, str] = {
     "search": "ranking runs in Python (BM25, fusion, embeddings)",
     "traverse": "a recursive walk with cycle and work limits (relations.service.traverse)",
     "provenanceChain": "a breadth-first walk over provenance and evidence",
+}
+
+# Types only resolver-only root fields reach: type -> the root field.
+RESOLVER_ONLY_TYPES: dict[str, str] = {
+    "SearchHit": "search", "TextMatch": "search", "Traversal": "traverse",
+    "TraversalPath": "traverse", "ProvenanceStep": "provenanceChain",
+}
+# Fields of the page types (every XConnection, XEdge and PageInfo) that the compiler renders.
+PAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Connection": ("edges", "pageInfo"), "Edge": ("node", "cursor"),
+    "PageInfo": ("hasNextPage", "endCursor"),
 }
 
 # Keyset pagination: pages are ordered by these columns, and a cursor encodes their values

@@ -16,6 +16,7 @@ from mimir.entities import EntityType as DomainEntityType
 from mimir.errors import Invalid
 from mimir.graphql.context import Info
 from mimir.graphql.inputs import Connection, Edge, EntityRef, PageInfo, filter_params
+from mimir.graphql.model import ROOT_LISTS, TYPES
 from mimir.graphql.search import (
     SearchableType,
     SearchHit,
@@ -126,7 +127,7 @@ class Query:
 
     @strawberry.field(description="A provenance record by id.")
     async def provenance(self, info: Info, id: uuid.UUID) -> Provenance | None:
-        row = await info.context.loaders.provenance.load(id)
+        row = await getattr(info.context.loaders, TYPES["Provenance"].by_id_loader).load(id)
         return Provenance.from_row(row) if row else None
 
     @strawberry.field(description="Any entity by type and id.")
@@ -178,7 +179,8 @@ class Query:
         from mimir.db.queries import queries
 
         async with info.context.reads.connection() as conn:
-            return [EmbeddingSpace.from_row(r) async for r in queries.load_embedding_spaces(conn)]
+            rows = getattr(queries, ROOT_LISTS["embeddingSpaces"][2])(conn)
+            return [EmbeddingSpace.from_row(r) async for r in rows]
 
     @strawberry.field(description="Paths of relations from an entity (cycle-free, depth-capped).")
     async def traverse(self, info: Info, start: EntityRef, relation_types: list[str] | None = None,
