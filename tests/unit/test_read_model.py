@@ -225,6 +225,17 @@ class TestLoaderSql:
             assert _order(query) == [order.removeprefix("{a}.")], field
             assert sorted(_selected(query)) == sorted(s.column for s in TYPES[type_name].stored)
 
+    def test_named_queries_of_the_model_exist(self):
+        """Listing and loader queries are named in the model and loaders.py; a renamed
+        query fails here, not in a request."""
+        names = [c.listing_query for c in CONNECTIONS.values()]
+        names += [query for _, _, query in ROOT_LISTS.values()]
+        names += [query for query, _, _ in LOADER_QUERIES.values()]
+        names += list(ENTITY_LOADER_QUERIES.values())
+        assert [n for n in names if not hasattr(queries, n)] == []
+        for connection in CONNECTIONS.values():  # pages need the keyset columns
+            assert {"created_at", "id"} <= set(_selected(connection.listing_query))
+
     def test_the_parser_reads_what_it_should(self):
         """The checks above are only as good as the parsing: spot-check it."""
         assert _selected("load_provenance_citing_spans")[:2] == ["cited_span_id", "id"]

@@ -22,7 +22,6 @@ from mimir.artifacts import service as artifacts
 from mimir.artifacts.service import ArtifactCreate, VersionAppend
 from mimir.decisions import service as decisions
 from mimir.decisions.service import DecisionCreate, DecisionSuccessor, DecisionUpdate
-from mimir.entities import EntityType as DomainEntityType
 from mimir.graphql.context import Info
 from mimir.graphql.inputs import EntityRef
 from mimir.graphql.loaders import Loaders
@@ -417,5 +416,5 @@ class Mutation:
                                 input: ProvenanceInput) -> Provenance:
         data = _ProvenanceArgument.model_validate({"provenance": _given(input)}).provenance
         row = await _write(info, provenance_service.create_provenance,
-                           DomainEntityType(target.type.value), target.id, data)
+                           target.type, target.id, data)
         return Provenance.from_row(row)

@@ -1,6 +1,7 @@
-"""GraphQL types. Each carries its database row privately and resolves its links through
-the request's dataloaders, so a nested query runs one statement per level, not per
-parent."""
+"""GraphQL types. Each is built from a row by the read model's stored fields (`FromRow`)
+and follows its links through the request's dataloaders as the model says (`follow`), so a
+nested query runs one statement per level, not per parent. The annotations here type the
+schema; what is read, from where and in which order is graphql/model.py."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ async def follow(info: Info, parent: Any, name: str) -> Any:
     if key is None:
         return None
     loaded = await getattr(info.context.loaders, link.loader).load(key)
-    cls = _CLASSES[link.target]
+    cls = CLASSES[link.target]
     if link.pick == "all":
         return [cls.from_row(row) for row in loaded]
     if link.pick == "last":
@@ -295,7 +296,7 @@ Entity = Annotated[
 ]
 
 # GraphQL type name -> its Strawberry class (the read model names types, not classes).
-_CLASSES: dict[str, Any] = {cls.__name__: cls for cls in (
+CLASSES: dict[str, Any] = {cls.__name__: cls for cls in (
     Artifact, ArtifactVersion, Span, Intent, IntentGroup, Decision, Relation, Provenance,
     EmbeddingSpace)}
 
@@ -305,4 +306,4 @@ async def load_entity(info: Info, entity_type: str, entity_id: uuid.UUID) -> Any
     it is gone."""
     entity = ENTITIES[EntityType(entity_type)]
     row = await getattr(info.context.loaders, entity.loader).load(entity_id)
-    return _CLASSES[entity.graphql_type].from_row(row) if row is not None else None
+    return CLASSES[entity.graphql_type].from_row(row) if row is not None else None
