@@ -26,6 +26,7 @@ from mimir.graphql.loaders import ENTITY_LOADER_QUERIES, LOADER_QUERIES
 from mimir.graphql.model import (
     BY_ID,
     CONNECTIONS,
+    CURSOR_COLUMNS,
     PAGE_FIELDS,
     RESOLVER_ONLY_TYPES,
     ROOT_LISTS,
@@ -150,6 +151,17 @@ class TestEntityRegistry:
             assert entity.loader in LOADER_QUERIES
         assert BY_GRAPHQL_TYPE.keys() == {e.graphql_type for e in ENTITIES.values()}
 
+    def test_rest_paths_are_get_routes(self):
+        """Each registered REST path is a GET route of the app (parameter names aside)."""
+        from mimir.app import create_app
+
+        spec = create_app(Settings(_env_file=None)).openapi()
+        routes = {re.sub(r"\{[^}]+\}", "{}", path) for path, item in spec["paths"].items()
+                  if "get" in item}
+        paths = [e.rest_path for e in ENTITIES.values() if e.rest_path]
+        assert len(paths) == len(ENTITIES) - 1  # versions are reached through the artifact
+        assert [p for p in paths if p.replace("{id}", "{}") not in routes] == []
+
 
 # --- sql/loaders.sql against the model ---------------------------------------------------
 
@@ -234,7 +246,7 @@ class TestLoaderSql:
         names += list(ENTITY_LOADER_QUERIES.values())
         assert [n for n in names if not hasattr(queries, n)] == []
         for connection in CONNECTIONS.values():  # pages need the keyset columns
-            assert {"created_at", "id"} <= set(_selected(connection.listing_query))
+            assert set(CURSOR_COLUMNS) <= set(_selected(connection.listing_query))
 
     def test_the_parser_reads_what_it_should(self):
         """The checks above are only as good as the parsing: spot-check it."""
