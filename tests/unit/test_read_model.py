@@ -22,7 +22,7 @@ from mimir.config import Settings
 from mimir.db.queries import queries
 from mimir.entities import BY_GRAPHQL_TYPE, ENTITIES, EntityType
 from mimir.graphql.compiler import HANDLERS
-from mimir.graphql.loaders import ENTITY_LOADER_QUERIES, LOADER_QUERIES
+from mimir.graphql.loaders import ENTITY_LOADER_QUERIES, LOADER_QUERIES, STATEMENTS, statement
 from mimir.graphql.model import (
     BY_ID,
     CONNECTIONS,
@@ -33,6 +33,7 @@ from mimir.graphql.model import (
     ROOT_RESOLVER_ONLY,
     TYPES,
     Link,
+    loader_types,
 )
 from mimir.graphql.schema import build_schema
 
@@ -172,14 +173,24 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def _statement(query_name: str) -> str:
+    """The statement a loader runs: the named query with the model's select list."""
+    loaders = {q: n for n, (q, _, _) in LOADER_QUERIES.items()} | {
+        q: n for n, q in ENTITY_LOADER_QUERIES.items()}
+    if query_name in loaders:
+        return STATEMENTS[loaders[query_name]]
+    root = {q: t for t, _, q in ROOT_LISTS.values()}
+    return statement(query_name, root.get(query_name))
+
+
 def _selected(query_name: str) -> list[str]:
-    flat = _flat(getattr(queries, query_name).sql)
+    flat = _flat(_statement(query_name))
     select = flat.split("SELECT ", 1)[1].split(" FROM ", 1)[0]
     return [re.split(r" AS ", item)[-1].split(".")[-1].strip() for item in select.split(",")]
 
 
 def _order(query_name: str) -> list[str]:
-    flat = _flat(getattr(queries, query_name).sql).rstrip(";")
+    flat = _flat(_statement(query_name)).rstrip(";")
     if " ORDER BY " not in flat:
         return []
     return [term.strip().split(".")[-1] for term in flat.split(" ORDER BY ")[1].split(",")]
@@ -187,15 +198,6 @@ def _order(query_name: str) -> list[str]:
 
 def _model_order(link: Link) -> list[str]:
     return [term.strip().removeprefix("{a}.") for term in link.order.split(",") if term.strip()]
-
-
-def _loaders_of_types() -> dict[str, str]:
-    """Loader -> the type whose rows it returns (by-id loaders and the links' loaders)."""
-    produced = {m.by_id_loader: m.name for m in TYPES.values() if m.by_id_loader}
-    for model in TYPES.values():
-        for link in model.links.values():
-            assert produced.setdefault(link.loader, link.target) == link.target, link.loader
-    return produced
 
 
 def _query_of(loader: str) -> tuple[str, str | None]:
@@ -206,11 +208,11 @@ def _query_of(loader: str) -> tuple[str, str | None]:
 
 
 class TestLoaderSql:
-    @pytest.mark.parametrize("loader", sorted(_loaders_of_types()))
+    @pytest.mark.parametrize("loader", sorted(loader_types()))
     def test_loader_selects_the_models_columns(self, loader):
-        """Adding a stored field to the model without adding its column to the loaders
-        (or the other way round) fails here, naming the loader."""
-        type_name = _loaders_of_types()[loader]
+        """Each loader's statement selects the model's columns of the type it returns (the
+        `{columns}` of sql/loaders.sql), and besides them only the key it groups by."""
+        type_name = loader_types()[loader]
         query, key = _query_of(loader)
         columns = [s.column for s in TYPES[type_name].stored]
         grouped_by = [key] if key and key not in columns else []
@@ -255,3 +257,13 @@ class TestLoaderSql:
         assert _order("load_spans_of_versions") == ["version_id", "start_offset", "end_offset",
                                                     "id"]
         assert _order("load_provenance") == []  # the array_agg's ORDER BY is not the query's
+
+    def test_loader_statements_take_their_columns_from_the_model(self):
+        """Every statement returning rows of a type leaves its select list to the model."""
+        typed = loader_types()
+        for name, (query, _, _) in LOADER_QUERIES.items():
+            template = getattr(queries, query).sql
+            assert ("{columns}" in template) == (name in typed), query
+            assert "{columns}" not in STATEMENTS[name]
+        for name, query in ENTITY_LOADER_QUERIES.items():
+            assert "{columns}" in getattr(queries, query).sql and name in typed

@@ -38,7 +38,15 @@ from mimir.db.queries import queries
 from mimir.entities import ENTITIES
 from mimir.errors import MimirError
 from mimir.graphql.inputs import filter_params
-from mimir.graphql.model import BY_ID, CONNECTIONS, CURSOR_COLUMNS, ROOT_LISTS, TYPES, Link
+from mimir.graphql.model import (
+    BY_ID,
+    CONNECTIONS,
+    CURSOR_COLUMNS,
+    ROOT_LISTS,
+    SPAN_TEXT,
+    TYPES,
+    Link,
+)
 from mimir.query.filters import Conditions, parse_filters
 from mimir.query.pagination import page_request
 
@@ -281,9 +289,8 @@ class _Compiler:
                          many=True, version_alias=row.alias, version_content=row.content)
 
     def span_text(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        a = row.alias
-        return (f"coalesce(to_json(substr({row.content}, {a}.start_offset + 1, "
-                f"{a}.end_offset - {a}.start_offset))::text, 'null')")
+        return _RENDER["text"].format(SPAN_TEXT.replace("{content}", row.content)
+                                      .replace("{a}", row.alias))
 
     def relation_source(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         return self.entity(f"{row.alias}.source_type", f"{row.alias}.source_id", nodes)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
 from mimir.db.queries import queries
+from mimir.graphql.model import TYPES, loader_types
 
 Row = dict[str, Any]
 EntityKey = tuple[str, uuid.UUID]
@@ -44,6 +45,19 @@ ENTITY_LOADER_QUERIES = {"provenance_of": "load_provenance_of_targets",
                          "relations_of": "load_relations_of_entities"}
 
 
+def statement(query_name: str, type_name: str | None) -> str:
+    """A named query of sql/loaders.sql with the read model's select list of the type it
+    returns in place of {columns} (SQL from the model, never from a request)."""
+    sql = getattr(queries, query_name).sql
+    return sql.replace("{columns}", TYPES[type_name].select_list()) if type_name else sql
+
+
+_TYPES = loader_types()
+STATEMENTS: dict[str, str] = {
+    name: statement(query, _TYPES.get(name)) for name, query in
+    [*((n, q) for n, (q, _, _) in LOADER_QUERIES.items()), *ENTITY_LOADER_QUERIES.items()]}
+
+
 class Loaders:
     """Every loader one GraphQL request may use."""
 
@@ -67,22 +81,22 @@ class Loaders:
         self.relations_of = DataLoader(load_fn=self._relations_of)
 
     def _keyed(self, name: str) -> DataLoader:
-        query_name, key, many = LOADER_QUERIES[name]
-        query = getattr(queries, query_name)
-        return (self._many_per_key if many else self._one_per_key)(query, key)
+        _, key, many = LOADER_QUERIES[name]
+        return (self._many_per_key if many else self._one_per_key)(STATEMENTS[name], key)
 
-    async def _rows(self, query: Callable, **params: Any) -> list[Row]:
+    async def _rows(self, query: str, **params: Any) -> list[Row]:
         async with self.pool.connection() as conn:
-            return [row async for row in query(conn, **params)]
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
 
-    def _one_per_key(self, query: Callable, key: str = "id") -> DataLoader:
+    def _one_per_key(self, query: str, key: str = "id") -> DataLoader:
         async def load(ids: Sequence[uuid.UUID]) -> list[Row | None]:
             by_key = {row[key]: row for row in await self._rows(query, ids=list(ids))}
             return [by_key.get(i) for i in ids]
 
         return DataLoader(load_fn=load)
 
-    def _many_per_key(self, query: Callable, key: str) -> DataLoader:
+    def _many_per_key(self, query: str, key: str) -> DataLoader:
         async def load(ids: Sequence[uuid.UUID]) -> list[list[Row]]:
             grouped: dict[Hashable, list[Row]] = defaultdict(list)
             for row in await self._rows(query, ids=list(ids)):
@@ -92,7 +106,7 @@ class Loaders:
         return DataLoader(load_fn=load)
 
     async def _provenance_of(self, keys: Sequence[EntityKey]) -> list[list[Row]]:
-        rows = await self._rows(getattr(queries, ENTITY_LOADER_QUERIES["provenance_of"]),
+        rows = await self._rows(STATEMENTS["provenance_of"],
                                 types=[k[0] for k in keys], ids=[k[1] for k in keys])
         grouped: dict[EntityKey, list[Row]] = defaultdict(list)
         for row in rows:
@@ -100,7 +114,7 @@ class Loaders:
         return [grouped.get(k, []) for k in keys]
 
     async def _relations_of(self, keys: Sequence[EntityKey]) -> list[list[Row]]:
-        rows = await self._rows(getattr(queries, ENTITY_LOADER_QUERIES["relations_of"]),
+        rows = await self._rows(STATEMENTS["relations_of"],
                                 types=[k[0] for k in keys], ids=[k[1] for k in keys])
         wanted = set(keys)
         grouped: dict[EntityKey, dict[uuid.UUID, Row]] = defaultdict(dict)

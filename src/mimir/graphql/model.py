@@ -2,14 +2,15 @@
 work. Per object type: its table, its stored fields (GraphQL name, column, how the value
 renders), its links (target type, join condition, order, one or many, and the dataloader
 the Strawberry resolver reads), the fields a compiler handler renders, and the fields only
-resolvers serve. Then the root connections and by-id lookups, and the cursor rule.
+resolvers serve. Then the root connections, lookups and lists, and the cursor rule.
 
-Who reads it: `graphql/types.py` builds each type from a row with `from_row` (the stored
-fields) and follows links through `follow` (loader, key, order); `graphql/compiler.py`
-renders stored fields and links from it; `tests/unit/test_read_model.py` checks that
-`sql/loaders.sql` selects these columns in these orders and that every field of the schema
-is covered here. Adding a stored field or a link is one edit here (plus its migration, the
-loader's column list the test names, and the Strawberry annotation that types the field).
+Who reads it: `graphql/types.py` builds each type from a row (`FromRow`) and follows links
+through their loaders (`follow`); `graphql/loaders.py` puts each type's select list into
+the statements of `sql/loaders.sql`; `graphql/query.py` pages root connections with the
+listing query and filters named here; `graphql/compiler.py` renders stored fields, links,
+connections and cursors from it. `tests/unit/test_read_model.py` checks it covers the
+schema. Adding a stored field is one entry here (plus its migration and the Strawberry
+annotation that types it); docs/read-model.md says how.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ class Stored:
     enum: type[Enum] | None = None
     on_version: bool = False
     derived: bool = False
+    sql: str = ""  # a derived value's SQL in the loaders: {a} the row, {v} a span's version
+
+    def select(self) -> str:
+        """This field in a loader's select list (the row is `a`, a span's version `v`)."""
+        if self.derived:
+            return f"{self.sql.replace('{a}', 'a').replace('{v}', 'v')} AS {self.column}"
+        return f"{'v' if self.on_version else 'a'}.{self.column}"
 
     @property
     def attribute(self) -> str:
@@ -104,6 +112,11 @@ class ObjectType:
     def columns(self) -> dict[str, Stored]:
         return {s.name: s for s in self.stored}
 
+    def select_list(self) -> str:
+        """The select list of every loader statement of this type (`{columns}` in
+        sql/loaders.sql)."""
+        return ", ".join(s.select() for s in self.stored)
+
     def table_columns(self) -> list[str]:
         """The columns of this type's own table that its fields read."""
         return [s.column for s in self.stored if not (s.derived or s.on_version)]
@@ -126,6 +139,9 @@ LINKED: dict[str, Link] = {
     "provenance": Link("Provenance", "{a}.target_type = '{e}' AND {a}.target_id = {p}.id",
                        "provenance_of", "entity", _OLDEST_FIRST, "all"),
 }
+# A span's text: characters [start, end) of its version's content, as Python slices them.
+# The compiler substitutes its own copy of the content for {content}.
+SPAN_TEXT = "substr({content}, {a}.start_offset + 1, {a}.end_offset - {a}.start_offset)"
 LINKED_HANDLED = ("relations",)  # filtered by direction and relation types
 _VERSIONS = "{a}.artifact_id = {p}.artifact_id AND {a}.version_number = {p}.version_number"
 
@@ -156,7 +172,8 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         Stored("artifactId", "artifact_id", "uuid", on_version=True),
         Stored("startOffset", "start_offset", "int"), Stored("endOffset", "end_offset", "int"),
         Stored("spanType", "span_type", "text"), Stored("label", "label", "text"),
-        Stored("text", "text", "text", derived=True)),
+        Stored("text", "text", "text", derived=True, sql=SPAN_TEXT.replace("{content}",
+                                                                           "{v}.content"))),
         links={"version": Link("ArtifactVersion", "{a}.id = {p}.version_id", "version",
                                "version_id"),
                "artifact": Link("Artifact", "{a}.id = {v}.artifact_id", "artifact", "artifact_id"),
@@ -199,7 +216,9 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         Stored("promptVersion", "prompt_version", "text"),
         Stored("pipelineVersion", "pipeline_version", "text"),
         Stored("parameters", "parameters", "json"),
-        Stored("evidenceSpanIds", "evidence_span_ids", "uuid_list", derived=True),
+        Stored("evidenceSpanIds", "evidence_span_ids", "uuid_list", derived=True,
+               sql="coalesce((SELECT array_agg(x.span_id ORDER BY x.position) FROM "
+                   "provenance_evidence x WHERE x.provenance_id = {a}.id), '{}')"),
         metadata=False),
         handled=("target", "evidence", "evidenceSpanIds"), loader="provenance"),
     ObjectType("EmbeddingSpace", "embedding_spaces", _common(
@@ -256,6 +275,18 @@ PAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "Connection": ("edges", "pageInfo"), "Edge": ("node", "cursor"),
     "PageInfo": ("hasNextPage", "endCursor"),
 }
+
+
+
+def loader_types() -> dict[str, str]:
+    """Dataloader -> the type whose rows it returns: the by-id loaders and the links'."""
+    produced = {m.by_id_loader: m.name for m in TYPES.values() if m.by_id_loader}
+    for model in TYPES.values():
+        for link in model.links.values():
+            if produced.setdefault(link.loader, link.target) != link.target:
+                raise ValueError(f"loader {link.loader} returns two types")
+    return produced
+
 
 # Keyset pagination: pages are ordered by these columns, and a cursor encodes their values
 # (query/pagination.py in Python, compiler._CURSOR in SQL).

@@ -15,6 +15,7 @@ from mimir.errors import Invalid
 from mimir.graphql.context import Info
 from mimir.graphql.enums import SearchableType
 from mimir.graphql.inputs import Connection, Edge, EntityRef, PageInfo, filter_params
+from mimir.graphql.loaders import statement
 from mimir.graphql.model import CONNECTIONS, ROOT_LISTS, TYPES
 from mimir.graphql.search import (
     SearchHit,
@@ -180,9 +181,10 @@ class Query:
 
     @strawberry.field(description="Embedding spaces, by name.")
     async def embedding_spaces(self, info: Info) -> list[EmbeddingSpace]:
+        type_name, _, query = ROOT_LISTS["embeddingSpaces"]
         async with info.context.reads.connection() as conn:
-            rows = getattr(queries, ROOT_LISTS["embeddingSpaces"][2])(conn)
-            return [EmbeddingSpace.from_row(r) async for r in rows]
+            cursor = await conn.execute(statement(query, type_name))
+            return [EmbeddingSpace.from_row(r) for r in await cursor.fetchall()]
 
     @strawberry.field(description="Paths of relations from an entity (cycle-free, depth-capped).")
     async def traverse(self, info: Info, start: EntityRef, relation_types: list[str] | None = None,
