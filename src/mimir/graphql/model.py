@@ -4,13 +4,14 @@ renders), its links (target type, join condition, order, one or many, and the da
 the Strawberry resolver reads), the fields a compiler handler renders, and the fields only
 resolvers serve. Then the root connections, lookups and lists, and the cursor rule.
 
-Who reads it: `graphql/types.py` builds each type from a row (`FromRow`) and follows links
-through their loaders (`follow`); `graphql/loaders.py` puts each type's select list into
+Who reads it: `graphql/types.py` declares each type's stored fields from it
+(`stored_fields`), builds the type from a row (`FromRow`) and follows links through their
+loaders (`follow`); `graphql/loaders.py` puts each type's select list into
 the statements of `sql/loaders.sql`; `graphql/query.py` pages root connections with the
 listing query and filters named here; `graphql/compiler.py` renders stored fields, links,
 connections and cursors from it. `tests/unit/test_read_model.py` checks it covers the
-schema. Adding a stored field is one entry here (plus its migration and the Strawberry
-annotation that types it); docs/read-model.md says how.
+schema. Adding a stored field or a link is one entry here (plus its migration); the
+docs/read-model.md says how.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Stored:
     on_version: bool = False
     derived: bool = False
     sql: str = ""  # a derived value's SQL in the loaders: {a} the row, {v} a span's version
+    null: bool = False  # the GraphQL field is nullable
+    description: str | None = None
 
     def select(self) -> str:
         """This field in a loader's select list (the row is `a`, a span's version `v`)."""
@@ -122,13 +125,15 @@ class ObjectType:
         return [s.column for s in self.stored if not (s.derived or s.on_version)]
 
 
-def _common(*fields: Stored, updated: bool = False, metadata: bool = True) -> tuple[Stored, ...]:
-    """id, the type's fields, then metadata, createdAt and updatedAt (when it has them)."""
+def _common(*fields: Stored, updated: bool = False, metadata: bool = True,
+            last: tuple[Stored, ...] = ()) -> tuple[Stored, ...]:
+    """id, the type's fields, then metadata, createdAt and updatedAt (when it has them),
+    then `last`: the schema's field order."""
     tail = (Stored("metadata", "metadata", "json"),) if metadata else ()
     tail += (Stored("createdAt", "created_at", "time"),)
     if updated:
         tail += (Stored("updatedAt", "updated_at", "time"),)
-    return (Stored("id", "id", "uuid"), *fields, *tail)
+    return (Stored("id", "id", "uuid"), *fields, *tail, *last)
 
 
 _OLDEST_FIRST = "{a}.created_at, {a}.id"
@@ -147,8 +152,8 @@ _VERSIONS = "{a}.artifact_id = {p}.artifact_id AND {a}.version_number = {p}.vers
 
 TYPES: dict[str, ObjectType] = {t.name: t for t in (
     ObjectType("Artifact", "artifacts", _common(
-        Stored("kind", "kind", "enum", ArtifactKind), Stored("title", "title", "text"),
-        Stored("source", "source", "text"), Stored("externalId", "external_id", "text")),
+        Stored("kind", "kind", "enum", ArtifactKind), Stored("title", "title", "text", null=True),
+        Stored("source", "source", "text"), Stored("externalId", "external_id", "text", null=True)),
         links={"versions": Link("ArtifactVersion", "{a}.artifact_id = {p}.id",
                                 "versions_of_artifact", "id", "{a}.version_number", "all"),
                "latestVersion": Link("ArtifactVersion", "{a}.artifact_id = {p}.id",
@@ -157,8 +162,10 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
     ObjectType("ArtifactVersion", "artifact_versions", _common(
         Stored("artifactId", "artifact_id", "uuid"),
         Stored("versionNumber", "version_number", "int"),
-        Stored("contentHash", "content_hash", "text"),
-        Stored("contentLength", "content_length", "int")),
+        Stored("contentHash", "content_hash", "text",
+               description="SHA-256 of the UTF-8 content, hex."),
+        Stored("contentLength", "content_length", "int",
+               description="Length in Unicode code points.")),
         links={"artifact": Link("Artifact", "{a}.id = {p}.artifact_id", "artifact", "artifact_id"),
                "previous": Link("ArtifactVersion", _VERSIONS + " - 1", "versions_of_artifact",
                                 "artifact_id", pick="match"),
@@ -170,10 +177,13 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
     ObjectType("Span", "spans", _common(
         Stored("versionId", "version_id", "uuid"),
         Stored("artifactId", "artifact_id", "uuid", on_version=True),
-        Stored("startOffset", "start_offset", "int"), Stored("endOffset", "end_offset", "int"),
-        Stored("spanType", "span_type", "text"), Stored("label", "label", "text"),
-        Stored("text", "text", "text", derived=True, sql=SPAN_TEXT.replace("{content}",
-                                                                           "{v}.content"))),
+        Stored("startOffset", "start_offset", "int",
+               description="First character (Unicode code points)."),
+        Stored("endOffset", "end_offset", "int", description="End, exclusive (code points)."),
+        Stored("spanType", "span_type", "text"), Stored("label", "label", "text", null=True),
+        last=(Stored("text", "text", "text", derived=True,
+                     sql=SPAN_TEXT.replace("{content}", "{v}.content"),
+                     description="The covered text: content[startOffset:endOffset]."),)),
         links={"version": Link("ArtifactVersion", "{a}.id = {p}.version_id", "version",
                                "version_id"),
                "artifact": Link("Artifact", "{a}.id = {v}.artifact_id", "artifact", "artifact_id"),
@@ -183,21 +193,21 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         handled=("text",)),
     ObjectType("Intent", "intents", _common(
         Stored("statement", "statement", "text"),
-        Stored("status", "status", "enum", IntentStatus), Stored("groupId", "group_id", "uuid"),
-        Stored("confidence", "confidence", "float"), updated=True),
+        Stored("status", "status", "enum", IntentStatus), Stored("groupId", "group_id", "uuid", null=True),
+        Stored("confidence", "confidence", "float", null=True), updated=True),
         links={"group": Link("IntentGroup", "{a}.id = {p}.group_id", "intent_group", "group_id")}),
     ObjectType("IntentGroup", "intent_groups", _common(
-        Stored("name", "name", "text"), Stored("description", "description", "text"),
+        Stored("name", "name", "text"), Stored("description", "description", "text", null=True),
         Stored("status", "status", "enum", IntentGroupStatus),
-        Stored("mergedIntoId", "merged_into_id", "uuid"), updated=True),
+        Stored("mergedIntoId", "merged_into_id", "uuid", null=True), updated=True),
         links={"intents": Link("Intent", "{a}.group_id = {p}.id", "intents_of_group", "id",
                                _OLDEST_FIRST, "all"),
                "mergedInto": Link("IntentGroup", "{a}.id = {p}.merged_into_id", "intent_group",
                                   "merged_into_id")}),
     ObjectType("Decision", "decisions", _common(
-        Stored("statement", "statement", "text"), Stored("rationale", "rationale", "text"),
+        Stored("statement", "statement", "text"), Stored("rationale", "rationale", "text", null=True),
         Stored("status", "status", "enum", DecisionStatus),
-        Stored("supersededById", "superseded_by_id", "uuid"), updated=True),
+        Stored("supersededById", "superseded_by_id", "uuid", null=True), updated=True),
         links={"supersededBy": Link("Decision", "{a}.id = {p}.superseded_by_id", "decision",
                                     "superseded_by_id"),
                "supersedes": Link("Decision", "{a}.superseded_by_id = {p}.id",
@@ -212,9 +222,9 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         handled=("source", "target")),
     ObjectType("Provenance", "provenance", _common(
         Stored("targetType", "target_type", "enum", EntityType),
-        Stored("targetId", "target_id", "uuid"), Stored("model", "model", "text"),
-        Stored("promptVersion", "prompt_version", "text"),
-        Stored("pipelineVersion", "pipeline_version", "text"),
+        Stored("targetId", "target_id", "uuid"), Stored("model", "model", "text", null=True),
+        Stored("promptVersion", "prompt_version", "text", null=True),
+        Stored("pipelineVersion", "pipeline_version", "text", null=True),
         Stored("parameters", "parameters", "json"),
         Stored("evidenceSpanIds", "evidence_span_ids", "uuid_list", derived=True,
                sql="coalesce((SELECT array_agg(x.span_id ORDER BY x.position) FROM "

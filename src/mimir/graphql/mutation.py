@@ -23,18 +23,15 @@ from mimir.artifacts.service import ArtifactCreate, VersionAppend
 from mimir.decisions import service as decisions
 from mimir.decisions.service import DecisionCreate, DecisionSuccessor, DecisionUpdate
 from mimir.graphql.context import Info
+from mimir.graphql.enums import ArtifactKind, DecisionStatus, IntentGroupStatus, IntentStatus
 from mimir.graphql.inputs import EntityRef
 from mimir.graphql.loaders import Loaders
 from mimir.graphql.types import (
     Artifact,
-    ArtifactKind,
     ArtifactVersion,
     Decision,
-    DecisionStatus,
     Intent,
     IntentGroup,
-    IntentGroupStatus,
-    IntentStatus,
     Provenance,
     Relation,
     Span,

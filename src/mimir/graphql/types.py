@@ -1,7 +1,8 @@
 """GraphQL types. Each is built from a row by the read model's stored fields (`FromRow`)
 and follows its links through the request's dataloaders as the model says (`follow`), so a
-nested query runs one statement per level, not per parent. The annotations here type the
-schema; what is read, from where and in which order is graphql/model.py."""
+nested query runs one statement per level, not per parent. The stored (scalar) fields of
+each type are declared from the model (`stored_fields`); the classes here add the fields
+with resolvers."""
 
 from __future__ import annotations
 
@@ -15,16 +16,29 @@ from strawberry.scalars import JSON
 from mimir.entities import ENTITIES, EntityType
 from mimir.graphql.context import Info
 from mimir.graphql.enums import (
-    ArtifactKind,
-    DecisionStatus,
     Direction,
-    EmbeddingDistance,
-    IntentGroupStatus,
-    IntentStatus,
 )
 from mimir.graphql.model import TYPES
 
 Row = dict[str, Any]
+
+
+# The Python type of each render kind of the read model.
+_PYTHON_TYPES: dict[str, Any] = {"uuid": uuid.UUID, "text": str, "int": int, "float": float,
+                                 "time": datetime, "json": JSON, "uuid_list": list[uuid.UUID]}
+
+
+def stored_fields(cls: type) -> type:
+    """Declares the read model's stored fields of a type on its class (annotations and
+    descriptions, in the model's order), for `strawberry.type` to read."""
+    annotations: dict[str, Any] = {}
+    for field in TYPES[cls.__name__].stored:
+        python_type = field.enum or _PYTHON_TYPES[field.kind]
+        annotations[field.attribute] = python_type | None if field.null else python_type
+        if field.description:
+            setattr(cls, field.attribute, strawberry.field(description=field.description))
+    cls.__annotations__ = {**annotations, **cls.__dict__.get("__annotations__", {})}
+    return cls
 
 
 class FromRow:
@@ -92,15 +106,8 @@ class Linked:
 
 
 @strawberry.type(description="A conversation, document or note, with append-only versions.")
+@stored_fields
 class Artifact(Linked, FromRow):
-    id: uuid.UUID
-    kind: ArtifactKind
-    title: str | None
-    source: str
-    external_id: str | None
-    metadata: JSON
-    created_at: datetime
-
     @strawberry.field(description="Every version, oldest first.")
     async def versions(self, info: Info) -> list[ArtifactVersion]:
         return await follow(info, self, "versions")
@@ -115,15 +122,8 @@ class Artifact(Linked, FromRow):
 
 
 @strawberry.type(description="One immutable version of an artifact.")
+@stored_fields
 class ArtifactVersion(Linked, FromRow):
-    id: uuid.UUID
-    artifact_id: uuid.UUID
-    version_number: int
-    content_hash: str = strawberry.field(description="SHA-256 of the UTF-8 content, hex.")
-    content_length: int = strawberry.field(description="Length in Unicode code points.")
-    metadata: JSON
-    created_at: datetime
-
     @strawberry.field(description="The full text of this version.")
     async def content(self, info: Info) -> str:
         return (await info.context.loaders.version_content.load(self.id))["content"]
@@ -146,19 +146,8 @@ class ArtifactVersion(Linked, FromRow):
 
 
 @strawberry.type(description="An exact character range [startOffset, endOffset) of one version.")
+@stored_fields
 class Span(Linked, FromRow):
-    id: uuid.UUID
-    version_id: uuid.UUID
-    artifact_id: uuid.UUID
-    start_offset: int = strawberry.field(description="First character (Unicode code points).")
-    end_offset: int = strawberry.field(description="End, exclusive (code points).")
-    span_type: str
-    label: str | None
-    metadata: JSON
-    created_at: datetime
-    # Read with the span (substr in SQL), so it costs no resolver call or statement.
-    text: str = strawberry.field(description="The covered text: content[startOffset:endOffset].")
-
     @strawberry.field
     async def version(self, info: Info) -> ArtifactVersion:
         return await follow(info, self, "version")
@@ -174,32 +163,16 @@ class Span(Linked, FromRow):
 
 
 @strawberry.type(description="Something a person or agent wants, derived from artifacts.")
+@stored_fields
 class Intent(Linked, FromRow):
-    id: uuid.UUID
-    statement: str
-    status: IntentStatus
-    group_id: uuid.UUID | None
-    confidence: float | None
-    metadata: JSON
-    created_at: datetime
-    updated_at: datetime
-
     @strawberry.field
     async def group(self, info: Info) -> IntentGroup | None:
         return await follow(info, self, "group")
 
 
 @strawberry.type(description="A group of related intents; merged groups point at the survivor.")
+@stored_fields
 class IntentGroup(Linked, FromRow):
-    id: uuid.UUID
-    name: str
-    description: str | None
-    status: IntentGroupStatus
-    merged_into_id: uuid.UUID | None
-    metadata: JSON
-    created_at: datetime
-    updated_at: datetime
-
     @strawberry.field(description="Member intents, oldest first.")
     async def intents(self, info: Info) -> list[Intent]:
         return await follow(info, self, "intents")
@@ -210,16 +183,8 @@ class IntentGroup(Linked, FromRow):
 
 
 @strawberry.type(description="A decision; superseding links old and new both ways.")
+@stored_fields
 class Decision(Linked, FromRow):
-    id: uuid.UUID
-    statement: str
-    rationale: str | None
-    status: DecisionStatus
-    superseded_by_id: uuid.UUID | None
-    metadata: JSON
-    created_at: datetime
-    updated_at: datetime
-
     @strawberry.field(description="The decision that replaced this one.")
     async def superseded_by(self, info: Info) -> Decision | None:
         return await follow(info, self, "supersededBy")
@@ -238,16 +203,8 @@ class Decision(Linked, FromRow):
 
 
 @strawberry.type(description="A typed edge between two entities.")
+@stored_fields
 class Relation(Linked, FromRow):
-    id: uuid.UUID
-    relation_type: str
-    source_type: EntityType
-    source_id: uuid.UUID
-    target_type: EntityType
-    target_id: uuid.UUID
-    metadata: JSON
-    created_at: datetime
-
     @strawberry.field
     async def source(self, info: Info) -> Entity | None:
         return await load_entity(info, self.source_type.value, self.source_id)
@@ -258,17 +215,8 @@ class Relation(Linked, FromRow):
 
 
 @strawberry.type(description="How an entity was produced: model, prompt, pipeline, evidence.")
+@stored_fields
 class Provenance(FromRow):
-    id: uuid.UUID
-    target_type: EntityType
-    target_id: uuid.UUID
-    model: str | None
-    prompt_version: str | None
-    pipeline_version: str | None
-    parameters: JSON
-    evidence_span_ids: list[uuid.UUID]
-    created_at: datetime
-
     @strawberry.field(description="The entity this record describes.")
     async def target(self, info: Info) -> Entity | None:
         return await load_entity(info, self.target_type.value, self.target_id)
@@ -280,14 +228,9 @@ class Provenance(FromRow):
 
 
 @strawberry.type(description="A named vector space: model, dimensions and distance.")
+@stored_fields
 class EmbeddingSpace(FromRow):
-    id: uuid.UUID
-    name: str
-    model: str
-    dimensions: int
-    distance: EmbeddingDistance
-    metadata: JSON
-    created_at: datetime
+    """Stored fields only (the read model's)."""
 
 
 Entity = Annotated[
