@@ -407,9 +407,9 @@ def _selection(type_name: str, used: set[tuple[str, str]]) -> str:
 
     model = TYPES[type_name]
     schema_type = _model_schema().get_type(type_name)
-    parts = list(model.columns())
+    parts = list(model.columns)
     for name in [*model.handlers, *model.links]:
-        if name in model.columns() or name in parts:
+        if name in model.columns or name in parts:
             continue
         parts.append(name)
         target = graphql.get_named_type(schema_type.fields[name].type)
@@ -425,14 +425,14 @@ def _selection(type_name: str, used: set[tuple[str, str]]) -> str:
             parts.append(f"{alias}{name}{args} {sub}")
         parts.remove(name)
     used.update((type_name, name) for name in
-                [*model.columns(), *model.handlers, *model.links])
+                [*model.columns, *model.handlers, *model.links])
     return " ".join(parts)
 
 
 def _compiled_pairs() -> set[tuple[str, str]]:
     from mimir.graphql.model import TYPES
 
-    return {(m.name, f) for m in TYPES.values() for f in [*m.columns(), *m.handlers, *m.links]}
+    return {(m.name, f) for m in TYPES.values() for f in [*m.columns, *m.handlers, *m.links]}
 
 
 class TestReadModel:

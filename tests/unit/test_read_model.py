@@ -93,7 +93,7 @@ def _status(type_name: str, field: str) -> str | None:
         return f"resolver-only: {model.resolver_only[field]}"
     if field in model.handlers:
         return "compiled (handler)"
-    if field in model.columns():
+    if field in model.columns:
         return "compiled (column)"
     if field in model.links:
         return "compiled (link)"
@@ -120,7 +120,7 @@ class TestCoverage:
     def test_the_model_names_only_fields_the_schema_has(self, schema):
         """A renamed or removed field cannot linger in the model."""
         for model in TYPES.values():
-            declared = {*model.columns(), *model.links, *model.handlers, *model.resolver_only}
+            declared = {*model.columns, *model.links, *model.handlers, *model.resolver_only}
             assert declared == set(schema.get_type(model.name).fields), model.name
         root = set(schema.query_type.fields)
         assert {*BY_ID, *CONNECTIONS, *ROOT_LISTS, *ROOT_RESOLVER_ONLY, *ROOT_COMPILED} == root

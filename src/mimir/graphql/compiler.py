@@ -207,7 +207,7 @@ class _Compiler:
         if handler is not None:
             return handler(self, row, self.args(type_, nodes), nodes)
         model = TYPES[row.type_name]
-        stored = model.columns().get(name)
+        stored = model.columns.get(name)
         if stored is not None:
             source = row.version_alias if stored.on_version else a
             return _RENDER[stored.kind].format(f"{source}.{stored.column}")

@@ -10,14 +10,15 @@ loaders (`follow`); `graphql/loaders.py` puts each type's select list into
 the statements of `sql/loaders.sql`; `graphql/query.py` pages root connections with the
 listing query and filters named here; `graphql/compiler.py` renders stored fields, links,
 connections and cursors from it. `tests/unit/test_read_model.py` checks it covers the
-schema. Adding a stored field or a link is one entry here (plus its migration); the
-docs/read-model.md says how.
+schema. A stored field is one entry here (plus its migration); a link is one entry here
+and a one-line resolver that gives it its GraphQL type. docs/read-model.md says how.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from mimir.artifacts.service import ARTIFACT_FILTERS, ArtifactKind
@@ -53,7 +54,7 @@ class Stored:
             return f"{self.sql.replace('{a}', 'a').replace('{v}', 'v')} AS {self.column}"
         return f"{'v' if self.on_version else 'a'}.{self.column}"
 
-    @property
+    @cached_property
     def attribute(self) -> str:
         """The Strawberry attribute: the GraphQL name in snake case."""
         return "".join(f"_{c.lower()}" if c.isupper() else c for c in self.name)
@@ -112,7 +113,9 @@ class ObjectType:
         entity = BY_GRAPHQL_TYPE.get(self.name)
         return entity.loader if entity else self.loader
 
+    @cached_property
     def columns(self) -> dict[str, Stored]:
+        """Stored fields by GraphQL name."""
         return {s.name: s for s in self.stored}
 
     def select_list(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Union
 
 import strawberry
@@ -47,7 +48,16 @@ class FromRow:
 
     @classmethod
     def from_row(cls, row: Row) -> Any:
-        return cls(**{s.attribute: s.convert(row[s.column]) for s in TYPES[cls.__name__].stored})
+        return cls(**{attribute: row[column] if convert is None else convert(row[column])
+                      for attribute, column, convert in _row_fields(cls.__name__)})
+
+
+@cache
+def _row_fields(type_name: str) -> tuple[tuple[str, str, Any], ...]:
+    """(attribute, column, conversion or None) of each stored field of a type."""
+    return tuple((s.attribute, s.column, s.convert if s.enum or s.kind == "uuid_list" else None)
+                 for s in TYPES[type_name].stored)
+
 
 
 async def follow(info: Info, parent: Any, name: str) -> Any:
