@@ -21,21 +21,24 @@ HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
 
 
 class DecisionOut(BaseModel):
-    id: uuid.UUID
-    statement: str = Field(examples=["Use PostgreSQL for the queue"])
-    rationale: str | None = Field(examples=["One database to operate"])
-    status: DecisionStatus = Field(examples=["active"])
+    id: uuid.UUID = Field(description="Id of the decision.")
+    statement: str = Field(description="What was decided.",
+                           examples=["Use PostgreSQL for the queue"])
+    rationale: str | None = Field(description="Why, if given.",
+                                  examples=["One database to operate"])
+    status: DecisionStatus = Field(description="tentative | active | superseded.",
+                                   examples=["active"])
     superseded_by_id: uuid.UUID | None = Field(
         description="The decision that replaced this one (set exactly when superseded).")
     supersedes_id: uuid.UUID | None = Field(description="The decision this one replaced.")
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
+    metadata: dict[str, Any] = Field(description="Free-form JSON object.")
+    created_at: datetime = Field(description="When the decision was recorded.")
+    updated_at: datetime = Field(description="When it last changed.")
 
 
 class SupersedeResult(BaseModel):
     superseded: DecisionOut = Field(description="The old decision, now `superseded`.")
-    current: DecisionOut = Field(description="The new decision that replaced it.")
+    current: DecisionOut = Field(description="The decision that replaced it.")
 
 
 class DecisionLineage(BaseModel):
@@ -48,9 +51,9 @@ class DecisionLineage(BaseModel):
 
 
 class DecisionPage(BaseModel):
-    items: list[DecisionOut]
+    items: list[DecisionOut] = Field(description="This page of decisions.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
-    has_more: bool
+    has_more: bool = Field(description="Whether another page follows.")
 
 
 @router.post("", status_code=201, summary="Create a decision", response_model=DecisionOut,
@@ -93,7 +96,8 @@ async def get_lineage(decision_id: uuid.UUID, conn: Conn):
 @router.patch("/{decision_id}", summary="Promote, edit or supersede a decision",
               response_model=DecisionOut | SupersedeResult,
               responses={200: {"description": "The edited decision, or for `supersede_with` "
-                               "`{\"superseded\": <old>, \"current\": <new>}`."},
+                               "and `superseded_by_id` `{\"superseded\": <old>, \"current\": "
+                               "<successor>}`."},
                          **errors(400, 404, 409)})
 async def update_decision(decision_id: uuid.UUID, body: DecisionUpdate, conn: Conn,
                           headers: HeaderProvenance):
@@ -104,11 +108,20 @@ async def update_decision(decision_id: uuid.UUID, body: DecisionUpdate, conn: Co
     - `{"supersede_with": {statement, rationale, status, metadata}}` creates the new decision
       and marks this one `superseded` by it, atomically. A decision that is already
       superseded is a 409 whose details name its successor (`superseded_by_id`) and the
-      chain's current decision (`current_id`).
+      chain's current decision (`current_id`);
+    - `{"superseded_by_id": "<id>"}` (optionally with `"status": "superseded"`) marks this
+      one superseded by a decision that already exists, atomically, with the same chain
+      rules: 404 when it does not exist; 409 when it is this decision, is itself
+      superseded (details name its chain's `current_id`) or already supersedes another
+      decision, or when this decision is already superseded.
 
     Provenance (body `provenance` or `X-Provenance-*` headers) is attached to the edited
-    decision, or to the new one when superseding."""
+    decision, to the new one when superseding with `supersede_with`, and to this one with
+    `superseded_by_id`."""
     provenance = merge_provenance(headers, body.provenance)
+    if body.superseded_by_id is not None:
+        return json_response(await service.supersede_with_existing(
+            conn, decision_id, body.superseded_by_id, provenance=provenance))
     if body.supersede_with is not None:
         result = await service.supersede_decision(conn, decision_id, body.supersede_with,
                                                   provenance=provenance)
