@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from psycopg import AsyncConnection
@@ -101,6 +101,9 @@ class IntentCreate(StrictModel):
         examples=["6f1c2a9e-3b0d-4d4c-9a57-1f0e2b3c4d5e"])
     proposed_by: Label | None = Field(default=None, description="Who proposed it: `human` or "
                                       "a model identifier.", examples=["gpt-4o-2024-08-06"])
+    status: Literal[IntentStatus.PROPOSED] = Field(
+        default=IntentStatus.PROPOSED, description="Always `proposed` (the default): accept or "
+        "reject with PATCH.", examples=["proposed"])
     confidence: float | None = Field(default=None, ge=0, le=1,
                                      description="How sure the extractor is, 0..1.",
                                      examples=[0.82])

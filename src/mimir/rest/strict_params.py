@@ -4,7 +4,7 @@ it (listings that take filters validate every other parameter as a filter alread
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from mimir.errors import Invalid
@@ -13,14 +13,21 @@ from mimir.rest.deps import filter_params
 _ALLOWED: dict[int, frozenset[str] | None] = {}
 
 
+def _walk(dependant: Dependant):
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.dependencies)
+
+
 def _allowed(route: APIRoute) -> frozenset[str] | None:
     """The query parameters the route reads; None when it takes arbitrary filters."""
     key = id(route)
     if key not in _ALLOWED:
-        flat = get_flat_dependant(route.dependant)
-        calls = {dep.call for dep in flat.dependencies}
-        _ALLOWED[key] = None if filter_params in calls else frozenset(
-            param.alias for param in flat.query_params)
+        parts = list(_walk(route.dependant))
+        _ALLOWED[key] = None if any(d.call is filter_params for d in parts) else frozenset(
+            param.alias for d in parts for param in d.query_params)
     return _ALLOWED[key]
 
 
