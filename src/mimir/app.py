@@ -158,8 +158,8 @@ def create_app(
                    relations_router, artifact_relations_router, provenance_router,
                    search_router, embeddings_router, jobs_router, imports_router,
                    health_router):
-        app.include_router(router, dependencies=[Depends(known_query_params)])
-    add_trailing_slash_routes(app)
+        app.include_router(add_trailing_slash_routes(router),
+                           dependencies=[Depends(known_query_params)])
     graphql = graphql_router(settings)
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     if settings.graphiql:
