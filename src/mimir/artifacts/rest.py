@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.artifacts import service
 from mimir.artifacts.service import ARTIFACT_FIELDS, ArtifactCreate, ArtifactKind, VersionAppend
 from mimir.provenance.rest import provenance_headers
 from mimir.provenance.service import ProvenanceIn, merge_provenance
-from mimir.rest.deps import Conn, Fields, FilterParams, Paging
+from mimir.rest.deps import ArtifactId, Conn, Fields, FilterParams, Paging
+from mimir.rest.examples import ResponseModel
 from mimir.rest.plan_names import ARTIFACT, all_with_plan_names, with_plan_names
 from mimir.rest.responses import errors, json_response, page_body, select_fields
 
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
 HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
 
 
-class VersionOut(BaseModel):
+class VersionOut(ResponseModel):
     id: uuid.UUID = Field(description="Id of the version.")
     artifact_id: uuid.UUID = Field(description="The artifact it is a version of.")
     version_number: int = Field(description="1, 2, 3, ... per artifact, without gaps.",
@@ -43,7 +44,7 @@ class VersionAppended(VersionOut):
                           "which is returned instead of a new one.")
 
 
-class ArtifactOut(BaseModel):
+class ArtifactOut(ResponseModel):
     id: uuid.UUID = Field(description="Id of the artifact.")
     artifact_type: ArtifactKind = Field(description="Type of artifact: conversation, "
                                         "document or note.", examples=["conversation"])
@@ -69,9 +70,10 @@ class ArtifactCreated(ArtifactDetail):
                           "existing artifact is returned unchanged.")
 
 
-class ArtifactPage(BaseModel):
+class ArtifactPage(ResponseModel):
     items: list[ArtifactOut] = Field(description="This page of artifacts.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
+                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
     has_more: bool = Field(description="Whether another page follows.")
 
 
@@ -104,7 +106,7 @@ async def list_artifacts(conn: Conn, page: Paging, filters: FilterParams, fields
 
 @router.get("/{artifact_id}", summary="Get an artifact with its versions",
             response_model=ArtifactDetail, responses=errors(404))
-async def get_artifact(artifact_id: uuid.UUID, conn: Conn):
+async def get_artifact(artifact_id: ArtifactId, conn: Conn):
     """One artifact and the list of its versions (without content)."""
     return json_response(with_plan_names(await service.get_artifact(conn, artifact_id), ARTIFACT))
 
@@ -113,7 +115,7 @@ async def get_artifact(artifact_id: uuid.UUID, conn: Conn):
              response_model=VersionAppended,
              responses={200: {"model": VersionAppended, "description": "Same content as the "
                               "latest version, which is returned."}, **errors(400, 404, 413)})
-async def append_version(artifact_id: uuid.UUID, body: VersionAppend, request: Request,
+async def append_version(artifact_id: ArtifactId, body: VersionAppend, request: Request,
                          conn: Conn, headers: HeaderProvenance):
     """Append the next version (numbered latest + 1, also under concurrent appends). Content
     identical to the latest version returns that version instead of a new one."""
@@ -125,7 +127,7 @@ async def append_version(artifact_id: uuid.UUID, body: VersionAppend, request: R
 
 @router.get("/{artifact_id}/versions/{version_number}", summary="Get one version with content",
             response_model=VersionWithContent, responses=errors(404))
-async def get_version(artifact_id: uuid.UUID,
-                      version_number: Annotated[int, Path(ge=1, le=2_147_483_647)], conn: Conn):
+async def get_version(artifact_id: ArtifactId,
+                      version_number: Annotated[int, Path(ge=1, le=2_147_483_647, description="Number of the version, from 1.", examples=[1])], conn: Conn):
     """One version of an artifact, with its full content."""
     return json_response(await service.get_version(conn, artifact_id, version_number))

@@ -52,12 +52,15 @@ class ArtifactCreate(StrictModel):
         "artifact_type", "kind", description="Type of artifact: conversation, document or note "
         "(`kind`, the old name, is accepted too).", examples=["conversation"])
     content: Text = Field(description="Content of version 1.", examples=["User: hello\nAssistant: hi"])
-    title: Label | None = Field(default=None, examples=["Planning call, 3 March"])
+    title: Label | None = Field(default=None, description="A title.",
+                                examples=["Planning call, 3 March"])
     source: Label = Field(default="api", description="Where it came from.", examples=["chatgpt_export"])
     external_id: Label | None = Field(
         default=None, description="Id in the source; (source, external_id) is unique, and "
         "creating it again returns the existing artifact.", examples=["conv-8c1f"])
-    metadata: Metadata = Field(default_factory=dict, examples=[{"project": "apollo"}])
+    metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object: "
+                               "extensible properties of the artifact.",
+                               examples=[{"project": "apollo"}])
     version_metadata: Metadata = Field(default_factory=dict, description="Metadata of version 1.")
     created_by: CreatedBy = None
     provenance: BodyProvenance = None

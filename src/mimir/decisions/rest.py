@@ -7,20 +7,21 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.decisions import service
 from mimir.decisions.service import DECISION_FIELDS, DecisionCreate, DecisionStatus, DecisionUpdate
 from mimir.provenance.rest import provenance_headers
 from mimir.provenance.service import ProvenanceIn, merge_provenance
-from mimir.rest.deps import Conn, Fields, FilterParams, Paging
+from mimir.rest.deps import Conn, DecisionId, Fields, FilterParams, Paging
+from mimir.rest.examples import ResponseModel
 from mimir.rest.responses import errors, json_response, page_body, select_fields
 
 router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"])
 HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(ResponseModel):
     id: uuid.UUID = Field(description="Id of the decision.")
     statement: str = Field(description="What was decided.",
                            examples=["Use PostgreSQL for the queue"])
@@ -36,12 +37,12 @@ class DecisionOut(BaseModel):
     updated_at: datetime = Field(description="When it last changed.")
 
 
-class SupersedeResult(BaseModel):
+class SupersedeResult(ResponseModel):
     superseded: DecisionOut = Field(description="The old decision, now `superseded`.")
     current: DecisionOut = Field(description="The decision that replaced it.")
 
 
-class DecisionLineage(BaseModel):
+class DecisionLineage(ResponseModel):
     decision_id: uuid.UUID = Field(description="The decision the lineage was asked for.")
     current_id: uuid.UUID | None = Field(
         description="The chain's current (not superseded) decision; null only when truncated.")
@@ -50,9 +51,10 @@ class DecisionLineage(BaseModel):
                             f"{service.MAX_LINEAGE_DEPTH} steps either way.")
 
 
-class DecisionPage(BaseModel):
+class DecisionPage(ResponseModel):
     items: list[DecisionOut] = Field(description="This page of decisions.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
+                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
     has_more: bool = Field(description="Whether another page follows.")
 
 
@@ -79,7 +81,7 @@ async def list_decisions(conn: Conn, page: Paging, filters: FilterParams, fields
 
 @router.get("/{decision_id}", summary="Get a decision", response_model=DecisionOut,
             responses=errors(404))
-async def get_decision(decision_id: uuid.UUID, conn: Conn):
+async def get_decision(decision_id: DecisionId, conn: Conn):
     """One decision, with `supersedes_id` (the decision it replaced, or null) and
     `superseded_by_id` (the decision that replaced it, or null)."""
     return json_response(await service.get_decision(conn, decision_id))
@@ -87,7 +89,7 @@ async def get_decision(decision_id: uuid.UUID, conn: Conn):
 
 @router.get("/{decision_id}/lineage", summary="The supersession chain of a decision",
             response_model=DecisionLineage, responses=errors(404))
-async def get_lineage(decision_id: uuid.UUID, conn: Conn):
+async def get_lineage(decision_id: DecisionId, conn: Conn):
     """Every decision of the chain this one belongs to, oldest first: the ones it replaced,
     itself, and the ones that replaced it, up to the current decision."""
     return json_response(await service.lineage(conn, decision_id))
@@ -99,7 +101,7 @@ async def get_lineage(decision_id: uuid.UUID, conn: Conn):
                                "and `superseded_by_id` `{\"superseded\": <old>, \"current\": "
                                "<successor>}`."},
                          **errors(400, 404, 409)})
-async def update_decision(decision_id: uuid.UUID, body: DecisionUpdate, conn: Conn,
+async def update_decision(decision_id: DecisionId, body: DecisionUpdate, conn: Conn,
                           headers: HeaderProvenance):
     """Two kinds of change, one per request:
 

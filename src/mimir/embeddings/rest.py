@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.embeddings import service
 from mimir.embeddings.service import SpaceCreate, VectorIn
 from mimir.rest.deps import Conn
+from mimir.rest.examples import ResponseModel
 from mimir.rest.plan_names import SPACE, all_with_plan_names, with_plan_names
 from mimir.rest.responses import errors, json_response
 from mimir.validation import StrictModel, renamed_field
@@ -18,7 +19,7 @@ from mimir.validation import StrictModel, renamed_field
 router = APIRouter(prefix="/api/v1/embeddings", tags=["search"])
 
 
-class SpaceOut(BaseModel):
+class SpaceOut(ResponseModel):
     id: Any = Field(description="Space id.")
     name: str = Field(description="Unique space name (the plan's `embedding_space`).",
                       examples=["local-e5-small"])
@@ -42,7 +43,7 @@ class VectorsWrite(StrictModel):
                                     description="Vectors to store (replacing earlier ones).")
 
 
-class VectorsWritten(BaseModel):
+class VectorsWritten(ResponseModel):
     written: int = Field(description="How many vectors were stored.", examples=[2])
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.intents import service
 from mimir.intents.service import (
@@ -27,7 +27,8 @@ from mimir.intents.service import (
 )
 from mimir.provenance.rest import provenance_headers
 from mimir.provenance.service import ProvenanceIn, merge_provenance
-from mimir.rest.deps import Conn, Fields, FilterParams, Paging
+from mimir.rest.deps import Conn, Fields, FilterParams, GroupId, IntentId, Paging
+from mimir.rest.examples import ResponseModel
 from mimir.rest.plan_names import INTENT, all_with_plan_names, with_plan_names
 from mimir.rest.responses import errors, json_response, page_body, select_fields
 
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/api/v1/intents", tags=["intents"])
 HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
 
 
-class IntentOut(BaseModel):
+class IntentOut(ResponseModel):
     id: uuid.UUID = Field(description="Id of the intent.")
     statement: str = Field(description="What someone intends.",
                            examples=["Move the weekly sync to Thursdays"])
@@ -54,13 +55,14 @@ class IntentOut(BaseModel):
     updated_at: datetime = Field(description="When it last changed.")
 
 
-class IntentPage(BaseModel):
+class IntentPage(ResponseModel):
     items: list[IntentOut] = Field(description="This page of intents.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
+                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
     has_more: bool = Field(description="Whether another page follows.")
 
 
-class GroupOut(BaseModel):
+class GroupOut(ResponseModel):
     id: uuid.UUID = Field(description="Id of the group.")
     name: str = Field(description="Name of the group, unique among all groups.",
                       examples=["Meeting cadence"])
@@ -81,9 +83,10 @@ class GroupMerged(GroupOut):
     merged_group_id: uuid.UUID = Field(description="The group that was merged (now `merged`).")
 
 
-class GroupPage(BaseModel):
+class GroupPage(ResponseModel):
     items: list[GroupOut] = Field(description="This page of intent groups.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
+                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
     has_more: bool = Field(description="Whether another page follows.")
 
 
@@ -135,7 +138,7 @@ async def create_group(body: GroupCreate, conn: Conn, headers: HeaderProvenance)
 
 @router.get("/groups/{group_id}", summary="Get an intent group", response_model=GroupOut,
             responses=errors(404))
-async def get_group(group_id: uuid.UUID, conn: Conn):
+async def get_group(group_id: GroupId, conn: Conn):
     """One intent group with its member count; a merged group names the group it was
     merged into (`merged_into_id`)."""
     return json_response(await service.get_group(conn, group_id))
@@ -143,7 +146,7 @@ async def get_group(group_id: uuid.UUID, conn: Conn):
 
 @router.patch("/groups/{group_id}", summary="Update an intent group", response_model=GroupOut,
               responses=errors(400, 404, 409))
-async def update_group(group_id: uuid.UUID, body: GroupUpdate, conn: Conn,
+async def update_group(group_id: GroupId, body: GroupUpdate, conn: Conn,
                        headers: HeaderProvenance):
     """Rename or describe a group, set its status to `deprecated` or back to `active`, or
     replace its metadata. A merged group is final (409 naming the group it was merged
@@ -155,7 +158,7 @@ async def update_group(group_id: uuid.UUID, body: GroupUpdate, conn: Conn,
 
 @router.post("/groups/{group_id}/merge", summary="Merge an intent group into another",
              response_model=GroupMerged, responses=errors(400, 404, 409))
-async def merge_group(group_id: uuid.UUID, body: GroupMerge, conn: Conn,
+async def merge_group(group_id: GroupId, body: GroupMerge, conn: Conn,
                       headers: HeaderProvenance):
     """Merge the group in the path into the group `into`, atomically: the path group becomes
     `merged` (with `merged_into_id`) and all its intents move to `into`. Returns the
@@ -170,14 +173,14 @@ async def merge_group(group_id: uuid.UUID, body: GroupMerge, conn: Conn,
 
 @router.get("/{intent_id}", summary="Get an intent", response_model=IntentOut,
             responses=errors(404))
-async def get_intent(intent_id: uuid.UUID, conn: Conn):
+async def get_intent(intent_id: IntentId, conn: Conn):
     """One intent."""
     return json_response(with_plan_names(await service.get_intent(conn, intent_id), INTENT))
 
 
 @router.patch("/{intent_id}", summary="Update an intent", response_model=IntentOut,
               responses=errors(400, 404, 409))
-async def update_intent(intent_id: uuid.UUID, body: IntentUpdate, conn: Conn,
+async def update_intent(intent_id: IntentId, body: IntentUpdate, conn: Conn,
                         headers: HeaderProvenance):
     """Accept or reject a proposed intent, move it to another group (`group_id: null`
     removes it from its group), and/or replace its metadata; `updated_at` moves. Status

@@ -128,7 +128,8 @@ class IntentUpdate(StrictModel):
 class GroupCreate(StrictModel):
     name: GroupName = Field(description="Short name of the group.",
                             examples=["Meeting cadence"])
-    description: Description | None = Field(default=None,
+    description: Description | None = Field(default=None, description="What the group is "
+                                            "about.",
                                             examples=["Intents about when and how often we meet."])
     metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object.",
                                examples=[{"project": "apollo"}])

@@ -6,14 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field, ValidationError
+from fastapi import APIRouter, Header, Path
+from pydantic import Field, ValidationError
 
 from mimir.entities import EntityType
 from mimir.errors import Invalid
 from mimir.provenance import service
 from mimir.provenance.service import ProvenanceIn
-from mimir.rest.deps import Conn
+from mimir.rest.deps import EXAMPLE_UUID, Conn
+from mimir.rest.examples import ResponseModel
 from mimir.rest.plan_names import PROVENANCE, all_with_plan_names, with_plan_names
 from mimir.rest.responses import errors, json_response
 
@@ -46,7 +47,7 @@ def provenance_headers(
         raise Invalid(f"header {header}: {problem['msg']}", details={"header": header}) from None
 
 
-class ProvenanceOut(BaseModel):
+class ProvenanceOut(ResponseModel):
     id: uuid.UUID = Field(description="Id of the provenance record.")
     target_type: EntityType = Field(description="Type of the entity it describes.",
                                     examples=["intent"])
@@ -87,7 +88,13 @@ async def create_provenance(body: ProvenanceCreate, conn: Conn):
 
 @router.get("/{target_type}/{target_id}", summary="Provenance of an entity",
             response_model=list[ProvenanceOut], responses=errors(404))
-async def get_provenance(target_type: EntityType, target_id: uuid.UUID, conn: Conn):
+async def get_provenance(
+    target_type: Annotated[EntityType, Path(description="Type of the entity.",
+                                            examples=["intent"])],
+    target_id: Annotated[uuid.UUID, Path(description="Id of the entity.",
+                                         examples=[EXAMPLE_UUID])],
+    conn: Conn,
+):
     """Every provenance record of one entity, oldest first, each with its evidence span ids
     in order."""
     return json_response(all_with_plan_names(

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.provenance.rest import provenance_headers
 from mimir.provenance.service import ProvenanceIn, merge_provenance
-from mimir.rest.deps import Conn, Fields, FilterParams, Paging
+from mimir.rest.deps import Conn, Fields, FilterParams, Paging, SpanId
+from mimir.rest.examples import ResponseModel
 from mimir.rest.plan_names import SPAN, all_with_plan_names, with_plan_names
 from mimir.rest.responses import errors, json_response, page_body, select_fields
 from mimir.spans import service
@@ -24,7 +25,7 @@ HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
 _LISTING_PARAMS = frozenset({"artifact_id", "version_id", "include_text"})
 
 
-class SpanOut(BaseModel):
+class SpanOut(ResponseModel):
     id: uuid.UUID = Field(description="Id of the span.")
     artifact_version_id: uuid.UUID = Field(description="The artifact version the span points "
                                            "into.")
@@ -52,9 +53,10 @@ class SpanListItem(SpanOut):
                              "with `include_text=true`.", examples=["world"])
 
 
-class SpanPage(BaseModel):
+class SpanPage(ResponseModel):
     items: list[SpanListItem] = Field(description="This page of spans.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
+                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
     has_more: bool = Field(description="Whether another page follows.")
 
 
@@ -97,6 +99,6 @@ async def list_spans(
 
 @router.get("/{span_id}", summary="Get a span with its text", response_model=SpanWithText,
             responses=errors(404))
-async def get_span(span_id: uuid.UUID, conn: Conn):
+async def get_span(span_id: SpanId, conn: Conn):
     """One span, with the characters it covers (`text`)."""
     return json_response(with_plan_names(await service.get_span(conn, span_id), SPAN))
