@@ -174,6 +174,11 @@ class TestPlanNames:
         assert response.status_code == 201, response.text
         assert response.json()["artifact_version_id"] == version_id
         assert response.json()["text"] == "hello"
+        listed = await client.get(f"{API}/spans", params={"artifact_version_id": version_id})
+        assert [s["id"] for s in listed.json()["items"]] == [response.json()["id"]]
+        conflicting = await client.get(f"{API}/spans", params={
+            "artifact_version_id": version_id, "version_id": MISSING})
+        assert conflicting.status_code == 422
 
     async def test_embedding_metadata_is_stored(self, client, db_conninfo):
         """Client-written vectors keep their `metadata`; the space takes `embedding_model`."""

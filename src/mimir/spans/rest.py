@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
+from mimir.errors import Invalid
 from mimir.provenance.rest import provenance_headers
 from mimir.provenance.service import ProvenanceIn, merge_provenance
 from mimir.rest.deps import Conn, Fields, FilterParams, Paging, SpanId
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/api/v1/spans", tags=["spans"])
 HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
 
 # Query parameters of the listing that choose the base query rather than filter it.
-_LISTING_PARAMS = frozenset({"artifact_id", "version_id", "include_text"})
+_LISTING_PARAMS = frozenset({"artifact_id", "version_id", "artifact_version_id", "include_text"})
 
 
 class SpanOut(ResponseModel):
@@ -79,16 +80,24 @@ async def list_spans(
     conn: Conn, page: Paging, filters: FilterParams, fields: Fields,
     artifact_id: Annotated[uuid.UUID | None, Query(
         description="Spans of every version of this artifact.")] = None,
+    artifact_version_id: Annotated[uuid.UUID | None, Query(
+        description="Spans of this artifact version only.")] = None,
     version_id: Annotated[uuid.UUID | None, Query(
-        description="Spans of this version only.")] = None,
+        description="Same as `artifact_version_id` (the old name).")] = None,
     include_text: Annotated[bool, Query(
         description="Add each span's covered `text`.")] = False,
 ):
     """A page of spans, oldest first, of one artifact (all its versions) or one version:
-    exactly one of `artifact_id` and `version_id` is required. Filters: `span_type`, `label`,
+    exactly one of `artifact_id` and `artifact_version_id` (or its old name `version_id`) is
+    required. Filters: `span_type`, `label`,
     `id`, `start_offset`, `end_offset`, `version_number`, `created_at` with
     `__eq|ne|lt|lte|gt|gte|in|icontains` where it applies, and `metadata__<key>=value`,
     `metadata__contains={json}`. `include_text=true` (or `text` in `fields`) adds `text`."""
+    if artifact_version_id is not None and version_id not in (None, artifact_version_id):
+        raise Invalid("artifact_version_id and version_id name the same parameter and were "
+                      "given different values; give one of them",
+                      details={"parameters": ["artifact_version_id", "version_id"]})
+    version_id = artifact_version_id or version_id
     filters = {k: v for k, v in filters.items() if k not in _LISTING_PARAMS}
     with_text = include_text or (fields is not None and "text" in fields)
     result = await service.list_spans(conn, artifact_id=artifact_id, version_id=version_id,
