@@ -16,7 +16,7 @@ from mimir.provenance.service import ProvenanceIn, merge_provenance
 from mimir.rest.deps import ArtifactId, Conn, Fields, FilterParams, Paging
 from mimir.rest.examples import ResponseModel
 from mimir.rest.plan_names import ARTIFACT, all_with_plan_names, with_plan_names
-from mimir.rest.responses import errors, json_response, page_body, select_fields
+from mimir.rest.responses import CursorPage, errors, json_response, page_body, select_fields
 
 router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
 HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
@@ -70,11 +70,8 @@ class ArtifactCreated(ArtifactDetail):
                           "existing artifact is returned unchanged.")
 
 
-class ArtifactPage(ResponseModel):
+class ArtifactPage(CursorPage):
     items: list[ArtifactOut] = Field(description="This page of artifacts.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
-                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
-    has_more: bool = Field(description="Whether another page follows.")
 
 
 @router.post("", status_code=201, summary="Create an artifact with version 1",

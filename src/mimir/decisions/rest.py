@@ -15,7 +15,7 @@ from mimir.provenance.rest import provenance_headers
 from mimir.provenance.service import ProvenanceIn, merge_provenance
 from mimir.rest.deps import Conn, DecisionId, Fields, FilterParams, Paging
 from mimir.rest.examples import ResponseModel
-from mimir.rest.responses import errors, json_response, page_body, select_fields
+from mimir.rest.responses import CursorPage, errors, json_response, page_body, select_fields
 
 router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"])
 HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
@@ -51,11 +51,8 @@ class DecisionLineage(ResponseModel):
                             f"{service.MAX_LINEAGE_DEPTH} steps either way.")
 
 
-class DecisionPage(ResponseModel):
+class DecisionPage(CursorPage):
     items: list[DecisionOut] = Field(description="This page of decisions.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
-                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
-    has_more: bool = Field(description="Whether another page follows.")
 
 
 @router.post("", status_code=201, summary="Create a decision", response_model=DecisionOut,

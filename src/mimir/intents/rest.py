@@ -30,7 +30,7 @@ from mimir.provenance.service import ProvenanceIn, merge_provenance
 from mimir.rest.deps import Conn, Fields, FilterParams, GroupId, IntentId, Paging
 from mimir.rest.examples import ResponseModel
 from mimir.rest.plan_names import INTENT, all_with_plan_names, with_plan_names
-from mimir.rest.responses import errors, json_response, page_body, select_fields
+from mimir.rest.responses import CursorPage, errors, json_response, page_body, select_fields
 
 router = APIRouter(prefix="/api/v1/intents", tags=["intents"])
 HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
@@ -55,11 +55,8 @@ class IntentOut(ResponseModel):
     updated_at: datetime = Field(description="When it last changed.")
 
 
-class IntentPage(ResponseModel):
+class IntentPage(CursorPage):
     items: list[IntentOut] = Field(description="This page of intents.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
-                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
-    has_more: bool = Field(description="Whether another page follows.")
 
 
 class GroupOut(ResponseModel):
@@ -83,11 +80,8 @@ class GroupMerged(GroupOut):
     merged_group_id: uuid.UUID = Field(description="The group that was merged (now `merged`).")
 
 
-class GroupPage(ResponseModel):
+class GroupPage(CursorPage):
     items: list[GroupOut] = Field(description="This page of intent groups.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
-                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
-    has_more: bool = Field(description="Whether another page follows.")
 
 
 @router.post("", status_code=201, summary="Create an intent", response_model=IntentOut,

@@ -24,7 +24,7 @@ from mimir.relations.service import (
 )
 from mimir.rest.deps import ArtifactId, Conn, Fields, FilterParams, Paging, RelationId
 from mimir.rest.examples import ResponseModel
-from mimir.rest.responses import errors, json_response, page_body, select_fields
+from mimir.rest.responses import CursorPage, errors, json_response, page_body, select_fields
 
 router = APIRouter(prefix="/api/v1/relations", tags=["relations"])
 # GET /api/v1/artifacts/{artifact_id}/relations lives here, next to the other relation
@@ -54,11 +54,8 @@ class RelationOut(ResponseModel):
     created_at: datetime = Field(description="When the relation was created.")
 
 
-class RelationPage(ResponseModel):
+class RelationPage(CursorPage):
     items: list[RelationOut] = Field(description="This page of relations.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
-                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
-    has_more: bool = Field(description="Whether another page follows.")
 
 
 class NodeOut(ResponseModel):

@@ -22,6 +22,14 @@ class ErrorBody(ResponseModel):
                                    examples=["8bcf50b4a0d440a886df4aaa5f0719d8"])
 
 
+class CursorPage(ResponseModel):
+    """What every cursor-paged listing returns besides its `items`."""
+
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
+                                    examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
+    has_more: bool = Field(description="Whether another page follows.")
+
+
 class ErrorResponse(ResponseModel):
     error: ErrorBody = Field(description="What went wrong.")
 

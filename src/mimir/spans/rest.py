@@ -15,7 +15,7 @@ from mimir.provenance.service import ProvenanceIn, merge_provenance
 from mimir.rest.deps import Conn, Fields, FilterParams, Paging, SpanId
 from mimir.rest.examples import ResponseModel
 from mimir.rest.plan_names import SPAN, all_with_plan_names, with_plan_names
-from mimir.rest.responses import errors, json_response, page_body, select_fields
+from mimir.rest.responses import CursorPage, errors, json_response, page_body, select_fields
 from mimir.spans import service
 from mimir.spans.service import SPAN_FIELDS_WITH_TEXT, SpanCreate
 
@@ -54,11 +54,8 @@ class SpanListItem(SpanOut):
                              "with `include_text=true`.", examples=["world"])
 
 
-class SpanPage(ResponseModel):
+class SpanPage(CursorPage):
     items: list[SpanListItem] = Field(description="This page of spans.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
-                                     examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
-    has_more: bool = Field(description="Whether another page follows.")
 
 
 @router.post("", status_code=201, summary="Create a span", response_model=SpanWithText,
