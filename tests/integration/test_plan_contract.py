@@ -198,6 +198,24 @@ class TestPlanNames:
         assert row[0] == {"chunker": "mine-v2"}
 
 
+class TestPlanBodies:
+    async def test_plan_entities_with_their_initial_values(self, client):
+        """A client that sends the plan's entity with its initial values (an intent
+        `proposed`, a group `active`, a decision with `superseded_by_id: null`) succeeds;
+        any other initial value is a 422 naming the field."""
+        for path, body in (("/intents", {"statement": "s", "status": "proposed"}),
+                           ("/intents/groups", {"name": "g", "status": "active"}),
+                           ("/decisions", {"statement": "d", "superseded_by_id": None})):
+            assert (await client.post(API + path, json=body)).status_code == 201, path
+        for path, body, field in (
+                ("/intents/groups", {"name": "h", "status": "merged"}, "status"),
+                ("/decisions", {"statement": "d", "superseded_by_id": MISSING},
+                 "superseded_by_id")):
+            response = await client.post(API + path, json=body)
+            assert response.status_code == 422, path
+            assert ["body", field] in _error_locations(response)
+
+
 class TestUniqueGroupNames:
     async def test_duplicate_name_is_409_naming_the_group(self, client):
         """Creating a group with a taken name, or renaming one to it, is a 409 in the error

@@ -87,6 +87,9 @@ class DecisionFields(StrictModel):
 
 
 class DecisionCreate(DecisionFields):
+    superseded_by_id: None = Field(default=None, description="Always null when a decision is "
+                                   "created (the plan's field; supersede with PATCH).",
+                                   examples=[None])
     provenance: BodyProvenance = None
 
 

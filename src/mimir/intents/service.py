@@ -133,6 +133,9 @@ class GroupCreate(StrictModel):
                                             examples=["Intents about when and how often we meet."])
     metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object.",
                                examples=[{"project": "apollo"}])
+    status: Literal[IntentGroupStatus.ACTIVE] = Field(
+        default=IntentGroupStatus.ACTIVE, description="Always `active` (the default): "
+        "deprecate with PATCH, merge with POST .../merge.", examples=["active"])
     provenance: BodyProvenance = None
 
 
