@@ -23,25 +23,26 @@ SELECT id FROM artifacts WHERE id = :id FOR UPDATE;
 
 -- name: insert_version^
 -- Append a version (the trigger checks that the number follows the latest).
-INSERT INTO artifact_versions (artifact_id, version_number, content, content_hash, metadata)
-VALUES (:artifact_id, :version_number, :content, :content_hash, :metadata::jsonb)
-RETURNING id, artifact_id, version_number, content_hash, content_length, metadata, created_at;
+INSERT INTO artifact_versions (artifact_id, version_number, content, content_hash, metadata,
+                               created_by)
+VALUES (:artifact_id, :version_number, :content, :content_hash, :metadata::jsonb, :created_by)
+RETURNING id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by;
 
 -- name: latest_version^
 -- The newest version of an artifact, without its content.
-SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at
+SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by
   FROM artifact_versions WHERE artifact_id = :artifact_id
  ORDER BY version_number DESC LIMIT 1;
 
 -- name: list_versions
 -- Every version of an artifact, oldest first, without content.
-SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at
+SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by
   FROM artifact_versions WHERE artifact_id = :artifact_id
  ORDER BY version_number;
 
 -- name: get_version_by_number^
 -- One version of an artifact, with its content.
-SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, content
+SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by, content
   FROM artifact_versions WHERE artifact_id = :artifact_id AND version_number = :version_number;
 
 -- name: list_artifacts

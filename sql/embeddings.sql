@@ -51,6 +51,17 @@ SELECT :space_id, :target_type::entity_type, t.target_id, t.vector::vector
 ON CONFLICT (space_id, target_type, target_id) DO UPDATE SET embedding = EXCLUDED.embedding,
                                                            created_at = now();
 
+-- name: embeddings_upsert_with_metadata!
+-- Write (or replace) client-made vectors of many targets in one space, each with its
+-- metadata (a JSON object text per target).
+INSERT INTO embeddings (space_id, target_type, target_id, embedding, metadata)
+SELECT :space_id, :target_type::entity_type, t.target_id, t.vector::vector, t.metadata::jsonb
+  FROM unnest(:target_ids::uuid[], :vectors::text[], :metadata::text[])
+       AS t(target_id, vector, metadata)
+ON CONFLICT (space_id, target_type, target_id) DO UPDATE SET embedding = EXCLUDED.embedding,
+                                                           metadata = EXCLUDED.metadata,
+                                                           created_at = now();
+
 -- name: embedding_missing_targets
 -- Which of these targets have no vector in the space yet.
 SELECT t.target_id FROM unnest(:target_ids::uuid[]) AS t(target_id)

@@ -1,20 +1,20 @@
 -- name: intent_insert^
 -- Create an intent (status starts as proposed).
-INSERT INTO intents (statement, group_id, confidence, metadata)
-VALUES (:statement, :group_id, :confidence, :metadata::jsonb)
+INSERT INTO intents (statement, group_id, confidence, metadata, proposed_by)
+VALUES (:statement, :group_id, :confidence, :metadata::jsonb, :proposed_by)
 RETURNING id, statement, status, group_id, confidence, metadata, created_at,
-          updated_at;
+          updated_at, proposed_by;
 
 -- name: intent_get^
 -- One intent.
 SELECT id, statement, status, group_id, confidence, metadata, created_at,
-       updated_at
+       updated_at, proposed_by
   FROM intents WHERE id = :id;
 
 -- name: intent_lock^
 -- Lock one intent for an update and return it.
 SELECT id, statement, status, group_id, confidence, metadata, created_at,
-       updated_at
+       updated_at, proposed_by
   FROM intents WHERE id = :id FOR UPDATE;
 
 -- name: intent_update^
@@ -27,12 +27,12 @@ UPDATE intents
        updated_at = now()
  WHERE id = :id
 RETURNING id, statement, status, group_id, confidence, metadata, created_at,
-          updated_at;
+          updated_at, proposed_by;
 
 -- name: intent_list
 -- Base of the intent listing (filtered and paged by mimir.query.listing).
 SELECT id, statement, status, group_id, confidence, metadata, created_at,
-       updated_at
+       updated_at, proposed_by
   FROM intents
 
 -- name: intent_group_insert^
@@ -48,6 +48,10 @@ SELECT g.id, g.name, g.description, g.status, g.merged_into_id, g.metadata,
        g.created_at, g.updated_at,
        (SELECT count(*) FROM intents i WHERE i.group_id = g.id) AS member_count
   FROM intent_groups g WHERE g.id = :id;
+
+-- name: intents_group_by_name^
+-- The intent group that has this name, if any (names are unique).
+SELECT id FROM intent_groups WHERE name = :name;
 
 -- name: intent_group_lock_shared^
 -- Lock a group against a concurrent merge while an intent joins it, and return its state.

@@ -33,7 +33,8 @@ SELECT id, kind::text AS kind, title, source, external_id, metadata, created_at
 
 -- name: portability_export_artifact_versions
 -- Every version with its content, numbered in order per artifact (the gap-free trigger).
-SELECT id, artifact_id, version_number, content, content_hash, metadata, created_at
+SELECT id, artifact_id, version_number, content, content_hash, metadata, created_at,
+       created_by
   FROM artifact_versions ORDER BY artifact_id, version_number;
 
 -- name: portability_export_spans
@@ -50,7 +51,7 @@ SELECT id, name, description, status::text AS status, merged_into_id, metadata, 
 -- name: portability_export_intents
 -- Every intent.
 SELECT id, statement, status::text AS status, group_id, confidence, metadata, created_at,
-       updated_at
+       updated_at, proposed_by
   FROM intents ORDER BY created_at, id;
 
 -- name: portability_export_decisions
@@ -84,7 +85,7 @@ SELECT id, name, model, dimensions, distance::text AS distance, metadata, create
 -- name: portability_export_embeddings
 -- Every embedding, its vector in pgvector's text form (a JSON array).
 SELECT id, space_id, target_type::text AS target_type, target_id, embedding::text AS embedding,
-       created_at
+       created_at, metadata
   FROM embeddings ORDER BY space_id, created_at, id;
 
 -- name: portability_copy_artifacts!
@@ -94,7 +95,7 @@ COPY artifacts (id, kind, title, source, external_id, metadata, created_at) FROM
 -- name: portability_copy_artifact_versions!
 -- Bulk load of versions; rows must come in version order per artifact.
 COPY artifact_versions (id, artifact_id, version_number, content, content_hash, metadata,
-    created_at) FROM STDIN;
+    created_at, created_by) FROM STDIN;
 
 -- name: portability_copy_spans!
 -- Bulk load of spans.
@@ -108,8 +109,8 @@ COPY intent_groups (id, name, description, status, merged_into_id, metadata, cre
 
 -- name: portability_copy_intents!
 -- Bulk load of intents.
-COPY intents (id, statement, status, group_id, confidence, metadata, created_at, updated_at)
-    FROM STDIN;
+COPY intents (id, statement, status, group_id, confidence, metadata, created_at, updated_at,
+    proposed_by) FROM STDIN;
 
 -- name: portability_copy_decisions!
 -- Bulk load of decisions (superseded ones arrive as active and are superseded afterwards).
@@ -136,7 +137,8 @@ COPY embedding_spaces (id, name, model, dimensions, distance, metadata, created_
 
 -- name: portability_copy_embeddings!
 -- Bulk load of embeddings.
-COPY embeddings (id, space_id, target_type, target_id, embedding, created_at) FROM STDIN;
+COPY embeddings (id, space_id, target_type, target_id, embedding, created_at, metadata)
+    FROM STDIN;
 
 -- name: portability_merge_groups!
 -- Merge restored groups (one level of merge chains at a time, deepest first, so that each

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from mimir import __version__
@@ -34,7 +34,9 @@ from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
 from mimir.relations.rest import router as relations_router
 from mimir.rest.limits import UPLOAD_PATH, BodySizeLimitMiddleware
+from mimir.rest.slashes import add_trailing_slash_routes
 from mimir.rest.strict_json import StrictJsonMiddleware
+from mimir.rest.strict_params import known_query_params
 from mimir.rest.timeouts import BodyTimeoutMiddleware
 from mimir.search.rest import router as search_router
 from mimir.spans.rest import router as spans_router
@@ -156,7 +158,8 @@ def create_app(
                    relations_router, artifact_relations_router, provenance_router,
                    search_router, embeddings_router, jobs_router, imports_router,
                    health_router):
-        app.include_router(router)
+        app.include_router(add_trailing_slash_routes(router),
+                           dependencies=[Depends(known_query_params)])
     graphql = graphql_router(settings)
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     if settings.graphiql:

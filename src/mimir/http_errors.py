@@ -68,16 +68,21 @@ async def _mimir_error(request: Request, exc: MimirError) -> JSONResponse:
     return render_error(request, exc)
 
 
+def _problem(err: dict[str, Any]) -> dict[str, Any]:
+    location = [str(part) for part in err.get("loc", ())]
+    message = err.get("msg", "")
+    if err.get("type") == "extra_forbidden":
+        message = f"unknown field {location[-1]!r}: not part of this request (nothing is ignored)"
+    return {"location": location, "message": message, "type": err.get("type", "")}
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = [
-        {
-            "location": [str(part) for part in err.get("loc", ())],
-            "message": err.get("msg", ""),
-            "type": err.get("type", ""),
-        }
-        for err in exc.errors()
-    ]
-    return _respond(request, 422, "invalid", "the request is not valid", {"errors": problems})
+    problems = [_problem(err) for err in exc.errors()]
+    unknown = [".".join(p["location"]) for p in problems if p["type"] == "extra_forbidden"]
+    message = "the request is not valid"
+    if unknown:
+        message += f": unknown field(s) {', '.join(unknown)}"
+    return _respond(request, 422, "invalid", message, {"errors": problems})
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

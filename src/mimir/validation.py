@@ -1,13 +1,16 @@
 """Input types shared by REST bodies and GraphQL inputs: text without NUL characters or
-lone surrogates, and metadata that is a bounded JSON object of finite numbers."""
+lone surrogates, metadata that is a bounded JSON object of finite numbers, and the strict
+base model every input derives from (unknown fields refused, the plan's field names
+accepted)."""
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import orjson
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError, PydanticUndefined
 
 MAX_METADATA_BYTES = 64 * 1024
 # Deeper metadata is refused with a message (the check below walks it without recursion;
@@ -80,3 +83,46 @@ ShortText = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(
 Label = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_nul)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
+
+
+class StrictModel(BaseModel):
+    """Base of every request body and input: a field the model does not know is refused
+    (422 naming it), never dropped.
+
+    Where the plan names a field differently from the attribute our code uses (e.g.
+    `artifact_type` for `kind`), declare it with `renamed_field("artifact_type", "kind", ...)`:
+    the plan's name is the documented one, the old one stays accepted, both given with the
+    same value is fine and with different values a 422. `PLAN_NAMES` (plan name -> old
+    name) is collected from those fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    PLAN_NAMES: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.PLAN_NAMES = {
+            field.validation_alias.choices[0]: field.validation_alias.choices[1]
+            for field in cls.model_fields.values()
+            if isinstance(field.validation_alias, AliasChoices)}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_per_field(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not cls.PLAN_NAMES:
+            return data
+        for plan, old in cls.PLAN_NAMES.items():
+            if plan in data and old in data:
+                if data[plan] != data[old]:
+                    raise PydanticCustomError(
+                        "conflicting_names",
+                        "{plan} and {old} are the same field ({old} is its old name) and "
+                        "were given different values; give one of them",
+                        {"plan": plan, "old": old})
+                data = {k: v for k, v in data.items() if k != old}
+        return data
+
+
+def renamed_field(plan: str, old: str, default: Any = PydanticUndefined, **kwargs: Any) -> Any:
+    """A field documented under the plan's name `plan` that also accepts its old name."""
+    return Field(default, validation_alias=AliasChoices(plan, old), **kwargs)

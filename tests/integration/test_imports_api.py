@@ -321,6 +321,15 @@ class TestHostileUploads:
         assert _fetch(db_conninfo, "SELECT id FROM imports") == []
         assert not uploads.exists() or list(uploads.iterdir()) == []
 
+    async def test_an_unknown_field_is_refused(self, client, db_conninfo, uploads):
+        """A multipart field the upload does not take is a 422 naming it, not ignored."""
+        parts = [("kind", (None, b"chatgpt")), ("source", (None, b"mine")),
+                 ("file", ("a.json", b"[]", "application/json"))]
+        response = await client.post("/api/v1/imports", files=parts)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"]["fields"] == ["source"]
+        assert _fetch(db_conninfo, "SELECT id FROM imports") == []
+
 
 class ChildLimitSettings(UploadSettings):
     """Small import limits: a value over 1 MB, a child process with 160 MB of memory."""

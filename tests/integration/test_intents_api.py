@@ -96,9 +96,13 @@ class TestCreateIntent:
         assert fetched.status_code == 200
         assert fetched.json() == body
 
-    async def test_status_in_body_is_ignored(self, client):
-        """An intent always starts `proposed`, whatever the body says."""
+    async def test_status_in_body_is_proposed_or_refused(self, client):
+        """An intent always starts `proposed`: the body may say so, any other status is a
+        422 naming the field (never silently replaced)."""
         response = await client.post(URL, json={"statement": "x", "status": "accepted"})
+        assert response.status_code == 422
+        assert response.json()["error"]["details"]["errors"][0]["location"] == ["body", "status"]
+        response = await client.post(URL, json={"statement": "x", "status": "proposed"})
         assert response.status_code == 201
         assert response.json()["status"] == "proposed"
 

@@ -80,3 +80,39 @@ class TestMigrations:
         with psycopg.connect(db_conninfo) as conn:
             row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
         assert row is not None
+
+
+class TestPlanFieldsMigration:
+    def test_duplicate_group_names_are_suffixed_and_data_kept(self, empty_db_conninfo):
+        """0008 keeps every row: the oldest group of a repeated name keeps it, later ones
+        (a merged one too) become `<name> (<id>)`; the new columns start empty; downgrade
+        drops them and upgrade runs again."""
+        migrate.upgrade(empty_db_conninfo, "0007")
+        with psycopg.connect(empty_db_conninfo, autocommit=True) as conn:
+            first, second, third = (conn.execute(
+                "INSERT INTO intent_groups (name, created_at) VALUES ('dup', now() + %s) "
+                "RETURNING id", (f"{i} seconds",)).fetchone()[0] for i in range(3))
+            conn.execute("UPDATE intent_groups SET status = 'merged', merged_into_id = %s "
+                         "WHERE id = %s", (first, third))
+            artifact = conn.execute("INSERT INTO artifacts (kind) VALUES ('note') "
+                                    "RETURNING id").fetchone()[0]
+            conn.execute("INSERT INTO artifact_versions (artifact_id, version_number, content, "
+                         "content_hash) VALUES (%s, 1, 'x', encode(sha256('x'), 'hex'))",
+                         (artifact,))
+        migrate.upgrade(empty_db_conninfo)
+        with psycopg.connect(empty_db_conninfo) as conn:
+            names = dict(conn.execute("SELECT id, name FROM intent_groups").fetchall())
+            created_by = conn.execute("SELECT created_by FROM artifact_versions").fetchone()[0]
+            status = conn.execute("SELECT status FROM intent_groups WHERE id = %s",
+                                  (third,)).fetchone()[0]
+        assert names == {first: "dup", second: f"dup ({second})", third: f"dup ({third})"}
+        assert status == "merged"
+        assert created_by is None
+        migrate.downgrade(empty_db_conninfo, "0007")
+        with psycopg.connect(empty_db_conninfo) as conn:
+            columns = {r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name IN ('artifact_versions', 'intents', 'embeddings')")}
+        assert not {"created_by", "proposed_by"} & columns
+        migrate.upgrade(empty_db_conninfo)
+        assert migrate.current_revision(empty_db_conninfo) == migrate.head_revision()

@@ -167,7 +167,7 @@ class TestFormat:
         await make_artifact(client, content="x")
         lines = (await _export(db_conninfo)).splitlines()
         header = orjson.loads(lines[0])
-        assert header["format"] == "mimir-export" and header["version"] == 1
+        assert header["format"] == "mimir-export" and header["version"] == 2
         assert header["schema_revision"] and header["exported_at"]
         records = [orjson.loads(line) for line in lines[1:]]
         types = [r["type"] for r in records]
@@ -178,9 +178,46 @@ class TestFormat:
 
     async def test_unknown_version_is_refused(self, target_conninfo):
         """A file of another format version is refused with the supported version named."""
-        data = orjson.dumps({"format": "mimir-export", "version": 2}) + b"\n"
-        with pytest.raises(RestoreError, match="version 2 is not supported.*version 1"):
+        data = orjson.dumps({"format": "mimir-export", "version": 3}) + b"\n"
+        with pytest.raises(RestoreError, match="version 3 is not supported.*versions 1, 2"):
             await _restore(target_conninfo, data)
+
+    async def test_plan_fields_round_trip(self, client, db_conninfo, target_conninfo):
+        """created_by, proposed_by and an embedding's metadata (format version 2) survive
+        export and restore."""
+        await _post(client, "/api/v1/artifacts", {"artifact_type": "note", "content": "x",
+                                                  "created_by": "user:maya"})
+        await _post(client, "/api/v1/intents", {"statement": "s", "proposed_by": "human"})
+        await _restore(target_conninfo, await _export(db_conninfo))
+        with psycopg.connect(target_conninfo) as conn:
+            assert conn.execute("SELECT created_by FROM artifact_versions").fetchone()[0] \
+                == "user:maya"
+            assert conn.execute("SELECT proposed_by FROM intents").fetchone()[0] == "human"
+
+    async def test_version_1_file_restores_with_defaults(self, client, db_conninfo,
+                                                         target_conninfo):
+        """A version 1 export (without the fields version 2 added, possibly with repeated
+        intent group names from before names were unique) restores: the new fields get
+        their defaults, a repeated group name becomes "<name> (<id>)"."""
+        await make_artifact(client, content="old")
+        group = await _post(client, "/api/v1/intents/groups", {"name": "dup"})
+        lines = (await _export(db_conninfo)).splitlines()
+        header = {**orjson.loads(lines[0]), "version": 1}
+        records = [orjson.loads(line) for line in lines[1:]]
+        for record in records:
+            record["data"].pop({"artifact_versions": "created_by", "intents": "proposed_by",
+                                "embeddings": "metadata"}.get(record["type"], ""), None)
+        position = next(i for i, r in enumerate(records) if r["type"] == "intent_groups")
+        twin = {"type": "intent_groups", "data": {
+            **records[position]["data"], "id": "6f1c2a9e-3b0d-4d4c-9a57-1f0e2b3c4d5e"}}
+        records.insert(position + 1, twin)
+        data = b"\n".join([orjson.dumps(header), *(orjson.dumps(r) for r in records)])
+        await _restore(target_conninfo, data)
+        with psycopg.connect(target_conninfo) as conn:
+            names = dict(conn.execute("SELECT id::text, name FROM intent_groups").fetchall())
+            created_by = conn.execute("SELECT created_by FROM artifact_versions").fetchone()[0]
+        assert names == {group["id"]: "dup", twin["data"]["id"]: f"dup ({twin['data']['id']})"}
+        assert created_by is None
 
     async def test_out_of_order_records_are_refused(self, target_conninfo):
         """Records must come in table order."""

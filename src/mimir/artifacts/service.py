@@ -11,18 +11,18 @@ from __future__ import annotations
 import hashlib
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
 from mimir.embeddings.tasks import enqueue_version
 from mimir.entities import EntityType
 from mimir.errors import NotFound, PayloadTooLarge
-from mimir.provenance.service import ProvenanceIn, record_provenance
+from mimir.provenance.service import BodyProvenance, ProvenanceIn, record_provenance
 from mimir.query.filters import (
     Conditions,
     FilterSet,
@@ -34,7 +34,7 @@ from mimir.query.filters import (
 )
 from mimir.query.listing import Page, fetch_page
 from mimir.query.pagination import PageRequest
-from mimir.validation import Label, Metadata, Text
+from mimir.validation import Label, Metadata, StrictModel, Text, renamed_field
 
 
 class ArtifactKind(StrEnum):
@@ -43,30 +43,42 @@ class ArtifactKind(StrEnum):
     NOTE = "note"
 
 
-class ArtifactCreate(BaseModel):
-    kind: ArtifactKind = Field(description="What the artifact is.", examples=["conversation"])
+CreatedBy = Annotated[Label | None, Field(description="Who wrote this version: a user or a system.",
+                                          examples=["user:maya"])]
+
+
+class ArtifactCreate(StrictModel):
+    kind: ArtifactKind = renamed_field(
+        "artifact_type", "kind", description="Type of artifact: conversation, document or note "
+        "(`kind`, the old name, is accepted too).", examples=["conversation"])
     content: Text = Field(description="Content of version 1.", examples=["User: hello\nAssistant: hi"])
-    title: Label | None = Field(default=None, examples=["Planning call, 3 March"])
+    title: Label | None = Field(default=None, description="A title.",
+                                examples=["Planning call, 3 March"])
     source: Label = Field(default="api", description="Where it came from.", examples=["chatgpt_export"])
     external_id: Label | None = Field(
         default=None, description="Id in the source; (source, external_id) is unique, and "
         "creating it again returns the existing artifact.", examples=["conv-8c1f"])
-    metadata: Metadata = Field(default_factory=dict, examples=[{"project": "apollo"}])
+    metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object: "
+                               "extensible properties of the artifact.",
+                               examples=[{"project": "apollo"}])
     version_metadata: Metadata = Field(default_factory=dict, description="Metadata of version 1.")
-    provenance: ProvenanceIn | None = None
+    created_by: CreatedBy = None
+    provenance: BodyProvenance = None
 
 
-class VersionAppend(BaseModel):
+class VersionAppend(StrictModel):
     content: Text = Field(description="Full content of the new version.",
                           examples=["User: hello\nAssistant: hi\nUser: one more thing"])
     metadata: Metadata = Field(default_factory=dict, description="Metadata of this version.",
                                examples=[{"exported_at": "2026-11-01"}])
-    provenance: ProvenanceIn | None = None
+    created_by: CreatedBy = None
+    provenance: BodyProvenance = None
 
 
 ARTIFACT_FILTERS = FilterSet({
     "id": uuid_field("id"),
     "kind": enum_field("kind", [k.value for k in ArtifactKind]),
+    "artifact_type": enum_field("kind", [k.value for k in ArtifactKind]),
     "source": text_field("source"),
     "external_id": text_field("external_id"),
     "title": text_field("title"),
@@ -107,7 +119,8 @@ async def create_artifact(conn: AsyncConnection, data: ArtifactCreate, *, max_ch
         with translate_errors():
             version = await queries.insert_version(
                 conn, artifact_id=artifact["id"], version_number=1, content=data.content,
-                content_hash=content_hash(data.content), metadata=_json(data.version_metadata))
+                content_hash=content_hash(data.content), metadata=_json(data.version_metadata),
+                created_by=data.created_by)
         await record_provenance(conn, EntityType.ARTIFACT, artifact["id"], provenance)
         await enqueue_version(conn, version["id"])
     return {**artifact, "latest_version_number": 1, "versions": [version]}, True
@@ -130,7 +143,8 @@ async def append_version(conn: AsyncConnection, artifact_id: uuid.UUID, data: Ve
             version = await queries.insert_version(
                 conn, artifact_id=artifact_id,
                 version_number=(latest["version_number"] if latest else 0) + 1,
-                content=data.content, content_hash=digest, metadata=_json(data.metadata))
+                content=data.content, content_hash=digest, metadata=_json(data.metadata),
+                created_by=data.created_by)
         await record_provenance(conn, EntityType.ARTIFACT_VERSION, version["id"], provenance)
         await enqueue_version(conn, version["id"])
     return version, True

@@ -69,7 +69,7 @@ class AuthMiddleware:
             await send({"type": "websocket.close", "code": 1008})
             return
         path = scope.get("path", "")
-        if (scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+        if (scope["type"] != "http" or (path.rstrip("/") or "/") in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
                 or (path == "/graphql" and scope.get("method") == "GET")):
             await self.app(scope, receive, send)
             return

@@ -29,6 +29,7 @@ _BY_CONSTRAINT: dict[str, tuple[type[MimirError], str | None]] = {
     "ck_spans_offsets_ordered": (Invalid, "a span needs 0 <= start_offset < end_offset"),
     "ck_spans_span_type_format": (Invalid, "span_type must match ^[a-z][a-z0-9_]{0,63}$"),
     "fk_spans_version_id_artifact_versions": (Invalid, "the span's version does not exist"),
+    "uq_intent_groups_name": (Conflict, "an intent group with this name exists"),
     "ck_intent_groups_no_self_merge": (Conflict, "a group cannot be merged into itself"),
     "intent_groups_merged_is_final": (Conflict, None),
     "intent_groups_merge_target_active": (Conflict, None),

@@ -7,38 +7,42 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.decisions import service
 from mimir.decisions.service import DECISION_FIELDS, DecisionCreate, DecisionStatus, DecisionUpdate
 from mimir.provenance.rest import provenance_headers
 from mimir.provenance.service import ProvenanceIn, merge_provenance
-from mimir.rest.deps import Conn, Fields, FilterParams, Paging
-from mimir.rest.responses import errors, json_response, page_body, select_fields
+from mimir.rest.deps import Conn, DecisionId, Fields, FilterParams, Paging
+from mimir.rest.examples import ResponseModel
+from mimir.rest.responses import CursorPage, errors, json_response, page_body, select_fields
 
 router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"])
 HeaderProvenance = Annotated[ProvenanceIn | None, Depends(provenance_headers)]
 
 
-class DecisionOut(BaseModel):
-    id: uuid.UUID
-    statement: str = Field(examples=["Use PostgreSQL for the queue"])
-    rationale: str | None = Field(examples=["One database to operate"])
-    status: DecisionStatus = Field(examples=["active"])
+class DecisionOut(ResponseModel):
+    id: uuid.UUID = Field(description="Id of the decision.")
+    statement: str = Field(description="What was decided.",
+                           examples=["Use PostgreSQL for the queue"])
+    rationale: str | None = Field(description="Why, if given.",
+                                  examples=["One database to operate"])
+    status: DecisionStatus = Field(description="tentative | active | superseded.",
+                                   examples=["active"])
     superseded_by_id: uuid.UUID | None = Field(
         description="The decision that replaced this one (set exactly when superseded).")
     supersedes_id: uuid.UUID | None = Field(description="The decision this one replaced.")
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
+    metadata: dict[str, Any] = Field(description="Free-form JSON object.")
+    created_at: datetime = Field(description="When the decision was recorded.")
+    updated_at: datetime = Field(description="When it last changed.")
 
 
-class SupersedeResult(BaseModel):
+class SupersedeResult(ResponseModel):
     superseded: DecisionOut = Field(description="The old decision, now `superseded`.")
-    current: DecisionOut = Field(description="The new decision that replaced it.")
+    current: DecisionOut = Field(description="The decision that replaced it.")
 
 
-class DecisionLineage(BaseModel):
+class DecisionLineage(ResponseModel):
     decision_id: uuid.UUID = Field(description="The decision the lineage was asked for.")
     current_id: uuid.UUID | None = Field(
         description="The chain's current (not superseded) decision; null only when truncated.")
@@ -47,10 +51,8 @@ class DecisionLineage(BaseModel):
                             f"{service.MAX_LINEAGE_DEPTH} steps either way.")
 
 
-class DecisionPage(BaseModel):
-    items: list[DecisionOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
-    has_more: bool
+class DecisionPage(CursorPage):
+    items: list[DecisionOut] = Field(description="This page of decisions.")
 
 
 @router.post("", status_code=201, summary="Create a decision", response_model=DecisionOut,
@@ -76,7 +78,7 @@ async def list_decisions(conn: Conn, page: Paging, filters: FilterParams, fields
 
 @router.get("/{decision_id}", summary="Get a decision", response_model=DecisionOut,
             responses=errors(404))
-async def get_decision(decision_id: uuid.UUID, conn: Conn):
+async def get_decision(decision_id: DecisionId, conn: Conn):
     """One decision, with `supersedes_id` (the decision it replaced, or null) and
     `superseded_by_id` (the decision that replaced it, or null)."""
     return json_response(await service.get_decision(conn, decision_id))
@@ -84,7 +86,7 @@ async def get_decision(decision_id: uuid.UUID, conn: Conn):
 
 @router.get("/{decision_id}/lineage", summary="The supersession chain of a decision",
             response_model=DecisionLineage, responses=errors(404))
-async def get_lineage(decision_id: uuid.UUID, conn: Conn):
+async def get_lineage(decision_id: DecisionId, conn: Conn):
     """Every decision of the chain this one belongs to, oldest first: the ones it replaced,
     itself, and the ones that replaced it, up to the current decision."""
     return json_response(await service.lineage(conn, decision_id))
@@ -93,9 +95,10 @@ async def get_lineage(decision_id: uuid.UUID, conn: Conn):
 @router.patch("/{decision_id}", summary="Promote, edit or supersede a decision",
               response_model=DecisionOut | SupersedeResult,
               responses={200: {"description": "The edited decision, or for `supersede_with` "
-                               "`{\"superseded\": <old>, \"current\": <new>}`."},
+                               "and `superseded_by_id` `{\"superseded\": <old>, \"current\": "
+                               "<successor>}`."},
                          **errors(400, 404, 409)})
-async def update_decision(decision_id: uuid.UUID, body: DecisionUpdate, conn: Conn,
+async def update_decision(decision_id: DecisionId, body: DecisionUpdate, conn: Conn,
                           headers: HeaderProvenance):
     """Two kinds of change, one per request:
 
@@ -104,11 +107,20 @@ async def update_decision(decision_id: uuid.UUID, body: DecisionUpdate, conn: Co
     - `{"supersede_with": {statement, rationale, status, metadata}}` creates the new decision
       and marks this one `superseded` by it, atomically. A decision that is already
       superseded is a 409 whose details name its successor (`superseded_by_id`) and the
-      chain's current decision (`current_id`).
+      chain's current decision (`current_id`);
+    - `{"superseded_by_id": "<id>"}` (optionally with `"status": "superseded"`) marks this
+      one superseded by a decision that already exists, atomically, with the same chain
+      rules: 404 when it does not exist; 409 when it is this decision, is itself
+      superseded (details name its chain's `current_id`) or already supersedes another
+      decision, or when this decision is already superseded.
 
     Provenance (body `provenance` or `X-Provenance-*` headers) is attached to the edited
-    decision, or to the new one when superseding."""
+    decision, to the new one when superseding with `supersede_with`, and to this one with
+    `superseded_by_id`."""
     provenance = merge_provenance(headers, body.provenance)
+    if body.superseded_by_id is not None:
+        return json_response(await service.supersede_with_existing(
+            conn, decision_id, body.superseded_by_id, provenance=provenance))
     if body.supersede_with is not None:
         result = await service.supersede_decision(conn, decision_id, body.supersede_with,
                                                   provenance=provenance)

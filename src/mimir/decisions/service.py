@@ -1,8 +1,9 @@
 """Decisions and their supersession chains.
 
 Rules: a decision is created `tentative` or `active` (never `superseded`); the only status
-edit is `tentative -> active`; superseding creates the new decision and marks the old one
-`superseded` with `superseded_by_id` in one transaction, with the old row locked first so
+edit is `tentative -> active`; superseding creates the new decision (or takes an existing
+current decision that supersedes nothing yet) and marks the old one `superseded` with
+`superseded_by_id` in one transaction, with the old row locked first so
 that of several concurrent supersessions of one decision exactly one wins and the others
 get a 409 naming the successor. A superseded decision is final (a trigger backs this up),
 and a successor is never itself superseded, so chains stay linear and walkable both ways.
@@ -16,14 +17,14 @@ from typing import Annotated, Any
 
 import orjson
 from psycopg import AsyncConnection
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
 from mimir.embeddings.tasks import enqueue_statement
 from mimir.entities import EntityType
 from mimir.errors import Conflict, NotFound
-from mimir.provenance.service import ProvenanceIn, record_provenance
+from mimir.provenance.service import BodyProvenance, ProvenanceIn, record_provenance
 from mimir.query.filters import (
     Conditions,
     FilterSet,
@@ -35,7 +36,7 @@ from mimir.query.filters import (
 )
 from mimir.query.listing import Page, fetch_page
 from mimir.query.pagination import PageRequest
-from mimir.validation import Metadata, Text
+from mimir.validation import Metadata, StrictModel, Text
 
 # A chain longer than this is cut off in a lineage (chains are acyclic by construction; the
 # cap only bounds the work of one request).
@@ -71,7 +72,7 @@ def _creatable(status: DecisionStatus) -> DecisionStatus:
     return status
 
 
-class DecisionFields(BaseModel):
+class DecisionFields(StrictModel):
     """What a new decision is made of (also the successor in a supersession)."""
 
     statement: Statement = Field(description="What was decided.",
@@ -81,24 +82,24 @@ class DecisionFields(BaseModel):
     status: Annotated[DecisionStatus, AfterValidator(_creatable)] = Field(
         default=DecisionStatus.ACTIVE, description="`tentative` or `active` (default).",
         examples=["active"])
-    metadata: Metadata = Field(default_factory=dict, examples=[{"project": "apollo"}])
+    metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object.",
+                               examples=[{"project": "apollo"}])
 
 
 class DecisionCreate(DecisionFields):
-    provenance: ProvenanceIn | None = None
+    superseded_by_id: None = Field(default=None, description="Always null when a decision is "
+                                   "created (the plan's field; supersede with PATCH).",
+                                   examples=[None])
+    provenance: BodyProvenance = None
 
 
 class DecisionSuccessor(DecisionFields):
     """The decision that replaces another (its provenance goes next to `supersede_with`)."""
 
-    model_config = ConfigDict(extra="forbid")
 
-
-class DecisionUpdate(BaseModel):
+class DecisionUpdate(StrictModel):
     """Either edits (status `tentative -> active`, rationale, metadata) or a supersession
     (`supersede_with`), not both."""
-
-    model_config = ConfigDict(extra="forbid")
 
     status: DecisionStatus | None = Field(
         default=None, description="Only `active`, to promote a tentative decision.",
@@ -108,19 +109,32 @@ class DecisionUpdate(BaseModel):
     metadata: Metadata | None = Field(default=None, description="Replaces the metadata object.")
     supersede_with: DecisionSuccessor | None = Field(
         default=None, description="Create this decision and mark this one superseded by it.")
+    superseded_by_id: uuid.UUID | None = Field(
+        default=None, description="Mark this decision superseded by that existing decision, "
+        "which must be current (not superseded) and supersede no other decision. `status: "
+        "superseded` may accompany it.", examples=["6f1c2a9e-3b0d-4d4c-9a57-1f0e2b3c4d5e"])
     provenance: ProvenanceIn | None = Field(
         default=None, description="Attached to the edited decision, or to the new one when "
         "superseding.")
 
     @model_validator(mode="after")
     def _one_kind_of_change(self) -> DecisionUpdate:
+        if self.superseded_by_id is not None:
+            if self.status not in (None, DecisionStatus.SUPERSEDED):
+                raise ValueError("superseded_by_id makes the decision superseded; status can "
+                                 "only be `superseded` (or left out) with it")
+            others = sorted({"rationale", "metadata", "supersede_with"} & self.model_fields_set)
+            if others:
+                raise ValueError(f"superseded_by_id cannot be combined with {', '.join(others)}")
+            return self
         edits = sorted({"status", "rationale", "metadata"} & self.model_fields_set)
         if self.supersede_with is not None and edits:
             raise ValueError(f"supersede_with cannot be combined with {', '.join(edits)}; "
                              "edit the decision and supersede it in separate requests")
         if self.supersede_with is None and not edits:
-            raise ValueError("nothing to change: give status, rationale, metadata or "
-                             "supersede_with (statement cannot be edited; supersede instead)")
+            raise ValueError("nothing to change: give status, rationale, metadata, "
+                             "supersede_with or superseded_by_id (statement cannot be edited; "
+                             "supersede instead)")
         return self
 
 
@@ -204,7 +218,8 @@ async def update_decision(conn: AsyncConnection, decision_id: uuid.UUID, data: D
                 raise await _already_superseded(conn, current, "its status cannot change")
             if wanted == DecisionStatus.SUPERSEDED:
                 raise Conflict(f"decision {decision_id} is {status}; it becomes superseded only "
-                               "through supersede_with, which creates its successor",
+                               "through supersede_with (a new successor) or superseded_by_id "
+                               "(an existing one)",
                                details={"status": status, "allowed": ["active"]})
             if (status, wanted) != (DecisionStatus.TENTATIVE, DecisionStatus.ACTIVE):
                 raise Conflict(f"decision {decision_id} is {status} and cannot become {wanted}; "
@@ -237,6 +252,50 @@ async def supersede_decision(conn: AsyncConnection, decision_id: uuid.UUID,
             await queries.decisions_mark_superseded(conn, id=decision_id, successor_id=new_id)
         return {"superseded": await get_decision(conn, decision_id),
                 "current": await get_decision(conn, new_id)}
+
+
+async def supersede_with_existing(conn: AsyncConnection, decision_id: uuid.UUID,
+                                  successor_id: uuid.UUID, *,
+                                  provenance: ProvenanceIn | None = None) -> dict[str, Any]:
+    """Mark the decision superseded by an existing decision, atomically, with the chain
+    rules of a new successor: the decision is not superseded yet, the successor is another
+    decision that is current and supersedes no other one (so chains stay linear and
+    acyclic). Both rows are locked in id order, so concurrent supersessions serialize
+    without deadlocks. Provenance describes the superseded decision. Returns
+    {"superseded": old, "current": successor}."""
+    if successor_id == decision_id:
+        raise Conflict(f"decision {decision_id} cannot supersede itself",
+                       details={"superseded_by_id": str(successor_id)})
+    async with conn.transaction():
+        locked = {row_id: await queries.decisions_lock(conn, id=row_id)
+                  for row_id in sorted((decision_id, successor_id))}
+        old, successor = locked[decision_id], locked[successor_id]
+        if old is None:
+            raise NotFound(f"decision {decision_id} does not exist")
+        if successor is None:
+            raise NotFound(f"successor decision {successor_id} does not exist",
+                           details={"superseded_by_id": str(successor_id)})
+        if old["status"] == DecisionStatus.SUPERSEDED:
+            raise await _already_superseded(
+                conn, old, "cannot be superseded again; supersede the current decision instead")
+        if successor["status"] == DecisionStatus.SUPERSEDED:
+            current = await _chain_head(conn, successor_id)
+            raise Conflict(f"decision {successor_id} is itself superseded and cannot supersede "
+                           f"another; the current decision of its chain is {current}",
+                           details={"superseded_by_id": str(successor_id),
+                                    "current_id": str(current)})
+        predecessor = (await get_decision(conn, successor_id))["supersedes_id"]
+        if predecessor is not None:
+            raise Conflict(f"decision {successor_id} already supersedes {predecessor}; a "
+                           "decision supersedes at most one other",
+                           details={"superseded_by_id": str(successor_id),
+                                    "supersedes_id": str(predecessor)})
+        with translate_errors():
+            await queries.decisions_mark_superseded(conn, id=decision_id,
+                                                    successor_id=successor_id)
+        await record_provenance(conn, EntityType.DECISION, decision_id, provenance)
+        return {"superseded": await get_decision(conn, decision_id),
+                "current": await get_decision(conn, successor_id)}
 
 
 async def lineage(conn: AsyncConnection, decision_id: uuid.UUID) -> dict[str, Any]:

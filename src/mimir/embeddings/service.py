@@ -16,14 +16,14 @@ from typing import Any
 import orjson
 from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.db.queries import queries
 from mimir.embeddings.chunking import chunk_offsets, chunker_description
 from mimir.embeddings.provider import EmbeddingProvider
 from mimir.entities import EntityType, ensure_exists
 from mimir.errors import Conflict, Invalid, NotFound
-from mimir.validation import Metadata
+from mimir.validation import Metadata, StrictModel, renamed_field
 
 # Operator class and distance operator per space distance (pgvector).
 OPERATOR_CLASS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops",
@@ -33,11 +33,13 @@ HNSW_INDEX_PREFIX = "ix_embeddings_hnsw_"
 MAX_VECTORS_PER_REQUEST = 1000
 
 
-class SpaceCreate(BaseModel):
+class SpaceCreate(StrictModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="Unique space name.",
                       examples=["openai-3-small"])
-    model: str = Field(min_length=1, max_length=200, description="Model the vectors come from.",
-                       examples=["text-embedding-3-small"])
+    model: str = renamed_field(
+        "embedding_model", "model", min_length=1, max_length=200, description="Model the "
+        "vectors come from (`model`, the old name, is accepted too).",
+        examples=["text-embedding-3-small"])
     dimensions: int = Field(ge=1, le=2000, description="Vector length (HNSW indexes up to 2000).",
                             examples=[1536])
     distance: str = Field(default="cosine", pattern="^(cosine|l2|inner_product)$",
@@ -46,11 +48,13 @@ class SpaceCreate(BaseModel):
                                examples=[{"owner": "search-team"}])
 
 
-class VectorIn(BaseModel):
+class VectorIn(StrictModel):
     target_type: EntityType = Field(description="What the vector represents.", examples=["span"])
     target_id: uuid.UUID = Field(description="Id of that entity.")
     vector: list[float] = Field(min_length=1, max_length=16000, description="The vector.",
                                 examples=[[0.1, 0.2, 0.3]])
+    metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object "
+                               "stored with the vector.", examples=[{"chunker": "mine-v2"}])
 
 
 def hnsw_index_name(space_id: uuid.UUID) -> str:
@@ -149,10 +153,11 @@ async def write_vectors(conn: AsyncConnection, space_name: str, vectors: list[Ve
             await ensure_exists(conn, item.target_type, item.target_id, role="embedding target")
             by_type.setdefault(item.target_type, []).append(item)
         for target_type, items in by_type.items():
-            await queries.embedding_upsert_many(
+            await queries.embeddings_upsert_with_metadata(
                 conn, space_id=space["id"], target_type=target_type.value,
                 target_ids=[i.target_id for i in items],
-                vectors=[vector_literal(i.vector) for i in items])
+                vectors=[vector_literal(i.vector) for i in items],
+                metadata=[orjson.dumps(i.metadata).decode() for i in items])
     return len(vectors)
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.auth.middleware import parse_authorization
 from mimir.errors import Unauthorized
 from mimir.health.service import check_health
+from mimir.rest.examples import ResponseModel
 from mimir.rest.responses import ErrorResponse
 
 router = APIRouter(tags=["health"])
 
 
-class DatabaseHealth(BaseModel):
+class DatabaseHealth(ResponseModel):
     reachable: bool = Field(description="Whether the database answered the liveness probe "
                             "(run on a connection of its own, outside the request pool).")
     embedded: bool | None = Field(default=None, description="True when Mímir runs its own "
@@ -27,7 +28,7 @@ class DatabaseHealth(BaseModel):
                                            description="Admin keys only.")
 
 
-class PoolHealth(BaseModel):
+class PoolHealth(ResponseModel):
     saturated: bool = Field(description="Every pooled connection is in use: requests queue "
                             "for one (the database itself may be fine).")
     size: int | None = Field(default=None, description="Open connections. Admin keys only.")
@@ -38,7 +39,7 @@ class PoolHealth(BaseModel):
                                 "connection. Admin keys only.")
 
 
-class JobCounts(BaseModel):
+class JobCounts(ResponseModel):
     queued: int = Field(description="Jobs waiting for a worker (or for their retry time).",
                         examples=[3])
     running: int = Field(description="Jobs a worker is running.", examples=[1])
@@ -46,13 +47,13 @@ class JobCounts(BaseModel):
                         examples=[0])
 
 
-class Health(BaseModel):
+class Health(ResponseModel):
     status: str = Field(description="`ok`; `busy` when the database is alive but every pooled "
                         "connection is in use (still 200: not a reason to restart); "
                         "`degraded` (503) when the database does not answer.",
                         examples=["ok"])
-    database: DatabaseHealth
-    pool: PoolHealth
+    database: DatabaseHealth = Field(description="The database as seen by the liveness probe.")
+    pool: PoolHealth = Field(description="The connection pool.")
     version: str | None = Field(default=None, description="Mímir's version. Admin keys only.",
                                 examples=["0.1.0"])
     jobs: JobCounts | None = Field(default=None, description="Background job counts. Admin "

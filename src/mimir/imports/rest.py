@@ -6,20 +6,21 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from pydantic import Field
 
 from mimir.imports import service
 from mimir.imports import tasks as _tasks  # noqa: F401 -- registers `imports.run` for deferral
 from mimir.imports.service import ImportKind, ImportStatus
-from mimir.rest.deps import Conn
+from mimir.rest.deps import Conn, ImportId
+from mimir.rest.examples import ResponseModel
 from mimir.rest.responses import errors, json_response
 
 router = APIRouter(prefix="/api/v1/imports", tags=["jobs"])
 
 
-class ImportOut(BaseModel):
-    id: uuid.UUID
+class ImportOut(ResponseModel):
+    id: uuid.UUID = Field(description="Id of the import.")
     kind: ImportKind = Field(description="`chatgpt`: a ChatGPT data export (.zip or "
                              "conversations.json); `mimir`: a `mimir export` file.")
     status: ImportStatus = Field(description="`queued` → `running` → `succeeded` or `failed`; "
@@ -38,13 +39,14 @@ class ImportOut(BaseModel):
         "lists skipped conversations in `errors`.")
     error: str | None = Field(description="Why the import failed (null otherwise).",
                               examples=["no conversations found"])
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: datetime = Field(description="When the file was uploaded.")
+    started_at: datetime | None = Field(description="When a worker started it (null while "
+                                        "queued).")
+    finished_at: datetime | None = Field(description="When it ended (null until then).")
 
 
-class ImportsPage(BaseModel):
-    items: list[ImportOut]
+class ImportsPage(ResponseModel):
+    items: list[ImportOut] = Field(description="This page of imports, newest first.")
     total: int = Field(description="Imports matching the filters.", examples=[3])
     has_more: bool = Field(description="True when `offset + limit` does not reach the end.")
 
@@ -76,7 +78,7 @@ async def create_import(
 
 @router.get("/{import_id}", summary="An import's status, progress and result",
             response_model=ImportOut, responses=errors(404))
-async def get_import(conn: Conn, import_id: Annotated[uuid.UUID, Path()]):
+async def get_import(conn: Conn, import_id: ImportId):
     """The import with its `status`, running `progress` counts, final `summary` and
     `error`."""
     return json_response(await service.get_import(conn, import_id))

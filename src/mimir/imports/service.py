@@ -85,7 +85,12 @@ async def save_upload(upload: UploadFile, destination: Path, max_bytes: int) -> 
 
 
 def refuse_repeated_fields(form: Any, names: tuple[str, ...]) -> None:
-    """A multipart field sent twice is refused, not silently resolved to one of them."""
+    """A multipart field sent twice is refused, not silently resolved to one of them, and
+    so is a field other than `names` (not silently ignored)."""
+    unknown = sorted(set(form.keys()) - set(names))
+    if unknown:
+        raise Invalid(f"unknown multipart field(s) {', '.join(unknown)}; this upload takes "
+                      f"{', '.join(names)}", details={"fields": unknown})
     repeated = [name for name in names if len(form.getlist(name)) > 1]
     if repeated:
         raise Invalid(f"the multipart field `{repeated[0]}` is sent more than once; send "

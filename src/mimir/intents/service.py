@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from psycopg import AsyncConnection
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
 from mimir.embeddings.tasks import enqueue_statement
 from mimir.entities import EntityType
 from mimir.errors import Conflict, Invalid, NotFound
-from mimir.provenance.service import ProvenanceIn, record_provenance
+from mimir.provenance.service import BodyProvenance, ProvenanceIn, record_provenance
 from mimir.query.filters import (
     Conditions,
     FilterSet,
@@ -48,7 +48,7 @@ from mimir.query.filters import (
 )
 from mimir.query.listing import Page, fetch_page
 from mimir.query.pagination import PageRequest
-from mimir.validation import Label, Metadata, Text
+from mimir.validation import Label, Metadata, StrictModel, Text, renamed_field
 
 MAX_STATEMENT_CHARS = 10_000
 
@@ -92,40 +92,54 @@ GroupName = Annotated[Label, AfterValidator(_not_blank)]
 Description = Annotated[Text, Field(max_length=MAX_STATEMENT_CHARS)]
 
 
-class IntentCreate(BaseModel):
+class IntentCreate(StrictModel):
     statement: Statement = Field(description="What someone intends, in one statement.",
                                  examples=["Move the weekly sync to Thursdays"])
-    group_id: uuid.UUID | None = Field(default=None, description="Group to put the intent in; "
-                                       "it must exist and not be merged.")
+    group_id: uuid.UUID | None = renamed_field(
+        "intent_group_id", "group_id", default=None, description="Group to put the intent "
+        "in; it must exist and not be merged (`group_id`, the old name, is accepted too).",
+        examples=["6f1c2a9e-3b0d-4d4c-9a57-1f0e2b3c4d5e"])
+    proposed_by: Label | None = Field(default=None, description="Who proposed it: `human` or "
+                                      "a model identifier.", examples=["gpt-4o-2024-08-06"])
+    status: Literal[IntentStatus.PROPOSED] = Field(
+        default=IntentStatus.PROPOSED, description="Always `proposed` (the default): accept or "
+        "reject with PATCH.", examples=["proposed"])
     confidence: float | None = Field(default=None, ge=0, le=1,
                                      description="How sure the extractor is, 0..1.",
                                      examples=[0.82])
-    metadata: Metadata = Field(default_factory=dict, examples=[{"project": "apollo"}])
-    provenance: ProvenanceIn | None = None
+    metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object.",
+                               examples=[{"project": "apollo"}])
+    provenance: BodyProvenance = None
 
 
-class IntentUpdate(BaseModel):
+class IntentUpdate(StrictModel):
     status: IntentStatus | None = Field(
         default=None, description="`accepted` or `rejected`, from `proposed` only. Repeating "
         "the current status is a no-op.", examples=["accepted"])
-    group_id: uuid.UUID | None = Field(
-        default=None, description="Move the intent to this group; `null` removes it from its "
-        "group; leave the field out to keep the group.")
+    group_id: uuid.UUID | None = renamed_field(
+        "intent_group_id", "group_id", default=None, description="Move the intent to this "
+        "group; `null` removes it from its group; leave the field out to keep the group "
+        "(`group_id`, the old name, is accepted too).",
+        examples=["6f1c2a9e-3b0d-4d4c-9a57-1f0e2b3c4d5e"])
     metadata: Metadata | None = Field(default=None, description="Replaces the metadata object.")
-    provenance: ProvenanceIn | None = None
+    provenance: BodyProvenance = None
 
 
-class GroupCreate(BaseModel):
+class GroupCreate(StrictModel):
     name: GroupName = Field(description="Short name of the group.",
                             examples=["Meeting cadence"])
-    description: Description | None = Field(default=None,
+    description: Description | None = Field(default=None, description="What the group is "
+                                            "about.",
                                             examples=["Intents about when and how often we meet."])
     metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object.",
                                examples=[{"project": "apollo"}])
-    provenance: ProvenanceIn | None = None
+    status: Literal[IntentGroupStatus.ACTIVE] = Field(
+        default=IntentGroupStatus.ACTIVE, description="Always `active` (the default): "
+        "deprecate with PATCH, merge with POST .../merge.", examples=["active"])
+    provenance: BodyProvenance = None
 
 
-class GroupUpdate(BaseModel):
+class GroupUpdate(StrictModel):
     name: GroupName | None = Field(default=None, description="New name.", examples=["Cadence"])
     description: Description | None = Field(default=None,
                                             description="`null` clears the description.")
@@ -133,26 +147,28 @@ class GroupUpdate(BaseModel):
         default=None, description="`active` or `deprecated`; merging is a separate operation.",
         examples=["deprecated"])
     metadata: Metadata | None = Field(default=None, description="Replaces the metadata object.")
-    provenance: ProvenanceIn | None = None
+    provenance: BodyProvenance = None
 
 
-class GroupMerge(BaseModel):
+class GroupMerge(StrictModel):
     into: uuid.UUID = Field(description="Id of the group that absorbs this one.",
                             examples=["6f1c2a9e-3b0d-4d4c-9a57-1f0e2b3c4d5e"])
-    provenance: ProvenanceIn | None = None
+    provenance: BodyProvenance = None
 
 
 INTENT_FILTERS = FilterSet({
     "id": uuid_field("id"),
     "status": enum_field("status", [s.value for s in IntentStatus]),
     "group_id": uuid_field("group_id"),
+    "intent_group_id": uuid_field("group_id"),
+    "proposed_by": text_field("proposed_by"),
     "confidence": number_field("confidence"),
     "statement": text_field("statement"),
     "created_at": timestamp_field("created_at"),
     "updated_at": timestamp_field("updated_at"),
 })
 INTENT_FIELDS = ("id", "statement", "status", "group_id", "confidence", "metadata",
-                 "created_at", "updated_at")
+                 "created_at", "updated_at", "proposed_by")
 
 GROUP_FILTERS = FilterSet({
     "id": uuid_field("id"),
@@ -193,7 +209,8 @@ async def create_intent(conn: AsyncConnection, data: IntentCreate, *,
         with translate_errors():
             intent = await queries.intent_insert(
                 conn, statement=data.statement, group_id=data.group_id,
-                confidence=data.confidence, metadata=_json(data.metadata))
+                confidence=data.confidence, metadata=_json(data.metadata),
+                proposed_by=data.proposed_by)
         await record_provenance(conn, EntityType.INTENT, intent["id"], provenance)
         await enqueue_statement(conn, EntityType.INTENT, intent["id"])
     return intent
@@ -263,10 +280,22 @@ async def list_intents(conn: AsyncConnection, filters: dict[str, str], page: Pag
 
 # Groups --------------------------------------------------------------------------------
 
+async def _check_name_free(conn: AsyncConnection, name: str,
+                           group_id: uuid.UUID | None = None) -> None:
+    """Conflict naming the group that already has `name` (other than `group_id`). The unique
+    constraint backs this up against a concurrent insert."""
+    existing = await queries.intents_group_by_name(conn, name=name)
+    if existing is not None and existing["id"] != group_id:
+        raise Conflict(f"an intent group named {name!r} exists: {existing['id']}",
+                       details={"name": name, "existing_id": str(existing["id"])})
+
+
 async def create_group(conn: AsyncConnection, data: GroupCreate, *,
                        provenance: ProvenanceIn | None = None) -> dict[str, Any]:
-    """Create an active group with its provenance, atomically."""
+    """Create an active group with its provenance, atomically. Names are unique: a name
+    that exists is a Conflict naming that group."""
     async with conn.transaction():
+        await _check_name_free(conn, data.name)
         with translate_errors():
             group = await queries.intent_group_insert(
                 conn, name=data.name, description=data.description, metadata=_json(data.metadata))
@@ -301,6 +330,8 @@ async def update_group(conn: AsyncConnection, group_id: uuid.UUID, data: GroupUp
             raise Conflict(f"intent group {group_id} was merged into {target} and can no "
                            "longer change", details={"group_id": str(group_id),
                                                      "merged_into_id": str(target)})
+        if data.name is not None:
+            await _check_name_free(conn, data.name, group_id)
         with translate_errors():
             await queries.intent_group_update(
                 conn, id=group_id, name=data.name,

@@ -6,51 +6,52 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from mimir.jobs import service
 from mimir.rest.deps import Conn
+from mimir.rest.examples import ResponseModel
 from mimir.rest.responses import errors, json_response
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 
-class StatusCounts(BaseModel):
+class StatusCounts(ResponseModel):
     todo: int = Field(description="Queued, waiting for a worker (or for its retry time).",
                       examples=[3])
     doing: int = Field(description="Being run by a worker.", examples=[1])
-    succeeded: int = Field(examples=[120])
+    succeeded: int = Field(description="Finished without error.", examples=[120])
     failed: int = Field(description="Failed for good, retries exhausted.", examples=[2])
-    cancelled: int = Field(examples=[0])
-    aborted: int = Field(examples=[0])
+    cancelled: int = Field(description="Cancelled before they ran.", examples=[0])
+    aborted: int = Field(description="Stopped while running.", examples=[0])
 
 
-class QueueCounts(BaseModel):
-    queue: str = Field(examples=["default"])
-    total: int = Field(examples=[126])
-    by_status: StatusCounts
+class QueueCounts(ResponseModel):
+    queue: str = Field(description="Name of the queue.", examples=["default"])
+    total: int = Field(description="Jobs of the queue still kept.", examples=[126])
+    by_status: StatusCounts = Field(description="The queue's jobs by status.")
 
 
-class QueueStats(BaseModel):
+class QueueStats(ResponseModel):
     total: int = Field(description="All jobs still kept (finished ones are pruned daily).",
                        examples=[126])
-    by_status: StatusCounts
+    by_status: StatusCounts = Field(description="All jobs by status.")
     queues: list[QueueCounts] = Field(description="Per queue, by queue name.")
     workers: int = Field(description="Workers that sent a heartbeat in the last minute.",
                          examples=[1])
 
 
-class JobError(BaseModel):
+class JobError(ResponseModel):
     type: str = Field(description="Exception class name.", examples=["TimeoutError"])
     message: str = Field(description="Exception message (at most 2000 characters, URL "
                          "credentials redacted).", examples=["embedding provider timed out"])
     attempt: int = Field(description="Which attempt raised it, from 1.", examples=[5])
 
 
-class FailedJob(BaseModel):
+class FailedJob(ResponseModel):
     id: int = Field(description="procrastinate job id.", examples=[4711])
-    task_name: str = Field(examples=["mimir.jobs.prune"])
-    queue: str = Field(examples=["maintenance"])
+    task_name: str = Field(description="The task the job ran.", examples=["mimir.jobs.prune"])
+    queue: str = Field(description="The queue it was in.", examples=["maintenance"])
     attempts: int = Field(description="Attempts made, the failed last one included.",
                           examples=[5])
     args: dict[str, Any] = Field(description="The job's keyword arguments.",
@@ -60,8 +61,8 @@ class FailedJob(BaseModel):
                                    "recorded (e.g. the task did not exist).")
 
 
-class FailedJobsPage(BaseModel):
-    items: list[FailedJob]
+class FailedJobsPage(ResponseModel):
+    items: list[FailedJob] = Field(description="This page of failed jobs, most recent first.")
     total: int = Field(description="Failed jobs matching the filters.", examples=[2])
     has_more: bool = Field(description="True when `offset + limit` does not reach the end.")
 

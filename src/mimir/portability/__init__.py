@@ -7,21 +7,24 @@ docs/export-format.md.
 from __future__ import annotations
 
 FORMAT_NAME = "mimir-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Versions restore reads: version 1 lacks the fields of ADDED_IN_2 (restored as their
+# defaults).
+READABLE_VERSIONS = (1, 2)
 
-# The record types of format version 1, in the order they are written and restored (each
+# The record types of the current format version, in the order they are written and restored (each
 # table's references point to tables before it), with the columns of each record's `data`.
 # Generated columns (artifact_versions.content_length, .search_vector) are not exported.
 TABLES: dict[str, tuple[str, ...]] = {
     "artifacts": ("id", "kind", "title", "source", "external_id", "metadata", "created_at"),
     "artifact_versions": ("id", "artifact_id", "version_number", "content", "content_hash",
-                          "metadata", "created_at"),
+                          "metadata", "created_at", "created_by"),
     "spans": ("id", "version_id", "start_offset", "end_offset", "span_type", "label",
               "metadata", "created_at"),
     "intent_groups": ("id", "name", "description", "status", "merged_into_id", "metadata",
                       "created_at", "updated_at"),
     "intents": ("id", "statement", "status", "group_id", "confidence", "metadata",
-                "created_at", "updated_at"),
+                "created_at", "updated_at", "proposed_by"),
     "decisions": ("id", "statement", "rationale", "status", "superseded_by_id", "metadata",
                   "created_at", "updated_at"),
     "relations": ("id", "source_type", "source_id", "relation_type", "target_type",
@@ -31,7 +34,15 @@ TABLES: dict[str, tuple[str, ...]] = {
     "provenance_evidence": ("provenance_id", "span_id", "position"),
     "embedding_spaces": ("id", "name", "model", "dimensions", "distance", "metadata",
                          "created_at"),
-    "embeddings": ("id", "space_id", "target_type", "target_id", "embedding", "created_at"),
+    "embeddings": ("id", "space_id", "target_type", "target_id", "embedding", "created_at",
+                   "metadata"),
+}
+
+# Fields format version 2 added (migration 0008), with the value a version 1 record gets.
+ADDED_IN_2: dict[str, dict[str, object]] = {
+    "artifact_versions": {"created_by": None},
+    "intents": {"proposed_by": None},
+    "embeddings": {"metadata": {}},
 }
 
 # Columns holding a JSON object (jsonb) or a vector (a JSON array in the format).

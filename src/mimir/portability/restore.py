@@ -33,7 +33,14 @@ from psycopg import AsyncConnection
 from mimir.db.queries import queries
 from mimir.embeddings.service import create_space_index
 from mimir.importers.guard import JsonLimits, bounded_lines
-from mimir.portability import FORMAT_NAME, FORMAT_VERSION, JSON_COLUMNS, TABLES
+from mimir.portability import (
+    ADDED_IN_2,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    JSON_COLUMNS,
+    READABLE_VERSIONS,
+    TABLES,
+)
 
 BATCH_ROWS = 2000
 TABLE_ORDER = list(TABLES)
@@ -90,8 +97,12 @@ def _value(column: str, value: Any) -> Any:
 
 
 class _Loader:
-    def __init__(self, conn: AsyncConnection, progress: Callable[[str, int], None] | None):
+    def __init__(self, conn: AsyncConnection, progress: Callable[[str, int], None] | None, *,
+                 version: int = FORMAT_VERSION):
         self.conn = conn
+        # Version 1 records lack the fields version 2 added; they get those defaults.
+        self.defaults = ADDED_IN_2 if version == 1 else {}
+        self.group_names: set[str] = set()
         self.progress = progress
         self.position = 0  # index in TABLE_ORDER of the table being loaded
         self.batch: list[tuple[Any, ...]] = []
@@ -111,11 +122,19 @@ class _Loader:
                                f"records must come in the order {', '.join(TABLE_ORDER)}")
         await self._advance(index)
         columns = TABLES[table]
-        if not isinstance(data, dict) or set(data) != set(columns):
+        defaults = self.defaults.get(table, {})
+        expected = [c for c in columns if c not in defaults]
+        if not isinstance(data, dict) or set(data) != set(expected):
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise RestoreError(f"a {table} record must have exactly the fields "
-                               f"{', '.join(columns)}; got {got}")
-        row = dict(data)
+                               f"{', '.join(expected)}; got {got}")
+        row = {**defaults, **data}
+        if table == "intent_groups":
+            # Names are unique since migration 0008; an older export may repeat one: the
+            # first group keeps it, later ones become "<name> (<id>)", as the migration does.
+            if row["name"] in self.group_names:
+                row["name"] = f"{row['name']} ({row['id']})"
+            self.group_names.add(row["name"])
         if table == "intent_groups" and row["status"] == "merged":
             self.merges[row["id"]] = row["merged_into_id"]
             row["status"], row["merged_into_id"] = "active", None
@@ -191,9 +210,10 @@ def _header(line: bytes) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise RestoreError(f"not a {FORMAT_NAME} file: the first line must be its header "
                            f'{{"format": "{FORMAT_NAME}", "version": {FORMAT_VERSION}, ...}}')
-    if header.get("version") != FORMAT_VERSION:
+    if header.get("version") not in READABLE_VERSIONS:
         raise RestoreError(f"{FORMAT_NAME} version {header.get('version')!r} is not supported; "
-                           f"this Mímir reads version {FORMAT_VERSION}")
+                           f"this Mímir reads versions "
+                           f"{', '.join(str(v) for v in READABLE_VERSIONS)}")
     return header
 
 
@@ -216,8 +236,8 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
     per table. Raises RestoreError, and writes nothing, when anything is wrong."""
     stream = iter(lines)
     first = next(stream, b"")
-    _header(first)
-    loader = _Loader(conn, progress)
+    header = _header(first)
+    loader = _Loader(conn, progress, version=header["version"])
     try:
         async with conn.transaction():
             await queries.portability_lock_tables(conn)

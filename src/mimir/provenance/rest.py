@@ -6,14 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field, ValidationError
+from fastapi import APIRouter, Header, Path
+from pydantic import Field, ValidationError
 
 from mimir.entities import EntityType
 from mimir.errors import Invalid
 from mimir.provenance import service
 from mimir.provenance.service import ProvenanceIn
-from mimir.rest.deps import Conn
+from mimir.rest.deps import EXAMPLE_UUID, Conn
+from mimir.rest.examples import ResponseModel
+from mimir.rest.plan_names import PROVENANCE, all_with_plan_names, with_plan_names
 from mimir.rest.responses import errors, json_response
 
 router = APIRouter(prefix="/api/v1/provenance", tags=["provenance"])
@@ -45,16 +47,27 @@ def provenance_headers(
         raise Invalid(f"header {header}: {problem['msg']}", details={"header": header}) from None
 
 
-class ProvenanceOut(BaseModel):
-    id: uuid.UUID
-    target_type: EntityType
-    target_id: uuid.UUID
-    model: str | None = Field(examples=["gpt-4o-2024-08-06"])
-    prompt_version: str | None = Field(examples=["intent-extract@3"])
-    pipeline_version: str | None = Field(examples=["mimir-extract 1.4.0"])
-    parameters: dict[str, Any]
-    evidence_span_ids: list[uuid.UUID]
-    created_at: datetime
+class ProvenanceOut(ResponseModel):
+    id: uuid.UUID = Field(description="Id of the provenance record.")
+    target_type: EntityType = Field(description="Type of the entity it describes.",
+                                    examples=["intent"])
+    target_id: uuid.UUID = Field(description="Id of the entity it describes.")
+    model_id: str | None = Field(description="Model that produced the entity, if given.",
+                                 examples=["gpt-4o-2024-08-06"])
+    model: str | None = Field(description="Same as `model_id` (the old name, kept for "
+                              "existing clients).", examples=["gpt-4o-2024-08-06"])
+    prompt_version: str | None = Field(description="Version of the prompt used, if given.",
+                                       examples=["intent-extract@3"])
+    pipeline_version: str | None = Field(description="Version of the pipeline, if given.",
+                                         examples=["mimir-extract 1.4.0"])
+    metadata: dict[str, Any] = Field(description="Free-form JSON object (settings such as "
+                                     "temperature, other properties).",
+                                     examples=[{"temperature": 0.2}])
+    parameters: dict[str, Any] = Field(description="Same as `metadata` (the old name, kept "
+                                       "for existing clients).")
+    evidence_span_ids: list[uuid.UUID] = Field(description="Spans the entity was derived "
+                                               "from, in the order given.")
+    created_at: datetime = Field(description="When the record was written.")
 
 
 class ProvenanceCreate(ProvenanceIn):
@@ -70,12 +83,19 @@ async def create_provenance(body: ProvenanceCreate, conn: Conn):
     parameters, and the evidence spans it came from (which must exist)."""
     provenance = ProvenanceIn.model_validate(body.model_dump(exclude={"target_type", "target_id"}))
     record = await service.create_provenance(conn, body.target_type, body.target_id, provenance)
-    return json_response(record, status_code=201)
+    return json_response(with_plan_names(record, PROVENANCE), status_code=201)
 
 
 @router.get("/{target_type}/{target_id}", summary="Provenance of an entity",
             response_model=list[ProvenanceOut], responses=errors(404))
-async def get_provenance(target_type: EntityType, target_id: uuid.UUID, conn: Conn):
+async def get_provenance(
+    target_type: Annotated[EntityType, Path(description="Type of the entity.",
+                                            examples=["intent"])],
+    target_id: Annotated[uuid.UUID, Path(description="Id of the entity.",
+                                         examples=[EXAMPLE_UUID])],
+    conn: Conn,
+):
     """Every provenance record of one entity, oldest first, each with its evidence span ids
     in order."""
-    return json_response(await service.provenance_for(conn, target_type, target_id))
+    return json_response(all_with_plan_names(
+        await service.provenance_for(conn, target_type, target_id), PROVENANCE))

@@ -7,37 +7,48 @@ are written together or not at all.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
 from mimir.entities import EntityType, ensure_exists
 from mimir.errors import Invalid
-from mimir.validation import Label, Metadata
+from mimir.validation import Label, Metadata, StrictModel, renamed_field
 
 MAX_EVIDENCE = 200
 
 
-class ProvenanceIn(BaseModel):
+class ProvenanceIn(StrictModel):
     """How a derived entity was produced. Every field is optional."""
 
-    model: Label | None = Field(default=None, description="Model that produced it.",
-                                examples=["gpt-4o-2024-08-06"])
-    prompt_version: Label | None = Field(default=None, examples=["intent-extract@3"])
-    pipeline_version: Label | None = Field(default=None, examples=["mimir-extract 1.4.0"])
+    model: Label | None = renamed_field(
+        "model_id", "model", default=None, description="Model that produced it (`model`, "
+        "the old name, is accepted too).", examples=["gpt-4o-2024-08-06"])
+    prompt_version: Label | None = Field(default=None, description="Version of the prompt "
+                                         "used.", examples=["intent-extract@3"])
+    pipeline_version: Label | None = Field(default=None, description="Version of the "
+                                           "pipeline that produced it.",
+                                           examples=["mimir-extract 1.4.0"])
     evidence_span_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=MAX_EVIDENCE,
         description="Spans the entity was derived from, most important first.")
-    parameters: Metadata = Field(default_factory=dict,
-                                 description="Free-form settings (temperature, ...).")
+    parameters: Metadata = renamed_field(
+        "metadata", "parameters", default_factory=dict,
+        description="Free-form JSON object: settings (temperature, ...) and other properties "
+        "(`parameters`, the old name, is accepted too).", examples=[{"temperature": 0.2}])
 
     def is_empty(self) -> bool:
         return not (self.model or self.prompt_version or self.pipeline_version
                     or self.evidence_span_ids or self.parameters)
+
+
+BodyProvenance = Annotated[ProvenanceIn | None, Field(
+    description="Optional provenance of what this request writes, recorded in the same "
+    "transaction; its fields override the `X-Provenance-*` headers one by one.")]
 
 
 def merge_provenance(headers: ProvenanceIn | None, body: ProvenanceIn | None) -> ProvenanceIn | None:

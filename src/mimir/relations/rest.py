@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.entities import EntityType
 from mimir.provenance.rest import provenance_headers
@@ -22,8 +22,9 @@ from mimir.relations.service import (
     Direction,
     RelationCreate,
 )
-from mimir.rest.deps import Conn, Fields, FilterParams, Paging
-from mimir.rest.responses import errors, json_response, page_body, select_fields
+from mimir.rest.deps import ArtifactId, Conn, Fields, FilterParams, Paging, RelationId
+from mimir.rest.examples import ResponseModel
+from mimir.rest.responses import CursorPage, errors, json_response, page_body, select_fields
 
 router = APIRouter(prefix="/api/v1/relations", tags=["relations"])
 # GET /api/v1/artifacts/{artifact_id}/relations lives here, next to the other relation
@@ -42,38 +43,36 @@ EXAMPLE_ID = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
 RELATION_TYPES_MAX_CHARS = 5000
 
 
-class RelationOut(BaseModel):
-    id: uuid.UUID
-    source_type: EntityType = Field(examples=["intent"])
-    source_id: uuid.UUID = Field(examples=[EXAMPLE_ID])
-    relation_type: str = Field(examples=["derived_from"])
-    target_type: EntityType = Field(examples=["span"])
-    target_id: uuid.UUID
-    metadata: dict[str, Any]
-    created_at: datetime
+class RelationOut(ResponseModel):
+    id: uuid.UUID = Field(description="Id of the relation.")
+    source_type: EntityType = Field(description="Type of the source entity.", examples=["intent"])
+    source_id: uuid.UUID = Field(description="Id of the source entity.", examples=[EXAMPLE_ID])
+    relation_type: str = Field(description="What the edge means.", examples=["derived_from"])
+    target_type: EntityType = Field(description="Type of the target entity.", examples=["span"])
+    target_id: uuid.UUID = Field(description="Id of the target entity.")
+    metadata: dict[str, Any] = Field(description="Free-form JSON object.")
+    created_at: datetime = Field(description="When the relation was created.")
 
 
-class RelationPage(BaseModel):
-    items: list[RelationOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
-    has_more: bool
+class RelationPage(CursorPage):
+    items: list[RelationOut] = Field(description="This page of relations.")
 
 
-class NodeOut(BaseModel):
-    type: EntityType = Field(examples=["intent"])
-    id: uuid.UUID = Field(examples=[EXAMPLE_ID])
+class NodeOut(ResponseModel):
+    type: EntityType = Field(description="Type of the entity.", examples=["intent"])
+    id: uuid.UUID = Field(description="Id of the entity.", examples=[EXAMPLE_ID])
 
 
-class PathRelationOut(BaseModel):
-    id: uuid.UUID
-    relation_type: str = Field(examples=["derived_from"])
-    source_type: EntityType
-    source_id: uuid.UUID
-    target_type: EntityType
-    target_id: uuid.UUID
+class PathRelationOut(ResponseModel):
+    id: uuid.UUID = Field(description="Id of the relation.")
+    relation_type: str = Field(description="What the edge means.", examples=["derived_from"])
+    source_type: EntityType = Field(description="Type of its source entity.")
+    source_id: uuid.UUID = Field(description="Id of its source entity.")
+    target_type: EntityType = Field(description="Type of its target entity.")
+    target_id: uuid.UUID = Field(description="Id of its target entity.")
 
 
-class PathOut(BaseModel):
+class PathOut(ResponseModel):
     depth: int = Field(description="Number of relations on the path.", examples=[2])
     nodes: list[NodeOut] = Field(description="The entities along the path, starting with the "
                                  "start entity; depth + 1 of them, none repeated.")
@@ -81,7 +80,7 @@ class PathOut(BaseModel):
                                              "relations[i] joins nodes[i] and nodes[i + 1].")
 
 
-class TraversalOut(BaseModel):
+class TraversalOut(ResponseModel):
     paths: list[PathOut] = Field(description="Paths ordered by depth, then by path.")
     truncated: bool = Field(description="True when more paths exist than were returned.")
 
@@ -155,14 +154,14 @@ async def traverse(
 
 @router.get("/{relation_id}", summary="Get a relation", response_model=RelationOut,
             responses=errors(404))
-async def get_relation(relation_id: uuid.UUID, conn: Conn):
+async def get_relation(relation_id: RelationId, conn: Conn):
     """One relation."""
     return json_response(await service.get_relation(conn, relation_id))
 
 
 @router.delete("/{relation_id}", status_code=204, summary="Delete a relation",
                response_class=Response, responses=errors(404))
-async def delete_relation(relation_id: uuid.UUID, conn: Conn):
+async def delete_relation(relation_id: RelationId, conn: Conn):
     """Delete a relation. Relations that point at it (to or from the relation itself) and
     its provenance are deleted with it."""
     await service.delete_relation(conn, relation_id)
@@ -172,7 +171,7 @@ async def delete_relation(relation_id: uuid.UUID, conn: Conn):
 @artifact_relations_router.get(
     "/{artifact_id}/relations", summary="List the relations of an artifact",
     response_model=RelationPage, responses=errors(400, 404))
-async def list_artifact_relations(artifact_id: uuid.UUID, conn: Conn, page: Paging,
+async def list_artifact_relations(artifact_id: ArtifactId, conn: Conn, page: Paging,
                                   filters: FilterParams, fields: Fields,
                                   direction: DirectionQuery = None):
     """A page of relations that have the artifact at either end (`direction=both`, the

@@ -16,13 +16,13 @@ from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
 from mimir.entities import EntityType, ensure_exists
 from mimir.errors import Conflict, Invalid, NotFound
-from mimir.provenance.service import ProvenanceIn, record_provenance
+from mimir.provenance.service import BodyProvenance, ProvenanceIn, record_provenance
 from mimir.query.filters import (
     Conditions,
     FilterSet,
@@ -34,7 +34,7 @@ from mimir.query.filters import (
 )
 from mimir.query.listing import Page, fetch_page
 from mimir.query.pagination import PageRequest
-from mimir.validation import Identifier, Metadata
+from mimir.validation import Identifier, Metadata, StrictModel
 
 MAX_TRAVERSAL_DEPTH = 10
 DEFAULT_TRAVERSAL_DEPTH = 3
@@ -53,7 +53,7 @@ class Direction(StrEnum):
     BOTH = "both"
 
 
-class RelationCreate(BaseModel):
+class RelationCreate(StrictModel):
     source_type: EntityType = Field(description="Type of the source entity.", examples=["intent"])
     source_id: uuid.UUID = Field(description="Id of the source entity.",
                                  examples=["6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"])
@@ -63,8 +63,9 @@ class RelationCreate(BaseModel):
     target_type: EntityType = Field(description="Type of the target entity.", examples=["span"])
     target_id: uuid.UUID = Field(description="Id of the target entity.",
                                  examples=["0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"])
-    metadata: Metadata = Field(default_factory=dict, examples=[{"confidence": 0.9}])
-    provenance: ProvenanceIn | None = None
+    metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object.",
+                               examples=[{"confidence": 0.9}])
+    provenance: BodyProvenance = None
 
 
 RELATION_FILTERS = FilterSet({

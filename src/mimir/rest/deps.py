@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from psycopg import AsyncConnection
 
 from mimir.errors import Invalid
@@ -68,3 +69,20 @@ def sparse_fields(
 
 
 Fields = Annotated[list[str] | None, Depends(sparse_fields)]
+
+
+EXAMPLE_UUID = "6f1c2a9e-3b0d-4d4c-9a57-1f0e2b3c4d5e"
+
+
+def id_path(what: str) -> Any:
+    """A documented `{..._id}` path parameter: `Annotated[uuid.UUID, id_path("artifact")]`."""
+    return Path(description=f"Id of the {what}.", examples=[EXAMPLE_UUID])
+
+
+ArtifactId = Annotated[uuid.UUID, id_path("artifact")]
+IntentId = Annotated[uuid.UUID, id_path("intent")]
+GroupId = Annotated[uuid.UUID, id_path("intent group")]
+DecisionId = Annotated[uuid.UUID, id_path("decision")]
+SpanId = Annotated[uuid.UUID, id_path("span")]
+RelationId = Annotated[uuid.UUID, id_path("relation")]
+ImportId = Annotated[uuid.UUID, id_path("import")]

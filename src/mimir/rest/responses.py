@@ -7,21 +7,31 @@ from typing import Any
 
 import orjson
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.errors import Invalid
+from mimir.rest.examples import ResponseModel
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ResponseModel):
     code: str = Field(description="Stable machine-readable code.", examples=["not_found"])
     message: str = Field(description="What went wrong, for a human.",
                          examples=["artifact 6f1c… does not exist"])
     details: dict[str, Any] = Field(description="Structured context (field, allowed values).")
-    request_id: str | None = Field(description="Quote it when reporting a problem.")
+    request_id: str | None = Field(description="Quote it when reporting a problem.",
+                                   examples=["8bcf50b4a0d440a886df4aaa5f0719d8"])
 
 
-class ErrorResponse(BaseModel):
-    error: ErrorBody
+class CursorPage(ResponseModel):
+    """What every cursor-paged listing returns besides its `items`."""
+
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.",
+                                    examples=["eyJrIjpbIjIwMjYtMDMtMDMiXX0"])
+    has_more: bool = Field(description="Whether another page follows.")
+
+
+class ErrorResponse(ResponseModel):
+    error: ErrorBody = Field(description="What went wrong.")
 
 
 _DESCRIPTIONS = {

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.artifacts.service import ArtifactKind
 from mimir.rest.deps import Conn
+from mimir.rest.examples import ResponseModel
 from mimir.rest.responses import errors, json_response
 from mimir.search import text
 from mimir.search.hybrid import HybridQuery, hybrid_search
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api/v1/search", tags=["search"])
 
 # Full-text search ----------------------------------------------------------------------
 
-class TextMatch(BaseModel):
+class TextMatch(ResponseModel):
     field: Literal["content", "statement", "rationale"] = Field(
         description="Which text the offsets point into: a version's `content`, an intent's "
         "or decision's `statement`, a decision's `rationale`.", examples=["content"])
@@ -35,22 +36,24 @@ class TextMatch(BaseModel):
                       examples=["running"])
 
 
-class SpanRef(BaseModel):
+class SpanRef(ResponseModel):
     id: uuid.UUID = Field(description="The span's id (GET /api/v1/spans/{id}).")
     span_type: str | None = Field(default=None, description="`message` (a conversation's "
                                   "message), `chunk` (a passage made for embedding), ...",
                                   examples=["message"])
     start_offset: int = Field(description="Code-point offset in the version's content.")
-    end_offset: int
+    end_offset: int = Field(description="End offset, exclusive, in code points.")
     text: str | None = Field(default=None, description="The span's text.")
 
 
-class SearchHit(BaseModel):
+class SearchHit(ResponseModel):
     """What every search mode returns for a hit: the entity, where it comes from, and the
     passage it points to."""
 
-    entity_type: SearchEntityType = Field(examples=["artifact_version"])
-    entity_id: uuid.UUID
+    entity_type: SearchEntityType = Field(description="What was found: an artifact "
+                                          "version, an intent or a decision.",
+                                          examples=["artifact_version"])
+    entity_id: uuid.UUID = Field(description="Id of that entity.")
     artifact_id: uuid.UUID | None = Field(default=None, description="The version's artifact "
                                           "(versions only).")
     version_number: int | None = Field(default=None, description="Versions only.", examples=[3])
@@ -81,8 +84,8 @@ class TextHit(SearchHit):
     matches_truncated: bool = Field(description="True when there were more matches than listed.")
 
 
-class TextSearchResponse(BaseModel):
-    hits: list[TextHit]
+class TextSearchResponse(ResponseModel):
+    hits: list[TextHit] = Field(description="The hits, best first.")
     query: str = Field(description="The query as sent.")
     language: str = Field(description="The text search configuration used.",
                           examples=["english"])
@@ -119,7 +122,7 @@ async def search_text(body: TextSearchRequest, request: Request, conn: Conn):
 
 # Semantic and hybrid search --------------------------------------------------------------
 
-class ListPosition(BaseModel):
+class ListPosition(ResponseModel):
     rank: int = Field(description="1-based rank in that list.", examples=[3])
     score: float = Field(description="The list's own score (BM25 or similarity).")
     normalized: float = Field(description="The score min-max normalised over the list's "
@@ -128,13 +131,14 @@ class ListPosition(BaseModel):
 
 class SemanticHit(SearchHit):
     score: float = Field(description="Cosine similarity (or negative distance).", examples=[0.83])
-    distance: float
+    distance: float = Field(description="The space's distance between query and passage; "
+                            "lower is closer.", examples=[0.17])
     text: str | None = Field(default=None, description="The matching passage, or the statement.")
 
 
-class SemanticResponse(BaseModel):
-    hits: list[SemanticHit]
-    space: str = Field(examples=["local-e5-small"])
+class SemanticResponse(ResponseModel):
+    hits: list[SemanticHit] = Field(description="The hits, closest first.")
+    space: str = Field(description="The embedding space searched.", examples=["local-e5-small"])
 
 
 class HybridHit(SearchHit):
@@ -142,20 +146,26 @@ class HybridHit(SearchHit):
                          "scores (`weighted`), or of weight / (rrf_k + rank) (`rrf`).")
     text: ListPosition | None = Field(description="Position in the full-text list, if any.")
     semantic: ListPosition | None = Field(description="Position in the semantic list, if any.")
-    snippet: str | None = None
-    matches: list[TextMatch] | None = None
+    snippet: str | None = Field(default=None, description="Fragments with matches marked "
+                                "«…», when the full-text list found it.")
+    matches: list[TextMatch] | None = Field(default=None, description="Matched words' "
+                                            "offsets, when the full-text list found it.")
 
 
-class HybridResponse(BaseModel):
-    hits: list[HybridHit]
-    query: str
-    space: str
-    language: str
+class HybridResponse(ResponseModel):
+    hits: list[HybridHit] = Field(description="The hits, best fused score first.")
+    query: str = Field(description="The query as sent.")
+    space: str = Field(description="The embedding space of the semantic list.",
+                       examples=["local-e5-small"])
+    language: str = Field(description="The text search configuration of the full-text list.",
+                          examples=["english"])
     match: Literal["all", "any", "all_then_any"] = Field(
         description="The text list's semantics.")
-    fusion: Literal["weighted", "rrf"]
-    rrf_k: float
-    weights: dict[str, float]
+    fusion: Literal["weighted", "rrf"] = Field(description="How the two lists were fused.",
+                                               examples=["weighted"])
+    rrf_k: float = Field(description="The RRF constant used (fusion `rrf`).", examples=[60])
+    weights: dict[str, float] = Field(description="The weight of each list, `text` and "
+                                      "`semantic`.", examples=[{"text": 0.4, "semantic": 0.6}])
 
 
 def _embedding_state(request: Request):

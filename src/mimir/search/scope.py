@@ -6,10 +6,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from mimir.artifacts.service import ArtifactKind
-from mimir.validation import Label, Text
+from mimir.validation import Label, StrictModel, Text
 
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
@@ -32,10 +32,8 @@ QueryText = Annotated[Text, Field(min_length=1, max_length=MAX_QUERY_CHARS),
                       AfterValidator(_not_blank)]
 
 
-class SearchScope(BaseModel):
+class SearchScope(StrictModel):
     """Which entities a search may return."""
-
-    model_config = ConfigDict(extra="forbid")
 
     entity_types: list[SearchEntityType] = Field(
         default_factory=lambda: list(SearchEntityType), min_length=1, max_length=10,

@@ -51,12 +51,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mimir.db.queries import queries
 from mimir.errors import Invalid
 from mimir.search.hits import attach_spans
 from mimir.search.scope import QueryText, SearchScope
+from mimir.validation import StrictModel
 
 DEFAULT_LANGUAGE = "english"
 MAX_MATCHES = 50
@@ -69,7 +70,7 @@ START_MARK, STOP_MARK = "\x01", "\x02"
 Match = Literal["auto", "all", "any"]
 
 
-class TextOptions(BaseModel):
+class TextOptions(StrictModel):
     """The full-text options, shared by text and hybrid search."""
 
     match: Match = Field(

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 
 import orjson
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from mimir.db.errors import translate_errors
 from mimir.db.queries import queries
 from mimir.entities import EntityType
 from mimir.errors import Invalid, NotFound
-from mimir.provenance.service import ProvenanceIn, record_provenance
+from mimir.provenance.service import BodyProvenance, ProvenanceIn, record_provenance
 from mimir.query.filters import (
     Conditions,
     FilterSet,
@@ -33,16 +33,18 @@ from mimir.query.filters import (
 )
 from mimir.query.listing import Page, fetch_page
 from mimir.query.pagination import PageRequest
-from mimir.validation import Identifier, Label, Metadata
+from mimir.validation import Identifier, Label, Metadata, StrictModel, renamed_field
 
 MAX_VERSION_NUMBER = 2_147_483_647
 Offset = Annotated[int, Field(strict=True)]
 
 
-class SpanCreate(BaseModel):
-    version_id: uuid.UUID | None = Field(
-        default=None, description="The version the span points into. Give this, or "
-        "`artifact_id` + `version_number`, not both.")
+class SpanCreate(StrictModel):
+    version_id: uuid.UUID | None = renamed_field(
+        "artifact_version_id", "version_id", default=None, description="The artifact version "
+        "the span points into. Give this, or `artifact_id` + `version_number`, not both "
+        "(`version_id`, the old name, is accepted too).",
+        examples=["0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"])
     artifact_id: uuid.UUID | None = Field(
         default=None, description="With `version_number`: the artifact whose version the span "
         "points into.")
@@ -54,9 +56,11 @@ class SpanCreate(BaseModel):
                                "content length.", examples=[11])
     span_type: Identifier = Field(default="generic", description="Kind of span.",
                                   examples=["quote"])
-    label: Label | None = Field(default=None, examples=["the user's request"])
-    metadata: Metadata = Field(default_factory=dict, examples=[{"speaker": "user"}])
-    provenance: ProvenanceIn | None = None
+    label: Label | None = Field(default=None, description="A short human-readable label.",
+                                examples=["the user's request"])
+    metadata: Metadata = Field(default_factory=dict, description="Free-form JSON object.",
+                               examples=[{"speaker": "user"}])
+    provenance: BodyProvenance = None
 
     @model_validator(mode="after")
     def _one_way_to_name_the_version(self) -> SpanCreate:
