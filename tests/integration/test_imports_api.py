@@ -204,7 +204,7 @@ class TestRun:
         source = pg_server.create_database(template=pg_server.template)
         try:
             source_conninfo = pg_server.conninfo(source)
-            artifact_id = _fetch(source_conninfo, "INSERT INTO artifacts (kind, title) "
+            artifact_id = _fetch(source_conninfo, "INSERT INTO artifacts (artifact_type, title) "
                                  "VALUES ('note', 'from elsewhere') RETURNING id")[0]["id"]
             out = io.BytesIO()
             async with await psycopg.AsyncConnection.connect(

@@ -45,7 +45,7 @@ def _one(conn: psycopg.Connection, query: str, *params):
 
 
 def make_artifact(conn, *, kind="note", **cols) -> uuid.UUID:
-    return _insert(conn, "artifacts", kind=kind, **cols)
+    return _insert(conn, "artifacts", artifact_type=kind, **cols)
 
 
 def make_version(conn, *, artifact_id=None, number=1, content="hello world", content_hash=None,
@@ -58,7 +58,7 @@ def make_version(conn, *, artifact_id=None, number=1, content="hello world", con
 
 
 def make_span(conn, *, version_id=None, start=0, end=5, **cols) -> uuid.UUID:
-    return _insert(conn, "spans", version_id=version_id or make_version(conn),
+    return _insert(conn, "spans", artifact_version_id=version_id or make_version(conn),
                    start_offset=start, end_offset=end, **cols)
 
 
@@ -542,7 +542,7 @@ class TestSpans:
         text = _one(
             conn,
             "SELECT substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) "
-            "FROM spans s JOIN artifact_versions v ON v.id = s.version_id WHERE s.id = %s",
+            "FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id WHERE s.id = %s",
             span_id,
         )[0]
         assert text == content[3:] == "ab"
@@ -560,7 +560,7 @@ class TestSpans:
         with rejected(errors.CheckViolation, "spans_within_version"):
             conn.execute("UPDATE spans SET end_offset = 22 WHERE id = %s", (span_id,))
         with rejected(errors.CheckViolation, "spans_within_version"):
-            conn.execute("UPDATE spans SET version_id = %s WHERE id = %s", (short, span_id))
+            conn.execute("UPDATE spans SET artifact_version_id = %s WHERE id = %s", (short, span_id))
 
     @pytest.mark.parametrize("span_type", ["Quote", "1st", "has space", "", "ü", "a-b",
                                            "a" * 65])
@@ -797,11 +797,11 @@ class TestIntents:
     def test_group_reference(self, conn):
         """group_id must reference a group; deleting the group clears it."""
         with rejected(errors.ForeignKeyViolation, "fk_intents_group_id_intent_groups"):
-            make_intent(conn, group_id=uuid.uuid4())
+            make_intent(conn, intent_group_id=uuid.uuid4())
         group_id = make_group(conn)
-        intent_id = make_intent(conn, group_id=group_id)
+        intent_id = make_intent(conn, intent_group_id=group_id)
         conn.execute("DELETE FROM intent_groups WHERE id = %s", (group_id,))
-        assert _one(conn, "SELECT group_id FROM intents WHERE id = %s", intent_id) == (None,)
+        assert _one(conn, "SELECT intent_group_id FROM intents WHERE id = %s", intent_id) == (None,)
 
 
 class TestDecisions:
