@@ -282,12 +282,9 @@ def db_url(
 
 
 def _register_subcommands() -> None:
-    from mimir.importers.cli import import_app
-    from mimir.portability.cli import export_command, import_files_command, import_mimir_command
+    from mimir.transfer.cli import export_command, import_app
 
     app.command("export")(export_command)
-    import_app.command("mimir")(import_mimir_command)
-    import_app.command("files")(import_files_command)
     app.add_typer(import_app, name="import")
 
 

@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from mimir.db.queries import queries
-from mimir.portability import FORMAT_NAME, FORMAT_VERSION, TABLES
+from mimir.transfer.mimir_format import FORMAT_NAME, FORMAT_VERSION, TABLES
 
 BATCH_ROWS = 2000
 

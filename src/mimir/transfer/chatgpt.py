@@ -50,9 +50,9 @@ from mimir.artifacts.service import (
     create_artifact,
 )
 from mimir.errors import PayloadTooLarge
-from mimir.importers.guard import GuardedStream, JsonLimits, LimitExceeded
 from mimir.provenance.service import ProvenanceIn
 from mimir.spans.service import SpanCreate, create_span
+from mimir.transfer.guard import GuardedStream, JsonLimits, LimitExceeded
 from mimir.validation import MAX_METADATA_BYTES
 
 SOURCE = "chatgpt_export"

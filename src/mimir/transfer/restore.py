@@ -32,8 +32,8 @@ from psycopg import AsyncConnection
 
 from mimir.db.queries import queries
 from mimir.embeddings.service import create_space_index
-from mimir.importers.guard import JsonLimits, bounded_lines
-from mimir.portability import FORMAT_NAME, FORMAT_VERSION, JSON_COLUMNS, TABLES
+from mimir.transfer.guard import JsonLimits, bounded_lines
+from mimir.transfer.mimir_format import FORMAT_NAME, FORMAT_VERSION, JSON_COLUMNS, TABLES
 
 BATCH_ROWS = 2000
 TABLE_ORDER = list(TABLES)
