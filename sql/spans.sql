@@ -1,9 +1,9 @@
--- name: spans_version_by_id^
+-- name: spans_get_version_by_id^
 -- The version a span would point into, with its length in code points (no content).
 SELECT id, artifact_id, version_number, content_length
   FROM artifact_versions WHERE id = :version_id;
 
--- name: spans_version_by_number^
+-- name: spans_get_version_by_number^
 -- Version `version_number` of an artifact, with its length in code points (no content).
 SELECT id, artifact_id, version_number, content_length
   FROM artifact_versions WHERE artifact_id = :artifact_id AND version_number = :version_number;

@@ -108,9 +108,9 @@ _ENTITY_GRAPHQL = {value: key for key, value in _ENTITY_TYPES.items()}
 
 # Root connections: field -> (node type, base listing query, filters); as in query.py.
 _CONNECTIONS = {
-    "artifacts": ("Artifact", "list_artifacts", ARTIFACT_FILTERS),
-    "intents": ("Intent", "intent_list", INTENT_FILTERS),
-    "intentGroups": ("IntentGroup", "intent_group_list", GROUP_FILTERS),
+    "artifacts": ("Artifact", "artifacts_list", ARTIFACT_FILTERS),
+    "intents": ("Intent", "intents_list", INTENT_FILTERS),
+    "intentGroups": ("IntentGroup", "intents_list_groups", GROUP_FILTERS),
     "decisions": ("Decision", "decisions_list", DECISION_FILTERS),
     "relations": ("Relation", "relations_list", RELATION_FILTERS),
 }
