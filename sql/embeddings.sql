@@ -85,3 +85,8 @@ SELECT v.id FROM artifact_versions v
                                     WHERE e.space_id = :space_id::uuid AND e.target_type = 'span'
                                       AND e.target_id = s.id))))
  ORDER BY v.created_at LIMIT :limit;
+
+-- name: embeddings_lock_version!
+-- Lock one version's chunking until the transaction ends: two jobs for one version make
+-- one set of chunks.
+SELECT pg_advisory_xact_lock(hashtextextended(:version_id, 7));

@@ -117,3 +117,9 @@ SELECT count(*) AS passages FROM (
        AND (:created_before::timestamptz IS NULL OR v.created_at < :created_before::timestamptz)
      LIMIT :cap + 1
 ) AS scope;
+
+-- name: semantic_set_search_options!
+-- For this transaction: how many candidates the HNSW index examines (hnsw.ef_search), and
+-- iterative index scans, which keep looking when the filters drop candidates.
+SELECT set_config('hnsw.ef_search', CAST(:ef_search AS text), true),
+       set_config('hnsw.iterative_scan', 'relaxed_order', true);

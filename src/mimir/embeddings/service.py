@@ -215,7 +215,7 @@ async def index_version(pool: AsyncConnectionPool, provider: EmbeddingProvider,
         if version is None:
             raise NotFound(f"artifact version {version_id} does not exist")
         # Lock the version's row set for chunking: two jobs for one version make one set.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (str(version_id),))
+        await queries.embeddings_lock_version(conn, version_id=str(version_id))
         messages = [row async for row in queries.embeddings_list_messages_of_version(
             conn, version_id=version_id)]
         passages = _passages(version, messages, min_chars=min_chars, max_chars=max_chars)

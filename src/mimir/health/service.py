@@ -136,7 +136,7 @@ async def _shows_details(conn: psycopg.AsyncConnection, key: str | None,
 
 async def _server_facts(conn: psycopg.AsyncConnection) -> dict[str, Any]:
     facts = await queries.health_get_server_facts(conn)
-    revision_row = await queries.health_get_migration_revision(conn) if facts["is_migrated"] else None
+    revision_row = await queries.database_get_revision(conn) if facts["is_migrated"] else None
     jobs = await job_health_counts(conn)
     return {
         "server_version": facts["server_version"],

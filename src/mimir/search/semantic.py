@@ -104,8 +104,7 @@ async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[flo
     query = sql.SQL(_template(queries.semantic_hits.sql)).format(nearest=nearest_targets)
     ef = ef_search or getattr(scope, "ef_search", None) or max(candidates, 40)
     async with conn.transaction():
-        await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef, 1000))))
-        await conn.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        await queries.semantic_set_search_options(conn, ef_search=min(ef, 1000))
         rows = await (await conn.execute(query, params, prepare=False)).fetchall()
     rows.sort(key=lambda r: (r["distance"], str(r["entity_id"])))
     hits = []
