@@ -31,8 +31,9 @@ def _say(message: str) -> None:
     print(f"mimir: {message}", file=sys.stderr)
 
 
-def _run(work: Callable[[str, Any], Awaitable[T]]) -> T:
-    """Load settings, prepare the database, and run `work(conninfo, settings)` on it."""
+def _run(work: Callable[[str, Any], Awaitable[T]], *, quiet_jobs: bool = False) -> T:
+    """Load settings, prepare the database, and run `work(conninfo, settings)` on it.
+    `quiet_jobs` keeps the job queue's per-job log lines (below WARNING) off stderr."""
     from mimir.config import ConfigError, load_settings
     from mimir.db.connection import DatabaseUnreachable
     from mimir.db.lifecycle import prepare_database
@@ -43,6 +44,8 @@ def _run(work: Callable[[str, Any], Awaitable[T]]) -> T:
     except ConfigError as exc:
         _fail(str(exc), 2)
     configure_logging(settings.log_level.value, stream=sys.stderr)
+    if quiet_jobs:
+        logging.getLogger("procrastinate").setLevel(max(logging.WARNING, logging.root.level))
     try:
         database = prepare_database(settings)
     except DatabaseUnreachable as exc:
@@ -83,37 +86,20 @@ def chatgpt(
     `chatgpt_export`), its visible thread as a transcript with one span per message, and
     every other branch, hidden and tool message kept in the version metadata. Re-running
     writes nothing new; a conversation that grew gets a new version."""
-    from mimir.config import ConfigError, load_settings
-    from mimir.db.connection import DatabaseUnreachable
-    from mimir.db.lifecycle import prepare_database
-    from mimir.logging import configure_logging
     from mimir.transfer.chatgpt import import_chatgpt
 
     if not path.exists():
         _fail(f"{path} does not exist", 2)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-    configure_logging(settings.log_level.value, stream=sys.stderr)
-    # One "Deferred 1 job" line per imported version would drown the progress bar.
-    logging.getLogger("procrastinate").setLevel(max(logging.WARNING, logging.root.level))
-    try:
-        database = prepare_database(settings)
-    except DatabaseUnreachable as exc:
-        _fail(str(exc))
 
-    def report(message: str) -> None:
-        print(f"mimir: {message}", file=sys.stderr)
+    async def work(conninfo: str, settings: Any):
+        return await import_chatgpt(conninfo, path, dry_run=dry_run, progress=progress,
+                                    max_chars=settings.max_content_chars, on_error=_say)
 
     try:
-        summary = asyncio.run(import_chatgpt(
-            database.conninfo, path, dry_run=dry_run, progress=progress,
-            max_chars=settings.max_content_chars, on_error=report))
+        # One "Deferred 1 job" line per imported version would drown the progress bar.
+        summary = _run(work, quiet_jobs=True)
     except (FileNotFoundError, IsADirectoryError) as exc:
         _fail(str(exc), 2)
-    finally:
-        database.close()
     verb = "would be " if dry_run else ""
     print(f"{'dry run: ' if dry_run else ''}{summary.conversations_seen} conversations read in "
           f"{summary.seconds:.1f} s: {summary.created} {verb}created, {summary.updated} "
