@@ -8,7 +8,7 @@ SELECT id, artifact_id, version_number, content_length
 SELECT id, artifact_id, version_number, content_length
   FROM artifact_versions WHERE artifact_id = :artifact_id AND version_number = :version_number;
 
--- name: spans_artifact_exists^
+-- name: spans_exists_artifact^
 -- Whether an artifact exists (to tell an unknown artifact from an unknown version).
 SELECT EXISTS (SELECT 1 FROM artifacts WHERE id = :artifact_id) AS exists;
 

@@ -119,7 +119,7 @@ async def _resolve_version(conn: AsyncConnection, data: SpanCreate) -> dict[str,
 
 
 async def _ensure_artifact(conn: AsyncConnection, artifact_id: uuid.UUID) -> None:
-    if not (await queries.spans_artifact_exists(conn, artifact_id=artifact_id))["exists"]:
+    if not (await queries.spans_exists_artifact(conn, artifact_id=artifact_id))["exists"]:
         raise NotFound(f"artifact {artifact_id} does not exist",
                        details={"artifact_id": str(artifact_id)})
 

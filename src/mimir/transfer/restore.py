@@ -221,7 +221,7 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
     try:
         async with conn.transaction():
             await queries.portability_lock_tables(conn)
-            filled = [t for t, used in (await queries.portability_nonempty_tables(conn)).items()
+            filled = [t for t, used in (await queries.portability_list_nonempty_tables(conn)).items()
                       if used]
             if filled:
                 raise RestoreError("the database is not empty (it has rows in "
