@@ -3,7 +3,7 @@ PYTHON ?= python3
 POETRY := $(PYTHON) -m poetry
 STAMP := .venv/.installed
 
-.PHONY: run test install lint schema-check clean-data
+.PHONY: run test install lint schema-check clean-data check-main-deps
 
 run: $(STAMP)  ## Serve Mímir on http://127.0.0.1:38000 (embedded PostgreSQL unless DATABASE_URL is set)
 	$(POETRY) run mimir serve
@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml poetry.lock graphiql/package-lock.json
 		echo "npm not found: GraphiQL at /graphql will load its files from unpkg.com"; \
 	fi
 	@touch $(STAMP)
+
+check-main-deps:  ## The image's dependencies alone: import every module, boot `mimir serve`
+	PYTHON=$(PYTHON) bash scripts/check_main_deps.sh
 
 lint: $(STAMP)
 	$(POETRY) run ruff check src tests migrations

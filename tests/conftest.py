@@ -1,5 +1,6 @@
-"""Shared fixtures: one real PostgreSQL per test session (the embedded server, or
-MIMIR_TEST_DATABASE_URL), a migrated template database, and a fresh clone per test."""
+"""Shared fixtures: one real PostgreSQL per test session (MIMIR_TEST_DATABASE_URL, a
+testcontainers PostgreSQL when a Docker engine answers, the embedded server otherwise: see
+tests/db_backend.py), a migrated template database, and a fresh clone per test."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import httpx
@@ -21,8 +23,19 @@ from mimir.db import migrate
 from mimir.db.connection import with_database
 from mimir.db.embedded import EmbeddedPostgres
 from mimir.db.lifecycle import PreparedDatabase
+from tests.db_backend import DOCKER, EMBEDDED, Backend, DockerPostgres, choose_backend
 
 TEMPLATE_DB = "mimir_test_template"
+
+
+@cache
+def session_backend() -> Backend:
+    return choose_backend(os.environ)
+
+
+def pytest_report_header(config) -> str:
+    """The database the integration tests use, first thing in the run's output."""
+    return session_backend().header()
 
 
 @dataclass
@@ -67,14 +80,17 @@ def pg_data_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[TestServer]:
-    external = os.environ.get("MIMIR_TEST_DATABASE_URL")
-    embedded = None
-    if external:
-        admin = psycopg.conninfo.make_conninfo(external)
-    else:
+    backend = session_backend()
+    embedded = container = None
+    if backend.kind == EMBEDDED:
         data_dir = _server_dir()
         embedded = EmbeddedPostgres(data_dir, database="postgres")
         admin = embedded.start()
+    elif backend.kind == DOCKER:
+        container = DockerPostgres()
+        admin = container.start()
+    else:
+        admin = psycopg.conninfo.make_conninfo(os.environ["MIMIR_TEST_DATABASE_URL"])
     server = TestServer(admin_conninfo=admin, template=TEMPLATE_DB)
     server.drop_database(TEMPLATE_DB)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -87,6 +103,8 @@ def pg_server() -> Iterator[TestServer]:
         if embedded is not None:
             embedded.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
+        if container is not None:
+            container.stop()
 
 
 @pytest.fixture

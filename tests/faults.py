@@ -48,6 +48,7 @@ def mimir_env(conninfo: str | None = None, **extra: str) -> dict[str, str]:
     if conninfo is not None:
         env["DATABASE_URL"] = database_url(conninfo)
     env.setdefault("LOG_LEVEL", "WARNING")
+    env.setdefault("MIMIR_LOG_FORMAT", "json")  # one entry a line, for tests that read the log
     env.update(extra)
     return env
 

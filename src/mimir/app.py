@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from mimir import __version__
 from mimir.artifacts.rest import router as artifacts_router
 from mimir.auth.middleware import AuthMiddleware
-from mimir.config import Settings, WorkerMode, get_settings
+from mimir.config import LogFormat, Settings, WorkerMode, get_settings
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
 from mimir.decisions.rest import router as decisions_router
@@ -178,7 +178,7 @@ def create_app(
 
 
 def app_factory() -> FastAPI:
-    """For `uvicorn --factory mimir.app:app_factory`."""
+    """For `uvicorn --factory mimir.app:app_factory` and `uvicorn mimir.main:app`."""
     settings = get_settings()
-    configure_logging(settings.log_level.value)
+    configure_logging(settings.log_level.value, pretty=settings.log_format is LogFormat.PRETTY)
     return create_app(settings)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mimir.config import ConfigError, Settings, load_settings
+from mimir.config import ConfigError, LogFormat, Settings, load_settings
 from mimir.db.connection import DatabaseUnreachable
 from mimir.logging import configure_logging
 
@@ -35,7 +35,8 @@ def _settings() -> Settings:
         settings = load_settings()
     except ConfigError as exc:
         _fail(str(exc), 2)
-    configure_logging(settings.log_level.value, stream=sys.stderr)
+    configure_logging(settings.log_level.value, stream=sys.stderr,
+                      pretty=settings.log_format is LogFormat.PRETTY)
     return settings
 
 

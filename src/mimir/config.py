@@ -1,6 +1,9 @@
-"""Settings from the environment (and `.env`), validated once at start-up.
+"""Settings from the environment (and `.env`), over the profile of the environment, validated
+once at start-up.
 
-A bad value stops the process with one line that names the variable; secrets are
+Where a value comes from, highest first: the process environment, `.env`, the profile
+`config/<ENVIRONMENT>.yaml` (development unless ENVIRONMENT says otherwise), the defaults
+below. A bad value stops the process with one line that names the variable; secrets are
 `SecretStr` and never echoed.
 """
 
@@ -12,11 +15,13 @@ from pathlib import Path
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-# The value shipped in .env.example; running with it would mean running with a public password.
-EXAMPLE_PASSWORD = "change-me-to-a-long-random-secret"
-MIN_PASSWORD_LENGTH = 16
+from mimir.config_profiles import ProfileError, ProfileSource
+from mimir.passwords import EXAMPLE_PASSWORD, MIN_PASSWORD_LENGTH, password_weakness
+
+__all__ = ["EXAMPLE_PASSWORD", "MIN_PASSWORD_LENGTH", "ConfigError", "Environment", "Settings",
+           "get_settings", "load_settings"]
 
 
 class Environment(StrEnum):
@@ -35,6 +40,11 @@ class LogLevel(StrEnum):
 def default_data_dir() -> Path:
     """The per-user data directory that holds the embedded PostgreSQL cluster."""
     return Path(platformdirs.user_data_dir("mimir", appauthor=False))
+
+
+class LogFormat(StrEnum):
+    PRETTY = "pretty"  # indented JSON, one field a line: for a person at a terminal
+    JSON = "json"  # one compact JSON object a line: for log collectors
 
 
 class EmbeddingProviderName(StrEnum):
@@ -64,6 +74,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("POSTGRES_PASSWORD")
     )
     log_level: LogLevel = Field(default=LogLevel.INFO, validation_alias=AliasChoices("LOG_LEVEL"))
+    log_format: LogFormat = Field(
+        default=LogFormat.JSON, validation_alias=AliasChoices("MIMIR_LOG_FORMAT"),
+        description="pretty (indented JSON) or json (compact, one object a line).")
     environment: Environment = Field(
         default=Environment.DEVELOPMENT, validation_alias=AliasChoices("ENVIRONMENT")
     )
@@ -166,12 +179,23 @@ class Settings(BaseSettings):
     def _password_is_strong(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return value
-        secret = value.get_secret_value()
-        if secret == EXAMPLE_PASSWORD:
-            raise ValueError("is the example value from .env.example; choose your own")
-        if len(secret) < MIN_PASSWORD_LENGTH:
-            raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters long")
+        weakness = password_weakness(value.get_secret_value())
+        if weakness:
+            raise ValueError(weakness)
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The profile last: everything set anywhere else overrides it.
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings,
+                ProfileSource(settings_cls))
 
     @field_validator("database_url")
     @classmethod
@@ -216,6 +240,8 @@ def load_settings() -> Settings:
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"{env_name}: {message}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    except ProfileError as exc:
+        raise ConfigError(f"invalid configuration profile: {exc}") from None
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,9 @@
-"""The entity types that relations, provenance and embeddings can point at."""
+"""The entity types that relations, provenance and embeddings can point at, and the one
+registry of where each lives: table, dataloader, GraphQL type and REST path."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from psycopg import AsyncConnection
@@ -18,6 +20,32 @@ class EntityType(StrEnum):
     DECISION = "decision"
     SPAN = "span"
     RELATION = "relation"
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Where one entity type lives. `loader` names the by-id dataloader
+    (graphql/loaders.py); `rest_path` is the REST resource of one entity, None when REST
+    reaches it only through its parent (a version: /artifacts/{id}/versions/{number})."""
+
+    type: EntityType
+    table: str
+    graphql_type: str
+    loader: str
+    rest_path: str | None
+
+
+ENTITIES: dict[EntityType, Entity] = {entity.type: entity for entity in (
+    Entity(EntityType.ARTIFACT, "artifacts", "Artifact", "artifact", "/api/v1/artifacts/{id}"),
+    Entity(EntityType.ARTIFACT_VERSION, "artifact_versions", "ArtifactVersion", "version", None),
+    Entity(EntityType.SPAN, "spans", "Span", "span", "/api/v1/spans/{id}"),
+    Entity(EntityType.INTENT, "intents", "Intent", "intent", "/api/v1/intents/{id}"),
+    Entity(EntityType.INTENT_GROUP, "intent_groups", "IntentGroup", "intent_group",
+           "/api/v1/intents/groups/{id}"),
+    Entity(EntityType.DECISION, "decisions", "Decision", "decision", "/api/v1/decisions/{id}"),
+    Entity(EntityType.RELATION, "relations", "Relation", "relation", "/api/v1/relations/{id}"),
+)}
+BY_GRAPHQL_TYPE: dict[str, Entity] = {entity.graphql_type: entity for entity in ENTITIES.values()}
 
 
 async def ensure_exists(conn: AsyncConnection, entity_type: EntityType, entity_id, *,

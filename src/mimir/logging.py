@@ -1,7 +1,11 @@
 """JSON logs through structlog, and the ASGI middleware that logs every request.
 
-Every line carries timestamp, level, logger, message and (inside a request) request_id.
-Request bodies, headers other than the request id, and connection strings are never logged.
+Every entry carries timestamp, level (upper case: INFO), logger, message and (inside a
+request) request_id. A request is logged when it starts and when it ends (with status_code and
+duration_ms). LOG_LEVEL=DEBUG adds each SQL statement, without its parameter values
+(mimir.db.statement_log). Entries are compact JSON, one a line, or indented JSON for a person
+(`pretty`, the development profile's choice). Request bodies, headers other than the request
+id, and connection strings are never logged.
 """
 
 from __future__ import annotations
@@ -39,6 +43,14 @@ def _redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> d
     return event_dict
 
 
+def _upper_level(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """The plan's level names: DEBUG, INFO, WARNING, ERROR, CRITICAL."""
+    level = event_dict.get("level")
+    if isinstance(level, str):
+        event_dict["level"] = level.upper()
+    return event_dict
+
+
 def _rename_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     event_dict["message"] = event_dict.pop("event", "")
     return event_dict
@@ -63,8 +75,13 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default or str).decode()
 
 
-def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    """Send structlog and stdlib logging (uvicorn, alembic) as JSON lines to `stream`."""
+def _orjson_pretty(obj: Any, default: Any = None) -> str:
+    return orjson.dumps(obj, default=default or str, option=orjson.OPT_INDENT_2).decode()
+
+
+def configure_logging(level: str = "INFO", stream: Any = None, *, pretty: bool = False) -> None:
+    """Send structlog and stdlib logging (uvicorn, alembic) as JSON to `stream`: one compact
+    object a line, or indented when `pretty`."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -77,8 +94,10 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _stack_trace,
+            _upper_level,
             _rename_event,
-            structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+            structlog.processors.JSONRenderer(
+                serializer=_orjson_pretty if pretty else _orjson_dumps),
         ],
     )
     handler = logging.StreamHandler(stream or sys.stdout)
@@ -133,6 +152,9 @@ class RequestLogMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status_code = 500
+        client = scope.get("client")
+        self.log.info("request started", method=scope.get("method"), path=scope.get("path"),
+                      client_ip=client[0] if client else None)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status_code
@@ -146,7 +168,6 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            client = scope.get("client")
             self.log.info(
                 "request",
                 method=scope.get("method"),

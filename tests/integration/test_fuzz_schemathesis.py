@@ -111,7 +111,7 @@ class FuzzServer:
 
     def error_lines(self) -> list[str]:
         return [line for line in self.log_lines()
-                if '"level":"error"' in line or '"level":"critical"' in line]
+                if '"level":"ERROR"' in line or '"level":"CRITICAL"' in line]
 
 
 @dataclass

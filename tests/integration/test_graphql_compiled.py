@@ -358,3 +358,149 @@ class TestCaches:
         fast, slow = await pair.both(query, variables)
         assert fast.content == slow.content
         assert (len(pair.reads.plans), len(pair.reads.documents)) == before
+
+
+# --- every compiled field and link of the read model ------------------------------------
+
+# Argument variants of the handled fields that take arguments.
+HANDLER_ARGS = {
+    "versionAt": ["(number: 1)", "(number: 2)", "(number: 9)"],
+    "relations": ["", "(direction: OUT)",
+                  '(direction: IN, relationTypes: ["cites", "about", "derived_from"])'],
+}
+# Where rows of each type are found, from the query root ({} is the type's selection).
+PATHS = {
+    "Artifact": "artifacts(first: 10) {{ edges {{ node {{ {} }} }} }}",
+    "ArtifactVersion": "artifacts(first: 10) {{ edges {{ node {{ versions {{ {} }} }} }} }}",
+    "Span": "artifacts(first: 10) {{ edges {{ node {{ versions {{ spans {{ {} }} }} }} }} }}",
+    "Intent": "intents(first: 10) {{ edges {{ node {{ {} }} }} }}",
+    "IntentGroup": "intentGroups(first: 10) {{ edges {{ node {{ {} }} }} }}",
+    "Decision": "decisions(first: 10) {{ edges {{ node {{ {} }} }} }}",
+    "Relation": "relations(first: 10) {{ edges {{ node {{ {} }} }} }}",
+    "Provenance": "intents(first: 10) {{ edges {{ node {{ provenance {{ {} }} }} }} }}",
+    "EmbeddingSpace": "embeddingSpaces {{ {} }}",
+}
+# A non-null filter per root connection that several seeded rows match, and one on metadata.
+FILTERS = {
+    "artifacts": ['{kind__in: ["note", "document"], title__icontains: "title", '
+                  'created_at__gte: "2000-01-01T00:00:00Z"}', '{metadata__project: "apollo"}'],
+    "intents": ['{confidence__gte: 0, statement__icontains: "ship"}',
+                '{metadata__contains: {project: "apollo"}}'],
+    "intentGroups": ['{status__in: ["active", "merged"], created_at__lt: "2999-01-01T00:00:00Z"}',
+                     '{name: "Cadence"}'],
+    "decisions": ['{status__in: ["active", "superseded"], statement__icontains: "postgresql"}',
+                  '{superseded_by_id__ne: "00000000-0000-0000-0000-000000000000"}'],
+    "relations": ['{relation_type__in: ["cites", "mentions", "about", "answers"], '
+                  'source_type__ne: "span"}', '{target_type: "artifact"}'],
+}
+
+
+def _model_schema() -> graphql.GraphQLSchema:
+    return parse_sdl(_sdl())
+
+
+def _selection(type_name: str, used: set[tuple[str, str]]) -> str:
+    """Every compiled field of a type; links and unions with the ids (and type names) of
+    what they reach, so their order and membership are compared too."""
+    from mimir.entities import ENTITIES
+    from mimir.graphql.model import TYPES
+
+    model = TYPES[type_name]
+    schema_type = _model_schema().get_type(type_name)
+    parts = list(model.columns)
+    for name in [*model.handlers, *model.links]:
+        if name in model.columns or name in parts:
+            continue
+        parts.append(name)
+        target = graphql.get_named_type(schema_type.fields[name].type)
+        if isinstance(target, graphql.GraphQLScalarType):
+            sub = ""
+        elif isinstance(target, graphql.GraphQLUnionType):
+            sub = "{ __typename " + " ".join(
+                f"... on {e.graphql_type} {{ id }}" for e in ENTITIES.values()) + " }"
+        else:
+            sub = "{ __typename id }"
+        for index, args in enumerate(HANDLER_ARGS.get(name, [""])):
+            alias = f"{name}{index}: " if index else ""
+            parts.append(f"{alias}{name}{args} {sub}")
+        parts.remove(name)
+    used.update((type_name, name) for name in
+                [*model.columns, *model.handlers, *model.links])
+    return " ".join(parts)
+
+
+def _compiled_pairs() -> set[tuple[str, str]]:
+    from mimir.graphql.model import TYPES
+
+    return {(m.name, f) for m in TYPES.values() for f in [*m.columns, *m.handlers, *m.links]}
+
+
+class TestReadModel:
+    """Queries built from the read model, so each compiled field and link is compared on
+    both paths, including non-null filters and `after` cursors on every root connection."""
+
+    async def _same(self, pair: Pair, query: str, variables: dict | None = None) -> dict:
+        assert pair.was_compiled(query, variables), query
+        fast, slow = await pair.both(query, variables)
+        assert slow.status_code == 200 and "errors" not in slow.json(), slow.text
+        assert fast.content == slow.content, query
+        return slow.json()["data"]
+
+    async def test_every_compiled_field_and_link_of_every_type(self, pair):
+        used: set[tuple[str, str]] = set()
+        for type_name, path in PATHS.items():
+            data = await self._same(pair, "{ " + path.format(_selection(type_name, used)) + " }")
+            assert '"id"' in json.dumps(data), f"no {type_name} rows to compare"
+        assert used == _compiled_pairs()
+
+    async def test_lookups_by_id_and_entity(self, pair):
+        """Every by-id root field and every `entity` type, on rows that exist."""
+        from mimir.entities import ENTITIES
+        from mimir.graphql.model import BY_ID
+
+        data = await self._same(pair, (
+            "{ artifacts(first: 1, after: null) { edges { node { id versions { id spans { id "
+            "citedBy { id } } } } } } intents(first: 1) { edges { node { id group { id } } } } "
+            "decisions(first: 1) { edges { node { id } } } "
+            "relations(first: 1) { edges { node { id } } } }"))
+        node = data["artifacts"]["edges"][0]["node"]
+        ids = {"Artifact": node["id"], "ArtifactVersion": node["versions"][0]["id"],
+               "Span": node["versions"][0]["spans"][0]["id"],
+               "Provenance": node["versions"][0]["spans"][0]["citedBy"][0]["id"],
+               "Intent": data["intents"]["edges"][0]["node"]["id"],
+               "IntentGroup": data["intents"]["edges"][0]["node"]["group"] and
+               data["intents"]["edges"][0]["node"]["group"]["id"],
+               "Decision": data["decisions"]["edges"][0]["node"]["id"],
+               "Relation": data["relations"]["edges"][0]["node"]["id"]}
+        if not ids["IntentGroup"]:
+            groups = await self._same(pair, "{ intentGroups(first: 1) { edges { node { id } } } }")
+            ids["IntentGroup"] = groups["intentGroups"]["edges"][0]["node"]["id"]
+        used: set[tuple[str, str]] = set()
+        for field, type_name in BY_ID.items():
+            query = f'{{ {field}(id: "{ids[type_name]}") {{ {_selection(type_name, used)} }} }}'
+            assert (await self._same(pair, query))[field]["id"] == ids[type_name]
+        for entity in ENTITIES.values():
+            query = (f'{{ entity(ref: {{type: {entity.type.name}, id: "{ids[entity.graphql_type]}"}}) '
+                     f'{{ __typename ... on {entity.graphql_type} {{ id createdAt }} }} }}')
+            assert (await self._same(pair, query))["entity"]["__typename"] == entity.graphql_type
+
+    @pytest.mark.parametrize("connection", sorted(FILTERS))
+    async def test_connections_with_filters_and_after_cursors(self, pair, connection):
+        """Each root connection, with each non-null filter, walked page by page with the
+        `after` cursor: every page compiled and identical; the first filter spans pages."""
+        from mimir.graphql.model import CONNECTIONS
+
+        node = _selection(CONNECTIONS[connection].node, set())
+        query = (f"query P($after: String) {{ {connection}(first: 1, after: $after, "
+                 f"filter: %s) {{ edges {{ cursor node {{ {node} }} }} "
+                 "pageInfo { hasNextPage endCursor } __typename } }")
+        for index, filter_ in enumerate(FILTERS[connection]):
+            after, pages = None, 0
+            while True:
+                data = await self._same(pair, query % filter_, {"after": after})
+                info = data[connection]["pageInfo"]
+                pages += 1
+                if not info["hasNextPage"]:
+                    break
+                after = info["endCursor"]
+            assert pages >= (2 if index == 0 else 1), (connection, filter_)

@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
+OVERRIDE_FILE = ROOT / "compose.override.yaml"
+BUILD_SCRIPT = ROOT / "docker" / "scripts" / "build-images.sh"
 API_DOCKERFILE = ROOT / "docker" / "api" / "Dockerfile"
 PG_DOCKERFILE = ROOT / "docker" / "postgres" / "Dockerfile"
 PG_INIT_SQL = ROOT / "docker" / "postgres" / "initdb" / "01-extensions.sql"
@@ -217,7 +220,8 @@ def _compose_cli() -> list[str]:
     return [docker, "compose"]
 
 
-def _run_compose_config(tmp_path: Path, password: str | None) -> subprocess.CompletedProcess:
+def _run_compose_config(tmp_path: Path, password: str | None,
+                        files: tuple[Path, ...] = (COMPOSE_FILE,)) -> subprocess.CompletedProcess:
     cli = _compose_cli()
     env = {
         k: v
@@ -233,8 +237,7 @@ def _run_compose_config(tmp_path: Path, password: str | None) -> subprocess.Comp
             *cli,
             "--project-directory",
             str(ROOT),
-            "-f",
-            str(COMPOSE_FILE),
+            *[arg for path in files for arg in ("-f", str(path))],
             "--env-file",
             str(empty_env_file),
             "config",
@@ -336,6 +339,12 @@ def test_compose_has_no_literal_password():
     assert EXAMPLE_PASSWORD not in text
 
 
+def test_compose_names_the_images():
+    """compose tags what it builds as the plan's mimir-postgres:latest and mimir-api:latest."""
+    assert _service("postgres").get("image") == "mimir-postgres:latest"
+    assert _service("api").get("image") == "mimir-api:latest"
+
+
 def test_compose_api_waits_for_healthy_postgres():
     """api depends_on postgres with condition service_healthy."""
     depends = _service("api").get("depends_on")
@@ -356,12 +365,28 @@ def test_compose_api_environment():
 
 
 def test_api_dockerfile_is_multi_stage():
-    """api Dockerfile has at least two FROM stages, each on python:3.11-slim."""
+    """api Dockerfile has at least two FROM stages, each on the plan's python:3.13-slim."""
     stages = _stages(API_DOCKERFILE)
     assert len(stages) >= 2
     for stage in stages:
         image = next(w for w in shlex.split(stage[0][1]) if not w.startswith("--"))
-        assert image.startswith("python:3.11-slim"), image
+        assert image.startswith("python:3.13-slim"), image
+
+
+def test_project_supports_the_image_python():
+    """pyproject's requires-python admits the image's Python 3.13."""
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert SpecifierSet(project["requires-python"]).contains("3.13.0")
+
+
+def test_api_dockerfile_copies_the_configuration_profiles():
+    """The runtime stage copies config/ (the ENVIRONMENT profiles) to /app/config."""
+    final = _stages(API_DOCKERFILE)[-1]
+    copies = [_copy_sources(args) for kw, args in final if kw == "COPY"]
+    assert any(sources == ["config/"] and dest.rstrip("/") == "/app/config"
+               for sources, dest, flags in copies if "from" not in flags), copies
 
 
 def test_api_dockerfile_runs_as_non_root():
@@ -488,6 +513,13 @@ def test_postgres_init_script_creates_vector_and_is_installed():
         ".ruff_cache",
         ".ci",
         "node_modules",
+        "local.env",
+        "docker/secrets.env",
+        "server.log",
+        "logs/api.log",
+        "postgres_data",
+        "postgres_data/base/1",
+        ".mypy_cache",
     ],
 )
 def test_dockerignore_excludes(path):
@@ -506,11 +538,111 @@ def test_dockerignore_excludes(path):
         "sql/queries.sql",
         "migrations/env.py",
         "alembic.ini",
+        "config/production.yaml",
     ],
 )
 def test_dockerignore_keeps(path):
     """.dockerignore keeps .env.example and everything the api image copies."""
     assert not _dockerignore_excludes(path), path
+
+
+PLAN_DOCKERIGNORE = [".env", ".env.*", "*.env", "**/.env", ".git", ".gitignore", "__pycache__",
+                     "*.pyc", ".pytest_cache", ".mypy_cache", "*.log", "postgres_data/"]
+
+
+def test_dockerignore_lists_every_entry_of_the_plan():
+    """Each line of the plan's required .dockerignore is present as written."""
+    lines = {line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
+    assert [entry for entry in PLAN_DOCKERIGNORE if entry not in lines] == []
+
+
+# --------------------------------------------------------------------------- dev override
+
+
+def _override() -> dict:
+    data = yaml.safe_load(OVERRIDE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_override_has_the_name_compose_loads_with_compose_yaml():
+    """compose reads compose.override.yaml along with compose.yaml; a docker-compose.* file
+    next to them would not be paired (and would be a second, conflicting project file)."""
+    assert OVERRIDE_FILE.is_file()
+    strays = [p.name for p in ROOT.glob("docker-compose*.y*ml")]
+    assert strays == []
+
+
+def test_override_hot_reloads_the_mounted_source():
+    """The dev override mounts ./src over the image's /app/src and runs uvicorn mimir.main:app
+    with --reload watching it, in the development profile."""
+    api = _override()["services"]["api"]
+    command = api["command"]
+    assert command[:2] == ["uvicorn", "mimir.main:app"] and "--reload" in command
+    assert command[command.index("--reload-dir") + 1] == "/app/src"
+    assert command[command.index("--port") + 1] == "8000"
+    mounts = [str(v).split(":")[:2] for v in api["volumes"]]
+    assert ["./src", "/app/src"] in mounts and ["./config", "/app/config"] in mounts
+    assert _env(api).get("ENVIRONMENT") == "${ENVIRONMENT:-development}"
+
+
+def test_override_adds_no_secret_and_no_service():
+    """The override only changes the api service and carries no secret value."""
+    services = _override()["services"]
+    assert set(services) == {"api"}
+    for key, value in _env(services["api"]).items():
+        assert not SECRET_NAME.search(key), key
+        assert "://" not in (value or ""), key
+
+
+# --------------------------------------------------------------------------- BuildX script
+
+
+def _build_script(*args: str, builder: str | None, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_BUILDX_BUILDER", "PLATFORMS",
+                                                              "OUTPUT", "TAG")}
+    if builder is not None:
+        env["DOCKER_BUILDX_BUILDER"] = builder
+    return subprocess.run(["bash", str(BUILD_SCRIPT), *args], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_build_script_is_valid_bash():
+    """The BuildX script parses (`bash -n`) and, where shellcheck exists, is clean."""
+    assert subprocess.run(["bash", "-n", str(BUILD_SCRIPT)], check=False).returncode == 0
+    if shutil.which("shellcheck"):
+        result = subprocess.run(["shellcheck", str(BUILD_SCRIPT)], capture_output=True,
+                                text=True, check=False)
+        assert result.returncode == 0, result.stdout
+
+
+def test_build_script_builds_both_images_on_the_named_builder(tmp_path):
+    """Each image is built with `docker buildx build --builder $DOCKER_BUILDX_BUILDER` for amd64
+    and arm64, tagged with the names compose uses, from its own Dockerfile."""
+    result = _build_script("--dry-run", builder="cloud-builder-7", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    commands = [shlex.split(line) for line in result.stdout.splitlines() if line.strip()]
+    assert commands[0] == ["docker", "buildx", "use", "cloud-builder-7"]
+    builds = {}
+    for command in commands[1:]:
+        assert command[:3] == ["docker", "buildx", "build"]
+        assert command[command.index("--builder") + 1] == "cloud-builder-7"
+        assert command[command.index("--platform") + 1] == "linux/amd64,linux/arm64"
+        builds[command[command.index("-t") + 1]] = command
+    assert set(builds) == {"mimir-postgres:latest", "mimir-api:latest"}
+    postgres, api = builds["mimir-postgres:latest"], builds["mimir-api:latest"]
+    assert postgres[postgres.index("-f") + 1] == str(PG_DOCKERFILE)
+    assert api[api.index("-f") + 1] == str(API_DOCKERFILE) and api[-1] == str(ROOT)
+    assert not [word for command in commands for word in command if "PASSWORD" in word]
+
+
+def test_build_script_refuses_without_a_builder(tmp_path):
+    """Without DOCKER_BUILDX_BUILDER the script stops before running anything, naming it."""
+    if (ROOT / ".env").exists():
+        pytest.skip("a local .env may name the builder")
+    result = _build_script("--dry-run", builder=None, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "DOCKER_BUILDX_BUILDER" in result.stderr and result.stdout == ""
 
 
 # --------------------------------------------------------------------------- .env.example
@@ -554,3 +686,10 @@ def test_compose_config_fails_without_password(tmp_path):
     result = _run_compose_config(tmp_path, None)
     assert result.returncode != 0, result.stdout
     assert "POSTGRES_PASSWORD" in result.stderr
+
+
+def test_compose_config_valid_with_the_dev_override(tmp_path):
+    """`docker compose config` accepts compose.yaml merged with compose.override.yaml."""
+    result = _run_compose_config(tmp_path, "a-test-password-of-sufficient-length",
+                                 files=(COMPOSE_FILE, OVERRIDE_FILE))
+    assert result.returncode == 0, result.stderr

@@ -21,6 +21,7 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mimir.config import Settings
+from mimir.db.statement_log import StatementLoggingCursor
 from mimir.errors import MimirError, ServiceUnavailable
 
 # orjson decodes json/jsonb columns several times faster than the standard library.
@@ -138,7 +139,9 @@ def make_pool(conninfo: str, settings: Settings) -> MimirPool:
         timeout=settings.db_acquire_timeout_s,
         open=False,
         check=AsyncConnectionPool.check_connection,
-        kwargs={"autocommit": True, "row_factory": dict_row},
+        kwargs={"autocommit": True, "row_factory": dict_row,
+                # LOG_LEVEL=DEBUG logs each statement (never its parameter values).
+                "cursor_factory": StatementLoggingCursor},
         name="mimir",
         reconnect_timeout=RECONNECT_SERIES_S,
     )

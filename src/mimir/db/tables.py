@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, TSVECTOR, UUID
 
+from mimir.entities import EntityType
+
 NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
@@ -36,9 +38,7 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-ENTITY_TYPES = (
-    "artifact", "artifact_version", "intent", "intent_group", "decision", "span", "relation",
-)
+ENTITY_TYPES = tuple(entity.value for entity in EntityType)
 artifact_kind = Enum("conversation", "document", "note", name="artifact_kind")
 entity_type = Enum(*ENTITY_TYPES, name="entity_type")
 intent_status = Enum("proposed", "accepted", "rejected", name="intent_status")

@@ -6,7 +6,9 @@ returns (sql, params), or raises `NotCompilable` for anything it does not cover 
 traversals, lineage, introspection, unknown directives, any argument the resolvers would
 refuse). The caller then runs the operation through Strawberry as usual, so every error,
 limit and scope rule stays in one place. Values are rendered by SQL functions that print
-exactly what Python prints (migration 0006); lists keep the dataloaders' order.
+exactly what Python prints (migration 0006); lists keep the dataloaders' order. Tables,
+columns, links, connections and lookups come from the read model (graphql/model.py);
+fields that need more than a column or a join condition have a handler in `_HANDLERS`.
 """
 
 from __future__ import annotations
@@ -32,15 +34,21 @@ from graphql import (
 from graphql.execution.values import VariableValues
 from psycopg import sql
 
-from mimir.artifacts.service import ARTIFACT_FILTERS
 from mimir.db.queries import queries
-from mimir.decisions.service import DECISION_FILTERS
+from mimir.entities import ENTITIES
 from mimir.errors import MimirError
 from mimir.graphql.inputs import filter_params
-from mimir.intents.service import GROUP_FILTERS, INTENT_FILTERS
+from mimir.graphql.model import (
+    BY_ID,
+    CONNECTIONS,
+    CURSOR_COLUMNS,
+    ROOT_LISTS,
+    SPAN_TEXT,
+    TYPES,
+    Link,
+)
 from mimir.query.filters import Conditions, parse_filters
 from mimir.query.pagination import page_request
-from mimir.relations.service import RELATION_FILTERS
 
 
 class NotCompilable(Exception):
@@ -59,90 +67,7 @@ _RENDER = {
     "enum": "coalesce('\"' || upper(({})::text) || '\"', 'null')",
     "json": "mimir_json_text({})",
 }
-
-_COMMON = {"id": ("id", "uuid"), "metadata": ("metadata", "json"), "createdAt": ("created_at", "time")}
-_UPDATED = {"updatedAt": ("updated_at", "time")}
-
-# GraphQL type -> (table, columns as field -> (column, render kind)).
-_TABLES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
-    "Artifact": ("artifacts", {**_COMMON, "kind": ("kind", "enum"), "title": ("title", "text"),
-                               "source": ("source", "text"),
-                               "externalId": ("external_id", "text")}),
-    "ArtifactVersion": ("artifact_versions", {
-        **_COMMON, "artifactId": ("artifact_id", "uuid"), "versionNumber": ("version_number", "int"),
-        "contentHash": ("content_hash", "text"), "contentLength": ("content_length", "int")}),
-    "Span": ("spans", {**_COMMON, "versionId": ("version_id", "uuid"),
-                       "startOffset": ("start_offset", "int"), "endOffset": ("end_offset", "int"),
-                       "spanType": ("span_type", "text"), "label": ("label", "text")}),
-    "Intent": ("intents", {**_COMMON, **_UPDATED, "statement": ("statement", "text"),
-                           "status": ("status", "enum"), "groupId": ("group_id", "uuid"),
-                           "confidence": ("confidence", "float")}),
-    "IntentGroup": ("intent_groups", {**_COMMON, **_UPDATED, "name": ("name", "text"),
-                                      "description": ("description", "text"),
-                                      "status": ("status", "enum"),
-                                      "mergedIntoId": ("merged_into_id", "uuid")}),
-    "Decision": ("decisions", {**_COMMON, **_UPDATED, "statement": ("statement", "text"),
-                               "rationale": ("rationale", "text"), "status": ("status", "enum"),
-                               "supersededById": ("superseded_by_id", "uuid")}),
-    "Relation": ("relations", {**_COMMON, "relationType": ("relation_type", "text"),
-                               "sourceType": ("source_type", "enum"),
-                               "sourceId": ("source_id", "uuid"),
-                               "targetType": ("target_type", "enum"),
-                               "targetId": ("target_id", "uuid")}),
-    "Provenance": ("provenance", {**_COMMON, "targetType": ("target_type", "enum"),
-                                  "targetId": ("target_id", "uuid"), "model": ("model", "text"),
-                                  "promptVersion": ("prompt_version", "text"),
-                                  "pipelineVersion": ("pipeline_version", "text"),
-                                  "parameters": ("parameters", "json")}),
-    "EmbeddingSpace": ("embedding_spaces", {**_COMMON, "name": ("name", "text"),
-                                            "model": ("model", "text"),
-                                            "dimensions": ("dimensions", "int"),
-                                            "distance": ("distance", "enum")}),
-}
-
-# GraphQL type -> the entity_type value relations and provenance use for it.
-_ENTITY_TYPES = {"Artifact": "artifact", "ArtifactVersion": "artifact_version", "Span": "span",
-                 "Intent": "intent", "IntentGroup": "intent_group", "Decision": "decision",
-                 "Relation": "relation"}
-_ENTITY_GRAPHQL = {value: key for key, value in _ENTITY_TYPES.items()}
-
-# Root connections: field -> (node type, base listing query, filters); as in query.py.
-_CONNECTIONS = {
-    "artifacts": ("Artifact", "artifacts_list", ARTIFACT_FILTERS),
-    "intents": ("Intent", "intents_list", INTENT_FILTERS),
-    "intentGroups": ("IntentGroup", "intents_list_groups", GROUP_FILTERS),
-    "decisions": ("Decision", "decisions_list", DECISION_FILTERS),
-    "relations": ("Relation", "relations_list", RELATION_FILTERS),
-}
-_BY_ID = {"artifact": "Artifact", "artifactVersion": "ArtifactVersion", "span": "Span",
-          "intent": "Intent", "intentGroup": "IntentGroup", "decision": "Decision",
-          "relation": "Relation", "provenance": "Provenance"}
-
-# Links that are one condition on the linked table: (type, field) -> (linked type, where,
-# order, a list or not). In `where`, {a} is the linked row, {p} the row it hangs from and
-# {v} that row's version (for spans). Orders are the dataloaders' (sql/loaders.sql).
-_LINKS: dict[tuple[str, str], tuple[str, str, str, bool]] = {
-    ("Artifact", "versions"): ("ArtifactVersion", "{a}.artifact_id = {p}.id",
-                               "{a}.version_number", True),
-    ("Artifact", "latestVersion"): ("ArtifactVersion", "{a}.artifact_id = {p}.id",
-                                    "{a}.version_number DESC", False),
-    ("ArtifactVersion", "artifact"): ("Artifact", "{a}.id = {p}.artifact_id", "", False),
-    ("ArtifactVersion", "previous"): ("ArtifactVersion", "{a}.artifact_id = {p}.artifact_id "
-                                      "AND {a}.version_number = {p}.version_number - 1", "", False),
-    ("ArtifactVersion", "next"): ("ArtifactVersion", "{a}.artifact_id = {p}.artifact_id "
-                                  "AND {a}.version_number = {p}.version_number + 1", "", False),
-    ("Span", "version"): ("ArtifactVersion", "{a}.id = {p}.version_id", "", False),
-    ("Span", "artifact"): ("Artifact", "{a}.id = {v}.artifact_id", "", False),
-    ("Span", "citedBy"): ("Provenance", "{a}.id IN (SELECT e.provenance_id FROM "
-                          "provenance_evidence e WHERE e.span_id = {p}.id)",
-                          "{a}.created_at, {a}.id", True),
-    ("Intent", "group"): ("IntentGroup", "{a}.id = {p}.group_id", "", False),
-    ("IntentGroup", "intents"): ("Intent", "{a}.group_id = {p}.id", "{a}.created_at, {a}.id",
-                                 True),
-    ("IntentGroup", "mergedInto"): ("IntentGroup", "{a}.id = {p}.merged_into_id", "", False),
-    ("Decision", "supersededBy"): ("Decision", "{a}.id = {p}.superseded_by_id", "", False),
-    ("Decision", "supersedes"): ("Decision", "{a}.superseded_by_id = {p}.id", "{a}.id", False),
-}
+_KEYSET = ", ".join(f"t.{column}" for column in CURSOR_COLUMNS)
 
 _CURSOR_PAYLOAD = "'[\"' || mimir_iso({a}.created_at) || '\",\"' || {a}.id || '\"]'"
 _CURSOR = ("'\"' || rtrim(translate(encode(convert_to({p}, 'UTF8'), 'base64'), E'+/\\n', '-_'), "
@@ -278,28 +203,35 @@ class _Compiler:
         a = row.alias
         if name == "__typename":
             return f"'\"{type_.name}\"'"
-        columns = _TABLES[row.type_name][1]
-        if name in columns:
-            column, kind = columns[name]
-            return _RENDER[kind].format(f"{a}.{column}")
-        link = _LINKS.get((row.type_name, name))
-        if link is not None:
-            linked, where, order, many = link
-            where = where.replace("{p}", a).replace("{v}", row.version_alias or "")
-            return self.rows(linked, nodes, where, order, many=many, limit_one=bool(order))
-        handler: Callable[..., str] | None = getattr(self, f"_{row.type_name}_{name}", None)
-        if handler is None and row.type_name in _ENTITY_TYPES:
-            handler = getattr(self, f"_linked_{name}", None)
-        if handler is None:
+        handler = _HANDLERS.get((row.type_name, name))
+        if handler is not None:
+            return handler(self, row, self.args(type_, nodes), nodes)
+        model = TYPES[row.type_name]
+        stored = model.columns.get(name)
+        if stored is not None:
+            source = row.version_alias if stored.on_version else a
+            return _RENDER[stored.kind].format(f"{source}.{stored.column}")
+        link = model.links.get(name)
+        if link is None:
             raise NotCompilable(f"{row.type_name}.{name}")
-        return handler(row, self.args(type_, nodes), nodes)
+        return self.link(row, link, nodes)
+
+    def link(self, row: _Row, link: Link, nodes: list[FieldNode]) -> str:
+        """A link of the read model: the rows its condition selects, in its order."""
+        entity = TYPES[row.type_name].entity_type
+        where = (link.where.replace("{p}", row.alias).replace("{v}", row.version_alias or "")
+                 .replace("{e}", entity.value if entity else ""))
+        order = link.order
+        if link.pick == "last":
+            order = ", ".join(f"{term} DESC" for term in order.split(", "))
+        return self.rows(link.target, nodes, where, order, many=link.many, limit_one=bool(order))
 
     def rows(self, type_name: str, nodes: list[FieldNode], where: str, order: str = "",
              *, many: bool, join_version: bool = True, version_alias: str | None = None,
              version_content: str | None = None, limit_one: bool = False) -> str:
         """A list (or one nullable object) of rows of a type, rendered."""
         alias = self.alias()
-        table = _TABLES[type_name][0]
+        table = TYPES[type_name].table
         source = f"{table} {alias}"
         where_sql = where.format(a=alias)
         row = _Row(type_name, alias, content=f"{alias}.content")
@@ -334,67 +266,58 @@ class _Compiler:
     def entity(self, type_sql: str, id_sql: str, nodes: list[FieldNode]) -> str:
         """The `Entity` union: one branch per member type the selection asks about."""
         branches = []
-        for graphql_name, entity_type in _ENTITY_TYPES.items():
-            rendered = self.rows(graphql_name, nodes, f"{{a}}.id = {id_sql}", many=False)
-            branches.append(f"WHEN '{entity_type}' THEN {rendered}")
+        for entity in ENTITIES.values():
+            rendered = self.rows(entity.graphql_type, nodes, f"{{a}}.id = {id_sql}", many=False)
+            branches.append(f"WHEN '{entity.type.value}' THEN {rendered}")
         return f"(CASE ({type_sql})::text {' '.join(branches)} ELSE 'null' END)"
 
-    # --- fields that follow links (named _<Type>_<field>) ---------------------------------
+    # --- handlers: fields that need more than a column or a join (see _HANDLERS) --------
 
-    def _Artifact_versionAt(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+    def version_at(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         number = self.param(args["number"])
         return self.rows("ArtifactVersion", nodes, f"{{a}}.artifact_id = {row.alias}.id AND "
                          f"{{a}}.version_number = {number}", many=False)
 
-    def _ArtifactVersion_content(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+    def version_content(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         return _RENDER["text"].format(row.content)
 
-    def _ArtifactVersion_spans(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.rows("Span", nodes, f"{{a}}.version_id = {row.alias}.id",
-                         "{a}.start_offset, {a}.end_offset, {a}.id", many=True,
-                         version_alias=row.alias, version_content=row.content)
+    def version_spans(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        """Spans share their version's row (and its decompressed content) instead of
+        joining it again."""
+        link = TYPES["ArtifactVersion"].links["spans"]
+        return self.rows(link.target, nodes, link.where.replace("{p}", row.alias), link.order,
+                         many=True, version_alias=row.alias, version_content=row.content)
 
-    def _Span_text(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        a = row.alias
-        return (f"coalesce(to_json(substr({row.content}, {a}.start_offset + 1, "
-                f"{a}.end_offset - {a}.start_offset))::text, 'null')")
+    def span_text(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        return _RENDER["text"].format(SPAN_TEXT.replace("{content}", row.content)
+                                      .replace("{a}", row.alias))
 
-    def _Span_artifactId(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return _RENDER["uuid"].format(f"{row.version_alias}.artifact_id")
-
-    def _Relation_source(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+    def relation_source(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         return self.entity(f"{row.alias}.source_type", f"{row.alias}.source_id", nodes)
 
-    def _Relation_target(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+    def entity_target(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         return self.entity(f"{row.alias}.target_type", f"{row.alias}.target_id", nodes)
 
-    def _Provenance_target(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        return self.entity(f"{row.alias}.target_type", f"{row.alias}.target_id", nodes)
-
-    def _Provenance_evidenceSpanIds(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+    def evidence_span_ids(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         ids = _json_array("concat('\"', e.span_id, '\"')", "e.position")
         return f"(SELECT {ids} FROM provenance_evidence e WHERE e.provenance_id = {row.alias}.id)"
 
-    def _Provenance_evidence(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+    def evidence(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         evidence = self.alias()
         span = self.rows("Span", nodes, f"{{a}}.id = {evidence}.span_id", many=False)
         return (f"(SELECT {_json_array(span, f'{evidence}.position')} FROM provenance_evidence "
                 f"{evidence} WHERE {evidence}.provenance_id = {row.alias}.id)")
 
-    def _linked_relations(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        entity, a = _ENTITY_TYPES[row.type_name], row.alias
+    def linked_relations(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
+        entity, a = TYPES[row.type_name].entity_type.value, row.alias
         out = f"({{a}}.source_type = '{entity}' AND {{a}}.source_id = {a}.id)"
         into = f"({{a}}.target_type = '{entity}' AND {{a}}.target_id = {a}.id)"
         direction = getattr(args.get("direction"), "value", "both")
         where = {"out": out, "in": into}.get(direction, f"({out} OR {into})")
         if args.get("relationTypes"):
             where += f" AND {{a}}.relation_type = ANY({self.param(list(args['relationTypes']))})"
-        return self.rows("Relation", nodes, where, "{a}.created_at, {a}.id", many=True)
-
-    def _linked_provenance(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
-        entity = _ENTITY_TYPES[row.type_name]
-        return self.rows("Provenance", nodes, f"{{a}}.target_type = '{entity}' AND "
-                         f"{{a}}.target_id = {row.alias}.id", "{a}.created_at, {a}.id", many=True)
+        link = TYPES[row.type_name].links["relations"]
+        return self.rows(link.target, nodes, where, link.order, many=True)
 
     # --- the query root -----------------------------------------------------------------
 
@@ -410,45 +333,47 @@ class _Compiler:
         if name == "__typename":
             return f"'\"{query_type.name}\"'"
         args = self.args(query_type, nodes)
-        if name in _BY_ID:
-            return self.rows(_BY_ID[name], nodes, f"{{a}}.id = {self.param(args['id'])}",
+        if name in BY_ID:
+            return self.rows(BY_ID[name], nodes, f"{{a}}.id = {self.param(args['id'])}",
                              many=False)
         if name == "entity":
             ref = args["ref"]
             entity_type = getattr(ref["type"], "value", ref["type"]) if isinstance(ref, dict) \
                 else ref.type.value
             entity_id = ref["id"] if isinstance(ref, dict) else ref.id
-            graphql_name = _ENTITY_GRAPHQL.get(entity_type)
-            if graphql_name is None:
+            entity = ENTITIES.get(entity_type)
+            if entity is None:
                 raise NotCompilable("entity type")
-            return self.rows(graphql_name, nodes, f"{{a}}.id = {self.param(entity_id)}",
+            return self.rows(entity.graphql_type, nodes, f"{{a}}.id = {self.param(entity_id)}",
                              many=False)
-        if name == "embeddingSpaces":
-            return self.rows("EmbeddingSpace", nodes, "TRUE", "{a}.name", many=True)
-        if name in _CONNECTIONS:
+        if name in ROOT_LISTS:
+            type_name, order, _ = ROOT_LISTS[name]
+            return self.rows(type_name, nodes, "TRUE", order, many=True)
+        if name in CONNECTIONS:
             return self.connection(name, args, nodes)
         raise NotCompilable(f"Query.{name}")
 
     def connection(self, name: str, args: dict, nodes: list[FieldNode]) -> str:
-        node_type, base_query, filter_set = _CONNECTIONS[name]
+        connection = CONNECTIONS[name]
+        node_type = connection.node
         first = args["first"]
         if not isinstance(first, int) or not 1 <= first <= self.page_max:
             raise NotCompilable("first")
         try:
             page = page_request(first, args.get("after"), None, self.page_max)
             conditions = _SharedConditions(self)
-            parse_filters(filter_params(args.get("filter")), filter_set, conditions)
+            parse_filters(filter_params(args.get("filter")), connection.filters, conditions)
         except MimirError as exc:
             raise NotCompilable("connection arguments") from exc
         where = [conditions.where().as_string(None)]
         if page.after is not None:
-            where.append(f"(t.created_at, t.id) > ({self.param(page.after.created_at)}, "
+            where.append(f"({_KEYSET}) > ({self.param(page.after.created_at)}, "
                          f"{self.param(page.after.id)})")
         alias = self.alias()
-        base = getattr(queries, base_query).sql.strip().rstrip(";")
-        columns = ", ".join(f"t.{column}" for column, _ in _TABLES[node_type][1].values())
-        source = (f"(SELECT {columns}, row_number() OVER (ORDER BY t.created_at, t.id) AS mimir_n "
-                  f"FROM ({base}) AS t WHERE {' AND '.join(where)} ORDER BY t.created_at, t.id "
+        base = getattr(queries, connection.listing_query).sql.strip().rstrip(";")
+        columns = ", ".join(f"t.{column}" for column in TYPES[node_type].table_columns())
+        source = (f"(SELECT {columns}, row_number() OVER (ORDER BY {_KEYSET}) AS mimir_n "
+                  f"FROM ({base}) AS t WHERE {' AND '.join(where)} ORDER BY {_KEYSET} "
                   f"LIMIT {self.param(first + 1)}) AS {alias}")
         limit = self.param(first)
         cursor = _CURSOR.format(p=_CURSOR_PAYLOAD.format(a=alias))
@@ -499,6 +424,23 @@ class _SharedConditions(Conditions):
         return sql.SQL(self._compiler.param(value))
 
 
+Handler = Callable[[_Compiler, _Row, dict, list[FieldNode]], str]
+# (type, field) -> its handler; the read model lists these fields as `handled`.
+_HANDLERS: dict[tuple[str, str], Handler] = {
+    ("Artifact", "versionAt"): _Compiler.version_at,
+    ("ArtifactVersion", "content"): _Compiler.version_content,
+    ("ArtifactVersion", "spans"): _Compiler.version_spans,
+    ("Span", "text"): _Compiler.span_text,
+    ("Relation", "source"): _Compiler.relation_source,
+    ("Relation", "target"): _Compiler.entity_target,
+    ("Provenance", "target"): _Compiler.entity_target,
+    ("Provenance", "evidenceSpanIds"): _Compiler.evidence_span_ids,
+    ("Provenance", "evidence"): _Compiler.evidence,
+    **{(entity.graphql_type, "relations"): _Compiler.linked_relations
+       for entity in ENTITIES.values()},
+}
+
+
 def compile_operation(schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode],
                       operation: OperationDefinitionNode, variables: VariableValues,
                       page_max: int) -> tuple[str, dict[str, Any]]:
@@ -509,4 +451,6 @@ def compile_operation(schema: GraphQLSchema, fragments: dict[str, FragmentDefini
     return compiler.root(operation), compiler.params
 
 
-__all__ = ["NotCompilable", "compile_operation"]
+HANDLERS = frozenset(_HANDLERS)  # for the read-model coverage test
+
+__all__ = ["HANDLERS", "NotCompilable", "compile_operation"]

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from mimir.errors import Invalid
-from mimir.graphql.types import EntityType
+from mimir.graphql.enums import EntityType
 
 T = TypeVar("T")
 

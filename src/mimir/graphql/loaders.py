@@ -9,15 +9,53 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
 from mimir.db.queries import queries
+from mimir.graphql.model import TYPES, loader_types
 
 Row = dict[str, Any]
 EntityKey = tuple[str, uuid.UUID]
+
+
+# Loader -> (its named query in sql/loaders.sql, the row key its results are matched to
+# the requested keys by, one row or a list per key). tests/unit/test_read_model.py checks
+# each query's columns and order against the read model (graphql/model.py).
+LOADER_QUERIES: dict[str, tuple[str, str, bool]] = {
+    "artifact": ("load_artifacts", "id", False),
+    "version": ("load_versions", "id", False),
+    "versions_of_artifact": ("load_versions_of_artifacts", "artifact_id", True),
+    "version_content": ("load_version_contents", "id", False),
+    "span": ("load_spans", "id", False),
+    "spans_of_version": ("load_spans_of_versions", "version_id", True),
+    "provenance": ("load_provenance", "id", False),
+    "provenance_citing_span": ("load_provenance_citing_spans", "cited_span_id", True),
+    "intent": ("load_intents", "id", False),
+    "intents_of_group": ("load_intents_of_groups", "group_id", True),
+    "intent_group": ("load_intent_groups", "id", False),
+    "decision": ("load_decisions", "id", False),
+    "decision_superseded_by": ("load_decisions_superseded_by", "superseded_by_id", False),
+    "relation": ("load_relations", "id", False),
+}
+# Loaders keyed by (entity_type, id) pairs.
+ENTITY_LOADER_QUERIES = {"provenance_of": "load_provenance_of_targets",
+                         "relations_of": "load_relations_of_entities"}
+
+
+def statement(query_name: str, type_name: str | None) -> str:
+    """A named query of sql/loaders.sql with the read model's select list of the type it
+    returns in place of {columns} (SQL from the model, never from a request)."""
+    sql = getattr(queries, query_name).sql
+    return sql.replace("{columns}", TYPES[type_name].select_list()) if type_name else sql
+
+
+_TYPES = loader_types()
+STATEMENTS: dict[str, str] = {
+    name: statement(query, _TYPES.get(name)) for name, query in
+    [*((n, q) for n, (q, _, _) in LOADER_QUERIES.items()), *ENTITY_LOADER_QUERIES.items()]}
 
 
 class Loaders:
@@ -25,36 +63,40 @@ class Loaders:
 
     def __init__(self, pool: Any) -> None:  # the pool, or graphql.context.ReadPool
         self.pool = pool
-        one, many = self._one_per_key, self._many_per_key
-        self.artifact = one(queries.load_artifacts)
-        self.version = one(queries.load_versions)
-        self.versions_of_artifact = many(queries.load_versions_of_artifacts, "artifact_id")
-        self.version_content = one(queries.load_version_contents)
-        self.span = one(queries.load_spans)
-        self.spans_of_version = many(queries.load_spans_of_versions, "version_id")
-        self.provenance = one(queries.load_provenance)
-        self.provenance_citing_span = many(queries.load_provenance_citing_spans, "cited_span_id")
-        self.intent = one(queries.load_intents)
-        self.intents_of_group = many(queries.load_intents_of_groups, "group_id")
-        self.intent_group = one(queries.load_intent_groups)
-        self.decision = one(queries.load_decisions)
-        self.decision_superseded_by = one(queries.load_decisions_superseded_by, "superseded_by_id")
-        self.relation = one(queries.load_relations)
+        self.artifact = self._keyed("artifact")
+        self.version = self._keyed("version")
+        self.versions_of_artifact = self._keyed("versions_of_artifact")
+        self.version_content = self._keyed("version_content")
+        self.span = self._keyed("span")
+        self.spans_of_version = self._keyed("spans_of_version")
+        self.provenance = self._keyed("provenance")
+        self.provenance_citing_span = self._keyed("provenance_citing_span")
+        self.intent = self._keyed("intent")
+        self.intents_of_group = self._keyed("intents_of_group")
+        self.intent_group = self._keyed("intent_group")
+        self.decision = self._keyed("decision")
+        self.decision_superseded_by = self._keyed("decision_superseded_by")
+        self.relation = self._keyed("relation")
         self.provenance_of = DataLoader(load_fn=self._provenance_of)
         self.relations_of = DataLoader(load_fn=self._relations_of)
 
-    async def _rows(self, query: Callable, **params: Any) -> list[Row]:
-        async with self.pool.connection() as conn:
-            return [row async for row in query(conn, **params)]
+    def _keyed(self, name: str) -> DataLoader:
+        _, key, many = LOADER_QUERIES[name]
+        return (self._many_per_key if many else self._one_per_key)(STATEMENTS[name], key)
 
-    def _one_per_key(self, query: Callable, key: str = "id") -> DataLoader:
+    async def _rows(self, query: str, **params: Any) -> list[Row]:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+
+    def _one_per_key(self, query: str, key: str = "id") -> DataLoader:
         async def load(ids: Sequence[uuid.UUID]) -> list[Row | None]:
             by_key = {row[key]: row for row in await self._rows(query, ids=list(ids))}
             return [by_key.get(i) for i in ids]
 
         return DataLoader(load_fn=load)
 
-    def _many_per_key(self, query: Callable, key: str) -> DataLoader:
+    def _many_per_key(self, query: str, key: str) -> DataLoader:
         async def load(ids: Sequence[uuid.UUID]) -> list[list[Row]]:
             grouped: dict[Hashable, list[Row]] = defaultdict(list)
             for row in await self._rows(query, ids=list(ids)):
@@ -64,7 +106,7 @@ class Loaders:
         return DataLoader(load_fn=load)
 
     async def _provenance_of(self, keys: Sequence[EntityKey]) -> list[list[Row]]:
-        rows = await self._rows(queries.load_provenance_of_targets,
+        rows = await self._rows(STATEMENTS["provenance_of"],
                                 types=[k[0] for k in keys], ids=[k[1] for k in keys])
         grouped: dict[EntityKey, list[Row]] = defaultdict(list)
         for row in rows:
@@ -72,7 +114,7 @@ class Loaders:
         return [grouped.get(k, []) for k in keys]
 
     async def _relations_of(self, keys: Sequence[EntityKey]) -> list[list[Row]]:
-        rows = await self._rows(queries.load_relations_of_entities,
+        rows = await self._rows(STATEMENTS["relations_of"],
                                 types=[k[0] for k in keys], ids=[k[1] for k in keys])
         wanted = set(keys)
         grouped: dict[EntityKey, dict[uuid.UUID, Row]] = defaultdict(dict)

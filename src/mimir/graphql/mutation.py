@@ -22,20 +22,16 @@ from mimir.artifacts import service as artifacts
 from mimir.artifacts.service import ArtifactCreate, VersionAppend
 from mimir.decisions import service as decisions
 from mimir.decisions.service import DecisionCreate, DecisionSuccessor, DecisionUpdate
-from mimir.entities import EntityType as DomainEntityType
 from mimir.graphql.context import Info
+from mimir.graphql.enums import ArtifactKind, DecisionStatus, IntentGroupStatus, IntentStatus
 from mimir.graphql.inputs import EntityRef
 from mimir.graphql.loaders import Loaders
 from mimir.graphql.types import (
     Artifact,
-    ArtifactKind,
     ArtifactVersion,
     Decision,
-    DecisionStatus,
     Intent,
     IntentGroup,
-    IntentGroupStatus,
-    IntentStatus,
     Provenance,
     Relation,
     Span,
@@ -417,5 +413,5 @@ class Mutation:
                                 input: ProvenanceInput) -> Provenance:
         data = _ProvenanceArgument.model_validate({"provenance": _given(input)}).provenance
         row = await _write(info, provenance_service.create_provenance,
-                           DomainEntityType(target.type.value), target.id, data)
+                           target.type, target.id, data)
         return Provenance.from_row(row)

@@ -10,20 +10,21 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from mimir.artifacts.service import list_artifacts
-from mimir.decisions.service import list_decisions
-from mimir.entities import EntityType as DomainEntityType
+from mimir.db.queries import queries
 from mimir.errors import Invalid
 from mimir.graphql.context import Info
+from mimir.graphql.enums import SearchableType
 from mimir.graphql.inputs import Connection, Edge, EntityRef, PageInfo, filter_params
+from mimir.graphql.loaders import statement
+from mimir.graphql.model import CONNECTIONS, ROOT_LISTS, TYPES
 from mimir.graphql.search import (
-    SearchableType,
     SearchHit,
     SearchMatch,
     SearchMode,
     run_search,
 )
 from mimir.graphql.types import (
+    CLASSES,
     Artifact,
     ArtifactVersion,
     Decision,
@@ -37,11 +38,10 @@ from mimir.graphql.types import (
     Span,
     load_entity,
 )
-from mimir.intents.service import list_groups, list_intents
-from mimir.query.listing import Page
+from mimir.query.filters import Conditions, parse_filters
+from mimir.query.listing import Page, fetch_page
 from mimir.query.pagination import encode_cursor, page_request
-from mimir.relations.service import Direction as RelationDirection
-from mimir.relations.service import list_relations, parse_relation_types
+from mimir.relations.service import parse_relation_types
 from mimir.relations.service import traverse as traverse_relations
 
 FILTER_DOC = ("The REST filter parameters as an object, e.g. "
@@ -54,15 +54,21 @@ def _connection(page: Page, cls: Any) -> Connection:
         has_next_page=page.has_more, end_cursor=edges[-1].cursor if edges else None))
 
 
-async def _list(info: Info, service: Any, cls: Any, first: int, after: str | None,
+async def _list(info: Info, name: str, first: int, after: str | None,
                 filter: JSON | None) -> Connection:
+    """A root connection as the read model describes it (listing query, filters): the
+    same page the REST listing gives."""
+    connection = CONNECTIONS[name]
     cap = info.context.settings.page_max_limit
     if not 1 <= first <= cap:
         raise Invalid(f"first must be between 1 and {cap}", details={"parameter": "first", "max": cap})
     page = page_request(first, after, None, cap)
     async with info.context.reads.connection() as conn:
-        result = await service(conn, filter_params(filter), page)
-    return _connection(result, cls)
+        conditions = Conditions()
+        parse_filters(filter_params(filter), connection.filters, conditions)
+        listing = getattr(queries, connection.listing_query).sql
+        result = await fetch_page(conn, listing, {}, conditions, page)
+    return _connection(result, CLASSES[connection.node])
 
 
 @strawberry.type(description="One path of a traversal: nodes and the relations between them.")
@@ -126,7 +132,7 @@ class Query:
 
     @strawberry.field(description="A provenance record by id.")
     async def provenance(self, info: Info, id: uuid.UUID) -> Provenance | None:
-        row = await info.context.loaders.provenance.load(id)
+        row = await getattr(info.context.loaders, TYPES["Provenance"].by_id_loader).load(id)
         return Provenance.from_row(row) if row else None
 
     @strawberry.field(description="Any entity by type and id.")
@@ -136,27 +142,27 @@ class Query:
     @strawberry.field(description="Artifacts, oldest first. " + FILTER_DOC)
     async def artifacts(self, info: Info, first: int = 50, after: str | None = None,
                         filter: JSON | None = None) -> Connection[Artifact]:
-        return await _list(info, list_artifacts, Artifact, first, after, filter)
+        return await _list(info, "artifacts", first, after, filter)
 
     @strawberry.field(description="Intents, oldest first. " + FILTER_DOC)
     async def intents(self, info: Info, first: int = 50, after: str | None = None,
                       filter: JSON | None = None) -> Connection[Intent]:
-        return await _list(info, list_intents, Intent, first, after, filter)
+        return await _list(info, "intents", first, after, filter)
 
     @strawberry.field(description="Intent groups, oldest first. " + FILTER_DOC)
     async def intent_groups(self, info: Info, first: int = 50, after: str | None = None,
                             filter: JSON | None = None) -> Connection[IntentGroup]:
-        return await _list(info, list_groups, IntentGroup, first, after, filter)
+        return await _list(info, "intentGroups", first, after, filter)
 
     @strawberry.field(description="Decisions, oldest first. " + FILTER_DOC)
     async def decisions(self, info: Info, first: int = 50, after: str | None = None,
                         filter: JSON | None = None) -> Connection[Decision]:
-        return await _list(info, list_decisions, Decision, first, after, filter)
+        return await _list(info, "decisions", first, after, filter)
 
     @strawberry.field(description="Relations, oldest first. " + FILTER_DOC)
     async def relations(self, info: Info, first: int = 50, after: str | None = None,
                         filter: JSON | None = None) -> Connection[Relation]:
-        return await _list(info, list_relations, Relation, first, after, filter)
+        return await _list(info, "relations", first, after, filter)
 
     @strawberry.field(description="Full-text, semantic or hybrid search over artifact versions, "
                       "intents and decisions (the REST search endpoints' rules and filters).")
@@ -175,10 +181,10 @@ class Query:
 
     @strawberry.field(description="Embedding spaces, by name.")
     async def embedding_spaces(self, info: Info) -> list[EmbeddingSpace]:
-        from mimir.db.queries import queries
-
+        type_name, _, query = ROOT_LISTS["embeddingSpaces"]
         async with info.context.reads.connection() as conn:
-            return [EmbeddingSpace.from_row(r) async for r in queries.load_embedding_spaces(conn)]
+            cursor = await conn.execute(statement(query, type_name))
+            return [EmbeddingSpace.from_row(r) for r in await cursor.fetchall()]
 
     @strawberry.field(description="Paths of relations from an entity (cycle-free, depth-capped).")
     async def traverse(self, info: Info, start: EntityRef, relation_types: list[str] | None = None,
@@ -186,10 +192,10 @@ class Query:
                        limit: int = 100) -> Traversal:
         async with info.context.reads.connection() as conn:
             result = await traverse_relations(
-                conn, DomainEntityType(start.type.value), start.id,
+                conn, start.type, start.id,
                 relation_types=parse_relation_types(",".join(relation_types))
                 if relation_types else None,
-                direction=RelationDirection(direction.value), max_depth=max_depth, limit=limit)
+                direction=direction, max_depth=max_depth, limit=limit)
         return Traversal(truncated=result["truncated"], paths=[
             TraversalPath(depth=p["depth"], nodes=p["nodes"], relations=p["relations"])
             for p in result["paths"]])

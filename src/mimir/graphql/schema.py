@@ -18,12 +18,8 @@ from mimir.graphql.context import get_context
 from mimir.graphql.cost import cost_limit, only_error_of, response_budget
 from mimir.graphql.errors import MutationScope, shape_errors
 from mimir.graphql.ide import LocalGraphiQLRouter
+from mimir.graphql.mutation import Mutation
 from mimir.graphql.query import Query
-
-try:
-    from mimir.graphql.mutation import Mutation
-except ImportError:  # pragma: no cover - until mutations exist
-    Mutation = None
 
 
 class MimirSchema(strawberry.Schema):

@@ -10,6 +10,7 @@ from enum import Enum
 import strawberry
 
 from mimir.graphql.context import Info
+from mimir.graphql.enums import SearchableType
 from mimir.graphql.types import Entity, Span, load_entity
 from mimir.search.hybrid import HybridQuery, hybrid_search
 from mimir.search.semantic import SemanticQuery, semantic_search
@@ -29,13 +30,6 @@ class SearchMatch(Enum):
     AUTO = "auto"
     ALL = "all"
     ANY = "any"
-
-
-@strawberry.enum(description="What a search may return.")
-class SearchableType(Enum):
-    ARTIFACT_VERSION = "artifact_version"
-    INTENT = "intent"
-    DECISION = "decision"
 
 
 @strawberry.type(description="A matched word: code-point offsets into the named field.")

@@ -1,86 +1,100 @@
-"""GraphQL types. Each carries its database row privately and resolves its links through
-the request's dataloaders, so a nested query runs one statement per level, not per
-parent."""
+"""GraphQL types. Each is built from a row by the read model's stored fields (`FromRow`)
+and follows its links through the request's dataloaders as the model says (`follow`), so a
+nested query runs one statement per level, not per parent. The stored (scalar) fields of
+each type are declared from the model (`stored_fields`); the classes here add the fields
+with resolvers."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import Enum
+from functools import cache
 from typing import Annotated, Any, Union
 
 import strawberry
 from strawberry.scalars import JSON
 
+from mimir.entities import ENTITIES, EntityType
 from mimir.graphql.context import Info
+from mimir.graphql.enums import (
+    Direction,
+)
+from mimir.graphql.model import TYPES
 
 Row = dict[str, Any]
 
 
-@strawberry.enum(description="Kinds of entity that relations, provenance and embeddings point at.")
-class EntityType(Enum):
-    ARTIFACT = "artifact"
-    ARTIFACT_VERSION = "artifact_version"
-    INTENT = "intent"
-    INTENT_GROUP = "intent_group"
-    DECISION = "decision"
-    SPAN = "span"
-    RELATION = "relation"
+# The Python type of each render kind of the read model.
+_PYTHON_TYPES: dict[str, Any] = {"uuid": uuid.UUID, "text": str, "int": int, "float": float,
+                                 "time": datetime, "json": JSON, "uuid_list": list[uuid.UUID]}
 
 
-@strawberry.enum
-class ArtifactKind(Enum):
-    CONVERSATION = "conversation"
-    DOCUMENT = "document"
-    NOTE = "note"
+def stored_fields(cls: type) -> type:
+    """Declares the read model's stored fields of a type on its class (annotations and
+    descriptions, in the model's order), for `strawberry.type` to read."""
+    annotations: dict[str, Any] = {}
+    for field in TYPES[cls.__name__].stored:
+        python_type = field.enum or _PYTHON_TYPES[field.kind]
+        annotations[field.attribute] = python_type | None if field.null else python_type
+        if field.description:
+            setattr(cls, field.attribute, strawberry.field(description=field.description))
+    cls.__annotations__ = {**annotations, **cls.__dict__.get("__annotations__", {})}
+    return cls
 
 
-@strawberry.enum
-class IntentStatus(Enum):
-    PROPOSED = "proposed"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
+class FromRow:
+    """Builds a type from a loader or service row: each stored field of the read model
+    (graphql/model.py) from its column."""
+
+    @classmethod
+    def from_row(cls, row: Row) -> Any:
+        return cls(**{attribute: row[column] if convert is None else convert(row[column])
+                      for attribute, column, convert in _row_fields(cls.__name__)})
 
 
-@strawberry.enum
-class IntentGroupStatus(Enum):
-    ACTIVE = "active"
-    DEPRECATED = "deprecated"
-    MERGED = "merged"
+@cache
+def _row_fields(type_name: str) -> tuple[tuple[str, str, Any], ...]:
+    """(attribute, column, conversion or None) of each stored field of a type."""
+    return tuple((s.attribute, s.column, s.convert if s.enum or s.kind == "uuid_list" else None)
+                 for s in TYPES[type_name].stored)
 
 
-@strawberry.enum
-class DecisionStatus(Enum):
-    TENTATIVE = "tentative"
-    ACTIVE = "active"
-    SUPERSEDED = "superseded"
+
+async def follow(info: Info, parent: Any, name: str) -> Any:
+    """A link of the read model through its dataloader: the rows for the parent's key, as
+    a list, the one row, or the last row in the link's order."""
+    model = TYPES[type(parent).__name__]
+    link = model.links[name]
+    key = (model.entity_type.value, parent.id) if link.key == "entity" else getattr(parent, link.key)
+    if key is None:
+        return None
+    loaded = await getattr(info.context.loaders, link.loader).load(key)
+    cls = CLASSES[link.target]
+    if link.pick == "all":
+        return [cls.from_row(row) for row in loaded]
+    if link.pick == "last":
+        loaded = loaded[-1] if loaded else None
+    return cls.from_row(loaded) if loaded else None
 
 
-@strawberry.enum
-class EmbeddingDistance(Enum):
-    COSINE = "cosine"
-    L2 = "l2"
-    INNER_PRODUCT = "inner_product"
+async def _version_numbered(info: Info, parent: Any, link: str, number: int) -> Any:
+    """The version with this number among the rows of a `match` link's loader."""
+    spec = TYPES[type(parent).__name__].links[link]
+    rows = await getattr(info.context.loaders, spec.loader).load(getattr(parent, spec.key))
+    return next((ArtifactVersion.from_row(r) for r in rows if r["version_number"] == number), None)
 
 
-@strawberry.enum(description="Which way to follow relations from an entity.")
-class Direction(Enum):
-    OUT = "out"
-    IN = "in"
-    BOTH = "both"
-
-
-def _relations(rows: list[Row], entity: tuple[str, uuid.UUID], direction: Direction,
+def _relations(relations: list[Relation], entity: tuple[str, uuid.UUID], direction: Direction,
                types: list[str] | None) -> list[Relation]:
     kept = []
-    for row in rows:
-        is_out = (row["source_type"], row["source_id"]) == entity
-        is_in = (row["target_type"], row["target_id"]) == entity
+    for relation in relations:
+        is_out = (relation.source_type.value, relation.source_id) == entity
+        is_in = (relation.target_type.value, relation.target_id) == entity
         if direction is Direction.OUT and not is_out or direction is Direction.IN and not is_in:
             continue
-        if types and row["relation_type"] not in types:
+        if types and relation.relation_type not in types:
             continue
-        kept.append(Relation.from_row(row))
+        kept.append(relation)
     return kept
 
 
@@ -89,231 +103,105 @@ class Linked:
     """Relations and provenance, shared by every entity type (resolved per type key)."""
 
     id: uuid.UUID
-    _entity_type: strawberry.Private[str]
 
     @strawberry.field(description="Relations with this entity at either end (or one way).")
     async def relations(self, info: Info, direction: Direction = Direction.BOTH,
                         relation_types: list[str] | None = None) -> list[Relation]:
-        key = (self._entity_type, self.id)
-        return _relations(await info.context.loaders.relations_of.load(key), key, direction,
-                          relation_types)
+        key = (TYPES[type(self).__name__].entity_type.value, self.id)
+        return _relations(await follow(info, self, "relations"), key, direction, relation_types)
 
     @strawberry.field(description="How this entity was produced, with its evidence spans.")
     async def provenance(self, info: Info) -> list[Provenance]:
-        rows = await info.context.loaders.provenance_of.load((self._entity_type, self.id))
-        return [Provenance.from_row(r) for r in rows]
+        return await follow(info, self, "provenance")
 
 
 @strawberry.type(description="A conversation, document or note, with append-only versions.")
-class Artifact(Linked):
-    _entity_type: strawberry.Private[str] = "artifact"
-    id: uuid.UUID
-    kind: ArtifactKind
-    title: str | None
-    source: str
-    external_id: str | None
-    metadata: JSON
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> Artifact:
-        return cls(id=row["id"], kind=ArtifactKind(row["kind"]), title=row["title"],
-                   source=row["source"], external_id=row["external_id"],
-                   metadata=row["metadata"], created_at=row["created_at"])
-
+@stored_fields
+class Artifact(Linked, FromRow):
     @strawberry.field(description="Every version, oldest first.")
     async def versions(self, info: Info) -> list[ArtifactVersion]:
-        rows = await info.context.loaders.versions_of_artifact.load(self.id)
-        return [ArtifactVersion.from_row(r) for r in rows]
+        return await follow(info, self, "versions")
 
     @strawberry.field(description="The newest version.")
     async def latest_version(self, info: Info) -> ArtifactVersion | None:
-        rows = await info.context.loaders.versions_of_artifact.load(self.id)
-        return ArtifactVersion.from_row(rows[-1]) if rows else None
+        return await follow(info, self, "latestVersion")
 
     @strawberry.field(description="The version with this number, if it exists.")
     async def version_at(self, info: Info, number: int) -> ArtifactVersion | None:
-        rows = await info.context.loaders.versions_of_artifact.load(self.id)
-        return next((ArtifactVersion.from_row(r) for r in rows if r["version_number"] == number), None)
-
-
+        return await _version_numbered(info, self, "versions", number)
 
 
 @strawberry.type(description="One immutable version of an artifact.")
-class ArtifactVersion(Linked):
-    _entity_type: strawberry.Private[str] = "artifact_version"
-    id: uuid.UUID
-    artifact_id: uuid.UUID
-    version_number: int
-    content_hash: str = strawberry.field(description="SHA-256 of the UTF-8 content, hex.")
-    content_length: int = strawberry.field(description="Length in Unicode code points.")
-    metadata: JSON
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> ArtifactVersion:
-        return cls(id=row["id"], artifact_id=row["artifact_id"],
-                   version_number=row["version_number"], content_hash=row["content_hash"],
-                   content_length=row["content_length"], metadata=row["metadata"],
-                   created_at=row["created_at"])
-
+@stored_fields
+class ArtifactVersion(Linked, FromRow):
     @strawberry.field(description="The full text of this version.")
     async def content(self, info: Info) -> str:
         return (await info.context.loaders.version_content.load(self.id))["content"]
 
     @strawberry.field
     async def artifact(self, info: Info) -> Artifact:
-        return Artifact.from_row(await info.context.loaders.artifact.load(self.artifact_id))
+        return await follow(info, self, "artifact")
 
     @strawberry.field(description="Spans of this version, in offset order.")
     async def spans(self, info: Info) -> list[Span]:
-        rows = await info.context.loaders.spans_of_version.load(self.id)
-        return [Span.from_row(r) for r in rows]
+        return await follow(info, self, "spans")
 
     @strawberry.field(description="The version before this one, if any.")
     async def previous(self, info: Info) -> ArtifactVersion | None:
-        return await self._sibling(info, self.version_number - 1)
+        return await _version_numbered(info, self, "previous", self.version_number - 1)
 
     @strawberry.field(description="The version after this one, if any.")
     async def next(self, info: Info) -> ArtifactVersion | None:
-        return await self._sibling(info, self.version_number + 1)
-
-    async def _sibling(self, info: Info, number: int) -> ArtifactVersion | None:
-        rows = await info.context.loaders.versions_of_artifact.load(self.artifact_id)
-        return next((ArtifactVersion.from_row(r) for r in rows if r["version_number"] == number), None)
-
-
+        return await _version_numbered(info, self, "next", self.version_number + 1)
 
 
 @strawberry.type(description="An exact character range [startOffset, endOffset) of one version.")
-class Span(Linked):
-    _entity_type: strawberry.Private[str] = "span"
-    id: uuid.UUID
-    version_id: uuid.UUID
-    artifact_id: uuid.UUID
-    start_offset: int = strawberry.field(description="First character (Unicode code points).")
-    end_offset: int = strawberry.field(description="End, exclusive (code points).")
-    span_type: str
-    label: str | None
-    metadata: JSON
-    created_at: datetime
-    # Read with the span (substr in SQL), so it costs no resolver call or statement.
-    text: str = strawberry.field(description="The covered text: content[startOffset:endOffset].")
-
-    @classmethod
-    def from_row(cls, row: Row) -> Span:
-        return cls(id=row["id"], version_id=row["version_id"], artifact_id=row["artifact_id"],
-                   start_offset=row["start_offset"], end_offset=row["end_offset"],
-                   span_type=row["span_type"], label=row["label"], metadata=row["metadata"],
-                   created_at=row["created_at"], text=row["text"])
-
+@stored_fields
+class Span(Linked, FromRow):
     @strawberry.field
     async def version(self, info: Info) -> ArtifactVersion:
-        return ArtifactVersion.from_row(await info.context.loaders.version.load(self.version_id))
+        return await follow(info, self, "version")
 
     @strawberry.field
     async def artifact(self, info: Info) -> Artifact:
-        return Artifact.from_row(await info.context.loaders.artifact.load(self.artifact_id))
+        return await follow(info, self, "artifact")
 
     @strawberry.field(description="Provenance records that cite this span as evidence; their "
                       "`target` is what the span supports.")
     async def cited_by(self, info: Info) -> list[Provenance]:
-        rows = await info.context.loaders.provenance_citing_span.load(self.id)
-        return [Provenance.from_row(r) for r in rows]
-
-
+        return await follow(info, self, "citedBy")
 
 
 @strawberry.type(description="Something a person or agent wants, derived from artifacts.")
-class Intent(Linked):
-    _entity_type: strawberry.Private[str] = "intent"
-    id: uuid.UUID
-    statement: str
-    status: IntentStatus
-    group_id: uuid.UUID | None
-    confidence: float | None
-    metadata: JSON
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> Intent:
-        return cls(id=row["id"], statement=row["statement"], status=IntentStatus(row["status"]),
-                   group_id=row["group_id"], confidence=row["confidence"],
-                   metadata=row["metadata"], created_at=row["created_at"],
-                   updated_at=row["updated_at"])
-
+@stored_fields
+class Intent(Linked, FromRow):
     @strawberry.field
     async def group(self, info: Info) -> IntentGroup | None:
-        if self.group_id is None:
-            return None
-        return IntentGroup.from_row(await info.context.loaders.intent_group.load(self.group_id))
-
-
+        return await follow(info, self, "group")
 
 
 @strawberry.type(description="A group of related intents; merged groups point at the survivor.")
-class IntentGroup(Linked):
-    _entity_type: strawberry.Private[str] = "intent_group"
-    id: uuid.UUID
-    name: str
-    description: str | None
-    status: IntentGroupStatus
-    merged_into_id: uuid.UUID | None
-    metadata: JSON
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> IntentGroup:
-        return cls(id=row["id"], name=row["name"], description=row["description"],
-                   status=IntentGroupStatus(row["status"]), merged_into_id=row["merged_into_id"],
-                   metadata=row["metadata"], created_at=row["created_at"],
-                   updated_at=row["updated_at"])
-
+@stored_fields
+class IntentGroup(Linked, FromRow):
     @strawberry.field(description="Member intents, oldest first.")
     async def intents(self, info: Info) -> list[Intent]:
-        rows = await info.context.loaders.intents_of_group.load(self.id)
-        return [Intent.from_row(r) for r in rows]
+        return await follow(info, self, "intents")
 
     @strawberry.field(description="The group this one was merged into, if merged.")
     async def merged_into(self, info: Info) -> IntentGroup | None:
-        if self.merged_into_id is None:
-            return None
-        return IntentGroup.from_row(await info.context.loaders.intent_group.load(self.merged_into_id))
-
-
+        return await follow(info, self, "mergedInto")
 
 
 @strawberry.type(description="A decision; superseding links old and new both ways.")
-class Decision(Linked):
-    _entity_type: strawberry.Private[str] = "decision"
-    id: uuid.UUID
-    statement: str
-    rationale: str | None
-    status: DecisionStatus
-    superseded_by_id: uuid.UUID | None
-    metadata: JSON
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> Decision:
-        return cls(id=row["id"], statement=row["statement"], rationale=row["rationale"],
-                   status=DecisionStatus(row["status"]), superseded_by_id=row["superseded_by_id"],
-                   metadata=row["metadata"], created_at=row["created_at"],
-                   updated_at=row["updated_at"])
-
+@stored_fields
+class Decision(Linked, FromRow):
     @strawberry.field(description="The decision that replaced this one.")
     async def superseded_by(self, info: Info) -> Decision | None:
-        if self.superseded_by_id is None:
-            return None
-        return Decision.from_row(await info.context.loaders.decision.load(self.superseded_by_id))
+        return await follow(info, self, "supersededBy")
 
     @strawberry.field(description="The decision this one replaced.")
     async def supersedes(self, info: Info) -> Decision | None:
-        row = await info.context.loaders.decision_superseded_by.load(self.id)
-        return Decision.from_row(row) if row else None
+        return await follow(info, self, "supersedes")
 
     @strawberry.field(description="The whole supersession chain, oldest first.")
     async def lineage(self, info: Info) -> list[Decision]:
@@ -324,27 +212,9 @@ class Decision(Linked):
         return [Decision.from_row(r) for r in chain["items"]]
 
 
-
-
 @strawberry.type(description="A typed edge between two entities.")
-class Relation(Linked):
-    _entity_type: strawberry.Private[str] = "relation"
-    id: uuid.UUID
-    relation_type: str
-    source_type: EntityType
-    source_id: uuid.UUID
-    target_type: EntityType
-    target_id: uuid.UUID
-    metadata: JSON
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> Relation:
-        return cls(id=row["id"], relation_type=row["relation_type"],
-                   source_type=EntityType(row["source_type"]), source_id=row["source_id"],
-                   target_type=EntityType(row["target_type"]), target_id=row["target_id"],
-                   metadata=row["metadata"], created_at=row["created_at"])
-
+@stored_fields
+class Relation(Linked, FromRow):
     @strawberry.field
     async def source(self, info: Info) -> Entity | None:
         return await load_entity(info, self.source_type.value, self.source_id)
@@ -354,27 +224,9 @@ class Relation(Linked):
         return await load_entity(info, self.target_type.value, self.target_id)
 
 
-
 @strawberry.type(description="How an entity was produced: model, prompt, pipeline, evidence.")
-class Provenance:
-    id: uuid.UUID
-    target_type: EntityType
-    target_id: uuid.UUID
-    model: str | None
-    prompt_version: str | None
-    pipeline_version: str | None
-    parameters: JSON
-    evidence_span_ids: list[uuid.UUID]
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> Provenance:
-        return cls(id=row["id"], target_type=EntityType(row["target_type"]),
-                   target_id=row["target_id"], model=row["model"],
-                   prompt_version=row["prompt_version"], pipeline_version=row["pipeline_version"],
-                   parameters=row["parameters"], evidence_span_ids=list(row["evidence_span_ids"]),
-                   created_at=row["created_at"])
-
+@stored_fields
+class Provenance(FromRow):
     @strawberry.field(description="The entity this record describes.")
     async def target(self, info: Info) -> Entity | None:
         return await load_entity(info, self.target_type.value, self.target_id)
@@ -386,20 +238,9 @@ class Provenance:
 
 
 @strawberry.type(description="A named vector space: model, dimensions and distance.")
-class EmbeddingSpace:
-    id: uuid.UUID
-    name: str
-    model: str
-    dimensions: int
-    distance: EmbeddingDistance
-    metadata: JSON
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row) -> EmbeddingSpace:
-        return cls(id=row["id"], name=row["name"], model=row["model"],
-                   dimensions=row["dimensions"], distance=EmbeddingDistance(row["distance"]),
-                   metadata=row["metadata"], created_at=row["created_at"])
+@stored_fields
+class EmbeddingSpace(FromRow):
+    """Stored fields only (the read model's)."""
 
 
 Entity = Annotated[
@@ -407,19 +248,15 @@ Entity = Annotated[
     strawberry.union("Entity", description="Any entity a relation or provenance can point at."),
 ]
 
-_ENTITY_LOADERS = {
-    "artifact": ("artifact", Artifact),
-    "artifact_version": ("version", ArtifactVersion),
-    "span": ("span", Span),
-    "intent": ("intent", Intent),
-    "intent_group": ("intent_group", IntentGroup),
-    "decision": ("decision", Decision),
-    "relation": ("relation", Relation),
-}
+# GraphQL type name -> its Strawberry class (the read model names types, not classes).
+CLASSES: dict[str, Any] = {cls.__name__: cls for cls in (
+    Artifact, ArtifactVersion, Span, Intent, IntentGroup, Decision, Relation, Provenance,
+    EmbeddingSpace)}
 
 
 async def load_entity(info: Info, entity_type: str, entity_id: uuid.UUID) -> Any:
-    """Any entity by (type, id), through the loader of its type; None when it is gone."""
-    loader_name, cls = _ENTITY_LOADERS[entity_type]
-    row = await getattr(info.context.loaders, loader_name).load(entity_id)
-    return cls.from_row(row) if row is not None else None
+    """Any entity by (type, id), through the loader of its type (mimir.entities); None when
+    it is gone."""
+    entity = ENTITIES[EntityType(entity_type)]
+    row = await getattr(info.context.loaders, entity.loader).load(entity_id)
+    return CLASSES[entity.graphql_type].from_row(row) if row is not None else None

@@ -22,6 +22,9 @@ from mimir.errors import Invalid
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _PERSON = b"mimir-cursor-v1"
+# The order of every page, and what a cursor holds (Keyset); the GraphQL compiler reads it
+# too (graphql/model.py CURSOR_COLUMNS).
+KEYSET = ("created_at", "id")
 
 
 @dataclass(frozen=True)
