@@ -124,7 +124,7 @@ async def main() -> None:
                    await timed(client, "/api/v1/artifacts", LIST_FILTERS, args.requests))
             conditions = Conditions()
             parse_filters(LIST_FILTERS, ARTIFACT_FILTERS, conditions)
-            query, params = page_query(queries.list_artifacts.sql, {}, conditions, PageRequest(limit=50))
+            query, params = page_query(queries.artifacts_list.sql, {}, conditions, PageRequest(limit=50))
             explain(conninfo, "filtered list page", query, params)
 
             def traverse_params():

@@ -32,7 +32,7 @@ UPDATE decisions
  WHERE id = :id
 RETURNING id;
 
--- name: decisions_lineage
+-- name: decisions_get_lineage
 -- The whole supersession chain through a decision, oldest first, walked both ways.
 WITH RECURSIVE
 earlier (id, depth) AS (

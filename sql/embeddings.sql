@@ -1,22 +1,22 @@
--- name: embedding_space_by_name^
+-- name: embeddings_get_space_by_name^
 -- One embedding space by name.
 SELECT id, name, model, dimensions, distance, metadata, created_at
   FROM embedding_spaces WHERE name = :name;
 
--- name: embedding_space_insert^
+-- name: embeddings_insert_space^
 -- Register an embedding space; a repeated name returns no row.
 INSERT INTO embedding_spaces (name, model, dimensions, distance, metadata)
 VALUES (:name, :model, :dimensions, :distance::embedding_distance, :metadata::jsonb)
 ON CONFLICT (name) DO NOTHING
 RETURNING id, name, model, dimensions, distance, metadata, created_at;
 
--- name: embedding_spaces_all
+-- name: embeddings_list_spaces
 -- Every embedding space with its number of embeddings.
 SELECT s.id, s.name, s.model, s.dimensions, s.distance, s.metadata, s.created_at,
        (SELECT count(*) FROM embeddings e WHERE e.space_id = s.id) AS embedding_count
   FROM embedding_spaces s ORDER BY s.name;
 
--- name: embedding_version_for_indexing^
+-- name: embeddings_get_version_for_indexing^
 -- A version's content and identity, for chunking, with what gives its passages context:
 -- the artifact's kind and title and both metadata objects.
 SELECT v.id, v.artifact_id, v.version_number, v.content, v.metadata AS version_metadata,
@@ -24,26 +24,26 @@ SELECT v.id, v.artifact_id, v.version_number, v.content, v.metadata AS version_m
   FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id
  WHERE v.id = :id;
 
--- name: embedding_messages_of_version
+-- name: embeddings_list_messages_of_version
 -- A conversation version's message spans, in order, with their metadata (role, author).
 SELECT id, start_offset, end_offset, label, metadata FROM spans
  WHERE artifact_version_id = :version_id AND span_type = 'message'
  ORDER BY start_offset, end_offset;
 
--- name: embedding_chunks_of_version
+-- name: embeddings_list_chunks_of_version
 -- The chunk spans already made for a version, in order.
 SELECT id, start_offset, end_offset FROM spans
  WHERE artifact_version_id = :version_id AND span_type = 'chunk'
  ORDER BY start_offset, end_offset;
 
--- name: embedding_insert_chunks
+-- name: embeddings_insert_chunks
 -- Store chunks of a version as spans (span_type 'chunk'), returning them in offset order.
 INSERT INTO spans (artifact_version_id, start_offset, end_offset, span_type, metadata)
 SELECT :version_id, c.start_offset, c.end_offset, 'chunk', jsonb_build_object('chunker', :chunker::text)
   FROM unnest(:starts::int[], :ends::int[]) AS c(start_offset, end_offset)
 RETURNING id, start_offset, end_offset;
 
--- name: embedding_upsert_many!
+-- name: embeddings_upsert_many!
 -- Write (or replace) the vectors of many targets in one space.
 INSERT INTO embeddings (space_id, target_type, target_id, embedding)
 SELECT :space_id, :target_type::entity_type, t.target_id, t.vector::vector
@@ -62,27 +62,27 @@ ON CONFLICT (space_id, target_type, target_id) DO UPDATE SET embedding = EXCLUDE
                                                            metadata = EXCLUDED.metadata,
                                                            created_at = now();
 
--- name: embedding_missing_targets
+-- name: embeddings_list_missing_targets
 -- Which of these targets have no vector in the space yet.
 SELECT t.target_id FROM unnest(:target_ids::uuid[]) AS t(target_id)
  WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.space_id = :space_id
                      AND e.target_type = :target_type::entity_type AND e.target_id = t.target_id);
 
--- name: embedding_provenance_many!
+-- name: embeddings_insert_provenance_many!
 -- One provenance record per embedded target: model, chunker, space.
 INSERT INTO provenance (target_type, target_id, model_id, pipeline_version, metadata)
 SELECT :target_type::entity_type, t.target_id, :model, :pipeline_version, :parameters::jsonb
   FROM unnest(:target_ids::uuid[]) AS t(target_id);
 
--- name: embedding_text_of_intent^
+-- name: embeddings_get_text_of_intent^
 -- The text that represents an intent in vector search.
 SELECT id, statement AS text FROM intents WHERE id = :id;
 
--- name: embedding_text_of_decision^
+-- name: embeddings_get_text_of_decision^
 -- The text that represents a decision in vector search.
 SELECT id, statement || coalesce(E'\n' || rationale, '') AS text FROM decisions WHERE id = :id;
 
--- name: embedding_versions_without_chunks
+-- name: embeddings_list_versions_without_chunks
 -- Latest versions with no chunk spans yet (what a crashed or skipped indexing left behind),
 -- and, given a :space_id, those with a chunk that has no vector in that space (chunks
 -- embedded by another model before the default model changed).
@@ -96,3 +96,8 @@ SELECT v.id FROM artifact_versions v
                                     WHERE e.space_id = :space_id::uuid AND e.target_type = 'span'
                                       AND e.target_id = s.id))))
  ORDER BY v.created_at LIMIT :limit;
+
+-- name: embeddings_lock_version!
+-- Lock one version's chunking until the transaction ends: two jobs for one version make
+-- one set of chunks.
+SELECT pg_advisory_xact_lock(hashtextextended(:version_id, 7));

@@ -1,23 +1,23 @@
--- name: intent_insert^
+-- name: intents_insert^
 -- Create an intent (status starts as proposed).
 INSERT INTO intents (statement, intent_group_id, confidence, metadata, proposed_by)
 VALUES (:statement, :intent_group_id, :confidence, :metadata::jsonb, :proposed_by)
 RETURNING id, statement, status, intent_group_id, confidence, metadata, created_at,
           updated_at, proposed_by;
 
--- name: intent_get^
+-- name: intents_get^
 -- One intent.
 SELECT id, statement, status, intent_group_id, confidence, metadata, created_at,
        updated_at, proposed_by
   FROM intents WHERE id = :id;
 
--- name: intent_lock^
+-- name: intents_lock^
 -- Lock one intent for an update and return it.
 SELECT id, statement, status, intent_group_id, confidence, metadata, created_at,
        updated_at, proposed_by
   FROM intents WHERE id = :id FOR UPDATE;
 
--- name: intent_update^
+-- name: intents_update^
 -- Change an intent's status, group and/or metadata; a NULL status or metadata keeps the
 -- current value, and the group changes only when set_group is true.
 UPDATE intents
@@ -29,20 +29,20 @@ UPDATE intents
 RETURNING id, statement, status, intent_group_id, confidence, metadata, created_at,
           updated_at, proposed_by;
 
--- name: intent_list
+-- name: intents_list
 -- Base of the intent listing (filtered and paged by mimir.query.listing).
 SELECT id, statement, status, intent_group_id, confidence, metadata, created_at,
        updated_at, proposed_by
   FROM intents
 
--- name: intent_group_insert^
+-- name: intents_insert_group^
 -- Create an intent group (status starts as active).
 INSERT INTO intent_groups (name, description, metadata)
 VALUES (:name, :description, :metadata::jsonb)
 RETURNING id, name, description, status, merged_into_id, metadata, created_at,
           updated_at, 0::bigint AS member_count;
 
--- name: intent_group_get^
+-- name: intents_get_group^
 -- One intent group with the number of intents in it.
 SELECT g.id, g.name, g.description, g.status, g.merged_into_id, g.metadata,
        g.created_at, g.updated_at,
@@ -53,22 +53,22 @@ SELECT g.id, g.name, g.description, g.status, g.merged_into_id, g.metadata,
 -- The intent group that has this name, if any (names are unique).
 SELECT id FROM intent_groups WHERE name = :name;
 
--- name: intent_group_lock_shared^
+-- name: intents_lock_group_shared^
 -- Lock a group against a concurrent merge while an intent joins it, and return its state.
 SELECT id, status, merged_into_id FROM intent_groups WHERE id = :id FOR SHARE;
 
--- name: intent_group_lock^
+-- name: intents_lock_group^
 -- Lock a group for a merge or an update, and return its state.
 SELECT id, name, status, merged_into_id FROM intent_groups WHERE id = :id
    FOR UPDATE;
 
--- name: intent_group_mark_merged!
+-- name: intents_mark_group_merged!
 -- Mark a group as merged into another (the trigger refuses a merged source or target).
 UPDATE intent_groups
    SET status = 'merged', merged_into_id = :into_id, updated_at = now()
  WHERE id = :id;
 
--- name: intent_group_move_members^
+-- name: intents_move_group_members^
 -- Move every intent of one group to another; returns how many moved.
 WITH moved AS (
     UPDATE intents SET intent_group_id = :to_id, updated_at = now()
@@ -77,7 +77,7 @@ WITH moved AS (
 )
 SELECT count(*) AS moved FROM moved;
 
--- name: intent_group_update^
+-- name: intents_update_group^
 -- Change a group's name, description, status (active or deprecated) and/or metadata; a NULL
 -- keeps the current value, and the description changes only when set_description is true.
 UPDATE intent_groups
@@ -89,7 +89,7 @@ UPDATE intent_groups
  WHERE id = :id
 RETURNING id;
 
--- name: intent_group_list
+-- name: intents_list_groups
 -- Base of the intent group listing (filtered and paged by mimir.query.listing).
 SELECT g.id, g.name, g.description, g.status, g.merged_into_id, g.metadata,
        g.created_at, g.updated_at,

@@ -1,21 +1,21 @@
--- name: jobs_counts_by_queue_and_status
+-- name: jobs_count_by_queue_and_status
 -- Number of jobs per (queue, status).
 SELECT queue_name AS queue, status::text AS status, count(*)::int AS count
   FROM procrastinate_jobs
  GROUP BY queue_name, status
  ORDER BY queue_name, status;
 
--- name: jobs_live_workers^
+-- name: jobs_list_live_workers^
 -- Workers whose last heartbeat is more recent than :stale_after_s seconds.
 SELECT count(*)::int AS workers
   FROM procrastinate_workers
  WHERE last_heartbeat > now() - make_interval(secs => :stale_after_s::float8);
 
--- name: jobs_queue_present^
+-- name: jobs_exists_queue^
 -- Whether the job queue's tables exist (migration 0002 has run).
 SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS present;
 
--- name: jobs_health_counts^
+-- name: jobs_count_for_health^
 -- Queued (todo), running (doing) and failed jobs, for /health.
 SELECT count(*) FILTER (WHERE status = 'todo')::int AS queued,
        count(*) FILTER (WHERE status = 'doing')::int AS running,
@@ -23,7 +23,7 @@ SELECT count(*) FILTER (WHERE status = 'todo')::int AS queued,
   FROM procrastinate_jobs
  WHERE status IN ('todo', 'doing', 'failed');
 
--- name: jobs_recent_failures
+-- name: jobs_list_recent_failures
 -- Failed jobs, most recently failed first, with the error of their last recorded attempt.
 SELECT j.id, j.task_name, j.queue_name AS queue, j.attempts, j.args,
        f.failed_at, e.attempt AS error_attempt, e.error_type, e.message AS error_message
@@ -41,7 +41,7 @@ SELECT j.id, j.task_name, j.queue_name AS queue, j.attempts, j.args,
  LIMIT :limit::int OFFSET :offset::int;
 
 -- name: jobs_count_failures^
--- Number of failed jobs matching the same filters as jobs_recent_failures.
+-- Number of failed jobs matching the same filters as jobs_list_recent_failures.
 SELECT count(*)::int AS total
   FROM procrastinate_jobs j
  WHERE j.status = 'failed'
@@ -53,7 +53,7 @@ SELECT count(*)::int AS total
 INSERT INTO job_errors (job_id, attempt, error_type, message)
 VALUES (:job_id, :attempt, :error_type, :message);
 
--- name: jobs_errors_of_job
+-- name: jobs_list_errors_of_job
 -- Every recorded error of one job, first attempt first.
 SELECT id, job_id, attempt, error_type, message, created_at
   FROM job_errors WHERE job_id = :job_id ORDER BY attempt, created_at;
@@ -84,7 +84,7 @@ SELECT (SELECT count(*) FROM deleted_jobs)::int AS jobs,
        ((SELECT count(*) FROM deleted_errors) + (SELECT count(*) FROM orphan_errors))::int
            AS errors;
 
--- name: jobs_queue_schema_version^
+-- name: jobs_get_queue_schema_version^
 -- The procrastinate version whose schema migration 0002 applied (from the table comment).
 SELECT substring(obj_description('procrastinate_jobs'::regclass, 'pg_class')
                  FROM '^procrastinate (\S+)$') AS version;

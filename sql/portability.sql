@@ -4,11 +4,7 @@
 -- restore can insert as it reads. Generated columns (content_length, search_vector) are
 -- left out: the target computes them again.
 
--- name: portability_schema_revision^
--- The Alembic revision the database is at.
-SELECT version_num FROM alembic_version;
-
--- name: portability_nonempty_tables^
+-- name: portability_list_nonempty_tables^
 -- Which domain tables hold at least one row (restore only goes into an empty database).
 SELECT EXISTS (SELECT 1 FROM artifacts) AS artifacts,
        EXISTS (SELECT 1 FROM artifact_versions) AS artifact_versions,

@@ -1,4 +1,4 @@
--- name: insert_provenance^
+-- name: provenance_insert^
 -- Record how an entity was produced.
 INSERT INTO provenance (target_type, target_id, model_id, prompt_version, pipeline_version, metadata)
 VALUES (:target_type::entity_type, :target_id, :model_id, :prompt_version, :pipeline_version,
@@ -6,16 +6,16 @@ VALUES (:target_type::entity_type, :target_id, :model_id, :prompt_version, :pipe
 RETURNING id, target_type, target_id, model_id, prompt_version,
           pipeline_version, metadata, created_at;
 
--- name: insert_evidence*!
+-- name: provenance_insert_evidence*!
 -- Attach evidence spans to a provenance record, in order.
 INSERT INTO provenance_evidence (provenance_id, span_id, position)
 VALUES (:provenance_id, :span_id, :position);
 
--- name: existing_span_ids
+-- name: provenance_list_existing_span_ids
 -- Which of these span ids exist.
 SELECT id FROM spans WHERE id = ANY(:ids::uuid[]);
 
--- name: provenance_for_target
+-- name: provenance_list_for_target
 -- Every provenance record of one entity, oldest first, with its evidence span ids in order.
 SELECT p.id, p.target_type, p.target_id, p.model_id, p.prompt_version,
        p.pipeline_version, p.metadata, p.created_at,

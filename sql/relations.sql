@@ -1,14 +1,14 @@
--- name: relation_ends_exist^
+-- name: relations_check_ends_exist^
 -- Whether each end of a prospective relation exists (the same check the trigger repeats).
 SELECT mimir_entity_exists(:source_type::entity_type, :source_id) AS source_exists,
        mimir_entity_exists(:target_type::entity_type, :target_id) AS target_exists;
 
--- name: relation_lock_ends!
+-- name: relations_lock_ends!
 -- Share-lock relations that a new relation points at: deleting one waits for the new
 -- relation to commit, and then its trigger removes the new relation as well.
 SELECT id FROM relations WHERE id = ANY(:ids::uuid[]) ORDER BY id FOR SHARE;
 
--- name: relation_insert^
+-- name: relations_insert^
 -- Create a relation; an edge that already exists inserts nothing and returns no row.
 INSERT INTO relations (source_type, source_id, relation_type, target_type, target_id, metadata)
 VALUES (:source_type::entity_type, :source_id, :relation_type, :target_type::entity_type,
@@ -17,20 +17,20 @@ ON CONFLICT ON CONSTRAINT uq_relations_edge DO NOTHING
 RETURNING id, source_type, source_id, relation_type,
           target_type, target_id, metadata, created_at;
 
--- name: relation_id_by_edge^
+-- name: relations_get_id_by_edge^
 -- The id of the relation (source, type, target), if it exists.
 SELECT id FROM relations
  WHERE source_type = :source_type::entity_type AND source_id = :source_id
    AND relation_type = :relation_type
    AND target_type = :target_type::entity_type AND target_id = :target_id;
 
--- name: relation_get^
+-- name: relations_get^
 -- One relation.
 SELECT id, source_type, source_id, relation_type,
        target_type, target_id, metadata, created_at
   FROM relations WHERE id = :id;
 
--- name: relation_delete^
+-- name: relations_delete^
 -- Delete one relation (a trigger removes relations to or from it and its provenance).
 DELETE FROM relations WHERE id = :id RETURNING id;
 

@@ -250,3 +250,8 @@ SELECT h.entity_type, h.entity_id,
   LEFT JOIN artifact_versions v ON h.entity_type = 'artifact_version' AND v.id = h.entity_id
   LEFT JOIN intents i ON h.entity_type = 'intent' AND i.id = h.entity_id
   LEFT JOIN decisions d ON h.entity_type = 'decision' AND d.id = h.entity_id;
+
+-- name: search_text_force_custom_plans!
+-- For this transaction: plan every statement for its actual parameters, so that optional
+-- filters left null drop out of the plan (a generic plan scans every version).
+SET LOCAL plan_cache_mode = force_custom_plan;

@@ -1,4 +1,4 @@
--- name: semantic_nearest
+-- name: semantic_find_nearest
 -- Template (composed in mimir.search.semantic, not run as is): the nearest vectors of one
 -- space through its partial HNSW index, restricted to the wanted target types so the
 -- iterative scan keeps going until enough of them are found. {space_id}, {dims} and {op}
@@ -11,7 +11,7 @@ SELECT e.target_type, e.target_id,
  ORDER BY e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})
  LIMIT %(candidates)s;
 
--- name: semantic_nearest_scoped
+-- name: semantic_find_nearest_scoped
 -- Template for searches filtered by artifact kind, source or time: the nearest passages
 -- among the versions in scope, found by exact distance when the scope is small ({order}
 -- is the distance plus 0, which no index serves) or by the space's HNSW index with the
@@ -58,7 +58,7 @@ statements AS (
 )
 SELECT * FROM scoped UNION ALL SELECT * FROM statements;
 
--- name: semantic_hits
+-- name: semantic_resolve_hits
 -- Template: the {nearest} targets (either template above) resolved to versions (with the
 -- passage: the message holding the chunk, or the chunk), intents and decisions, then
 -- filtered by the search's scope (a no-op for what the scoped template already kept).
@@ -104,7 +104,7 @@ SELECT DISTINCT ON (entity_type, entity_id) *
    AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
  ORDER BY entity_type, entity_id, distance;
 
--- name: semantic_scope_size^
+-- name: semantic_count_scope^
 -- How many passages a filtered semantic search would look at, counted up to :cap + 1.
 SELECT count(*) AS passages FROM (
     SELECT 1
@@ -117,3 +117,9 @@ SELECT count(*) AS passages FROM (
        AND (:created_before::timestamptz IS NULL OR v.created_at < :created_before::timestamptz)
      LIMIT :cap + 1
 ) AS scope;
+
+-- name: semantic_set_search_options!
+-- For this transaction: how many candidates the HNSW index examines (hnsw.ef_search), and
+-- iterative index scans, which keep looking when the filters drop candidates.
+SELECT set_config('hnsw.ef_search', CAST(:ef_search AS text), true),
+       set_config('hnsw.iterative_scan', 'relaxed_order', true);

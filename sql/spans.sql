@@ -1,14 +1,14 @@
--- name: spans_version_by_id^
+-- name: spans_get_version_by_id^
 -- The version a span would point into, with its length in code points (no content).
 SELECT id, artifact_id, version_number, content_length
   FROM artifact_versions WHERE id = :artifact_version_id;
 
--- name: spans_version_by_number^
+-- name: spans_get_version_by_number^
 -- Version `version_number` of an artifact, with its length in code points (no content).
 SELECT id, artifact_id, version_number, content_length
   FROM artifact_versions WHERE artifact_id = :artifact_id AND version_number = :version_number;
 
--- name: spans_artifact_exists^
+-- name: spans_exists_artifact^
 -- Whether an artifact exists (to tell an unknown artifact from an unknown version).
 SELECT EXISTS (SELECT 1 FROM artifacts WHERE id = :artifact_id) AS exists;
 

@@ -25,7 +25,6 @@ from mimir.graphql.schema import graphql_router
 from mimir.health.rest import router as health_router
 from mimir.health.service import HealthProbe
 from mimir.http_errors import UnhandledErrorMiddleware, install_error_handlers
-from mimir.imports.rest import router as imports_router
 from mimir.intents.rest import router as intents_router
 from mimir.jobs.rest import router as jobs_router
 from mimir.jobs.worker import JobWorker
@@ -40,6 +39,7 @@ from mimir.rest.strict_params import known_query_params
 from mimir.rest.timeouts import BodyTimeoutMiddleware
 from mimir.search.rest import router as search_router
 from mimir.spans.rest import router as spans_router
+from mimir.transfer.rest import router as imports_router
 
 log = get_logger("mimir.app")
 

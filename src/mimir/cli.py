@@ -112,15 +112,16 @@ def worker(
 def _open_production_refusal(settings: Settings, conninfo: str) -> str | None:
     """Why production must not start (no authentication), or None."""
     import psycopg
+    from psycopg.rows import dict_row
 
     from mimir.config import Environment
+    from mimir.db.queries import sync_queries
 
     if (settings.environment is not Environment.PRODUCTION or settings.allow_no_auth
             or settings.require_auth):
         return None
-    with psycopg.connect(conninfo) as conn:
-        has_key = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)").fetchone()[0]
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        has_key = sync_queries().auth_exists_active_key(conn)["required"]
     if has_key:
         return None
     return ("refusing to serve in production without authentication: create a key (`mimir "
@@ -283,12 +284,9 @@ def db_url(
 
 
 def _register_subcommands() -> None:
-    from mimir.importers.cli import import_app
-    from mimir.portability.cli import export_command, import_files_command, import_mimir_command
+    from mimir.transfer.cli import export_command, import_app
 
     app.command("export")(export_command)
-    import_app.command("mimir")(import_mimir_command)
-    import_app.command("files")(import_files_command)
     app.add_typer(import_app, name="import")
 
 

@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=2, ge=1, le=64, validation_alias=AliasChoices("MIMIR_WORKER_CONCURRENCY"))
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024,
                                   validation_alias=AliasChoices("MIMIR_MAX_UPLOAD_BYTES"))
-    # Imports run in a child process with these limits (mimir.imports.sandbox).
+    # Imports run in a child process with these limits (mimir.transfer.sandbox).
     import_max_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=128 * 1024 * 1024,
                                          validation_alias=AliasChoices("MIMIR_IMPORT_MAX_MEMORY_BYTES"))
     import_timeout_s: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600,

@@ -51,7 +51,7 @@ BY_GRAPHQL_TYPE: dict[str, Entity] = {entity.graphql_type: entity for entity in 
 async def ensure_exists(conn: AsyncConnection, entity_type: EntityType, entity_id, *,
                         role: str = "entity") -> None:
     """Raise NotFound naming the missing entity (e.g. 'relation source intent 6f1c… ')."""
-    row = await queries.entity_exists(conn, entity_type=entity_type.value, entity_id=entity_id)
+    row = await queries.entities_exists(conn, entity_type=entity_type.value, entity_id=entity_id)
     if not row["exists"]:
         raise NotFound(f"{role} {entity_type.value} {entity_id} does not exist",
                        details={"entity_type": entity_type.value, "entity_id": str(entity_id)})

@@ -143,7 +143,7 @@ async def check_database(conn: AsyncConnection, *, limit: int = DEFAULT_LIMIT,
     started = time.perf_counter()
     report = IntegrityReport()
     async with conn.transaction():
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        await queries.database_begin_read_snapshot(conn)
         for check in CHECKS:
             query = getattr(queries, f"integrity_{check.name}")
             params: dict[str, Any] = {"limit": limit}

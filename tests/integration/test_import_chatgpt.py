@@ -12,8 +12,8 @@ import pytest
 from psycopg.rows import dict_row
 from typer.testing import CliRunner
 
-from mimir.importers.chatgpt import import_chatgpt
-from mimir.importers.cli import import_app
+from mimir.transfer.chatgpt import import_chatgpt
+from mimir.transfer.cli import import_app
 from tests.shared_data import shared_data_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chatgpt"

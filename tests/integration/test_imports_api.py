@@ -18,9 +18,9 @@ from psycopg.rows import dict_row
 
 from mimir.config import Settings
 from mimir.db.lifecycle import PreparedDatabase
-from mimir.imports.rest import router as imports_router
 from mimir.jobs.worker import JobWorker
-from mimir.portability.export import export_database
+from mimir.transfer.export import export_database
+from mimir.transfer.rest import router as imports_router
 from tests.shared_data import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from mimir.importers.chatgpt import import_chatgpt
 from mimir.integrity import IntegrityReport, check_conninfo
+from mimir.transfer.chatgpt import import_chatgpt
 from tests.faults import MIMIR, Server, mimir_env
 from tests.shared_data import shared_data_dir
 

@@ -14,10 +14,10 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from mimir.portability import TABLES
-from mimir.portability.export import export_database
-from mimir.portability.files import import_files
-from mimir.portability.restore import RestoreError, chain_levels, restore_database
+from mimir.transfer.export import export_database
+from mimir.transfer.files import import_files
+from mimir.transfer.mimir_format import TABLES
+from mimir.transfer.restore import RestoreError, chain_levels, restore_database
 from tests.factories import append_version, make_artifact, make_span
 
 # Every column (SELECT *), generated ones included, in a stable order.
@@ -233,7 +233,7 @@ class TestFormat:
         import typer
         from typer.testing import CliRunner
 
-        from mimir.portability import cli as portability_cli
+        from mimir.transfer import cli as portability_cli
 
         with psycopg.connect(db_conninfo) as conn:
             conn.execute("INSERT INTO artifacts (artifact_type) VALUES ('note')")
@@ -308,7 +308,7 @@ class TestFilesImport:
         import typer
         from typer.testing import CliRunner
 
-        from mimir.portability import cli as portability_cli
+        from mimir.transfer import cli as portability_cli
 
         (tmp_path / "a.md").write_text("# A\n")
         app = typer.Typer()

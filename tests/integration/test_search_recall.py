@@ -198,7 +198,7 @@ class TestModelChange:
                                "embedding) VALUES (%s, 'span', %s, '[1,0,0]')", (spaces[0], span))
 
             async def due(space_id):
-                return [r["id"] async for r in queries.embedding_versions_without_chunks(
+                return [r["id"] async for r in queries.embeddings_list_versions_without_chunks(
                     conn, limit=10, space_id=space_id)]
 
             assert await due(spaces[1]) == [version]

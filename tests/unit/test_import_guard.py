@@ -12,8 +12,8 @@ import zipfile
 
 import pytest
 
-from mimir.importers.chatgpt import iter_conversations, open_conversations
-from mimir.importers.guard import GuardedStream, JsonLimits, LimitExceeded, bounded_lines
+from mimir.transfer.chatgpt import iter_conversations, open_conversations
+from mimir.transfer.guard import GuardedStream, JsonLimits, LimitExceeded, bounded_lines
 
 SMALL = JsonLimits(max_depth=5, max_value_bytes=10, max_total_bytes=1000, max_ratio=10)
 

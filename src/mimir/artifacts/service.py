@@ -109,15 +109,15 @@ async def create_artifact(conn: AsyncConnection, data: ArtifactCreate, *, max_ch
     _check_size(data.content, max_chars)
     async with conn.transaction():
         with translate_errors():
-            artifact = await queries.insert_artifact(
+            artifact = await queries.artifacts_insert(
                 conn, artifact_type=data.artifact_type.value, title=data.title, source=data.source,
                 external_id=data.external_id, metadata=_json(data.metadata))
         if artifact is None:
-            existing = await queries.artifact_by_external_id(
+            existing = await queries.artifacts_get_by_external_id(
                 conn, source=data.source, external_id=data.external_id)
             return await get_artifact(conn, existing["id"]), False
         with translate_errors():
-            version = await queries.insert_version(
+            version = await queries.artifacts_insert_version(
                 conn, artifact_id=artifact["id"], version_number=1, content=data.content,
                 content_hash=content_hash(data.content), metadata=_json(data.version_metadata),
                 created_by=data.created_by)
@@ -134,13 +134,13 @@ async def append_version(conn: AsyncConnection, artifact_id: uuid.UUID, data: Ve
     _check_size(data.content, max_chars)
     digest = content_hash(data.content)
     async with conn.transaction():
-        if await queries.lock_artifact(conn, id=artifact_id) is None:
+        if await queries.artifacts_lock(conn, id=artifact_id) is None:
             raise NotFound(f"artifact {artifact_id} does not exist")
-        latest = await queries.latest_version(conn, artifact_id=artifact_id)
+        latest = await queries.artifacts_get_latest_version(conn, artifact_id=artifact_id)
         if latest is not None and latest["content_hash"] == digest:
             return latest, False
         with translate_errors():
-            version = await queries.insert_version(
+            version = await queries.artifacts_insert_version(
                 conn, artifact_id=artifact_id,
                 version_number=(latest["version_number"] if latest else 0) + 1,
                 content=data.content, content_hash=digest, metadata=_json(data.metadata),
@@ -152,18 +152,18 @@ async def append_version(conn: AsyncConnection, artifact_id: uuid.UUID, data: Ve
 
 async def get_artifact(conn: AsyncConnection, artifact_id: uuid.UUID) -> dict[str, Any]:
     """One artifact with its versions (without content)."""
-    artifact = await queries.get_artifact(conn, id=artifact_id)
+    artifact = await queries.artifacts_get(conn, id=artifact_id)
     if artifact is None:
         raise NotFound(f"artifact {artifact_id} does not exist")
-    versions = [v async for v in queries.list_versions(conn, artifact_id=artifact_id)]
+    versions = [v async for v in queries.artifacts_list_versions(conn, artifact_id=artifact_id)]
     return {**artifact, "versions": versions}
 
 
 async def get_version(conn: AsyncConnection, artifact_id: uuid.UUID, number: int) -> dict[str, Any]:
     """One version with its content."""
-    version = await queries.get_version_by_number(conn, artifact_id=artifact_id, version_number=number)
+    version = await queries.artifacts_get_version_by_number(conn, artifact_id=artifact_id, version_number=number)
     if version is None:
-        if await queries.get_artifact(conn, id=artifact_id) is None:
+        if await queries.artifacts_get(conn, id=artifact_id) is None:
             raise NotFound(f"artifact {artifact_id} does not exist")
         raise NotFound(f"artifact {artifact_id} has no version {number}")
     return version
@@ -173,4 +173,4 @@ async def list_artifacts(conn: AsyncConnection, filters: dict[str, str], page: P
     """A filtered page of artifacts in (created_at, id) order."""
     conditions = Conditions()
     parse_filters(filters, ARTIFACT_FILTERS, conditions)
-    return await fetch_page(conn, queries.list_artifacts.sql, {}, conditions, page)
+    return await fetch_page(conn, queries.artifacts_list.sql, {}, conditions, page)

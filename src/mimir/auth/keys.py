@@ -36,17 +36,17 @@ async def create_key(conn: AsyncConnection, *, name: str, scope: str) -> tuple[s
     if not name.strip() or len(name) > 200 or "\x00" in name:
         raise Invalid("name must be 1-200 visible characters")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    record = await queries.auth_key_insert(conn, name=name, scope=scope, key_hash=hash_key(key),
+    record = await queries.auth_insert_key(conn, name=name, scope=scope, key_hash=hash_key(key),
                                            key_prefix=key[:12])
     return key, record
 
 
 async def list_keys(conn: AsyncConnection) -> list[dict[str, Any]]:
-    return [row async for row in queries.auth_keys_all(conn)]
+    return [row async for row in queries.auth_list_keys(conn)]
 
 
 async def revoke_key(conn: AsyncConnection, key_id: uuid.UUID) -> dict[str, Any]:
-    row = await queries.auth_key_revoke(conn, id=key_id)
+    row = await queries.auth_revoke_key(conn, id=key_id)
     if row is None:
         raise NotFound(f"no active key {key_id}")
     return row
@@ -55,9 +55,9 @@ async def revoke_key(conn: AsyncConnection, key_id: uuid.UUID) -> dict[str, Any]
 async def scope_of(conn: AsyncConnection, key: str) -> str | None:
     """The scope of an active key, or None (unknown or revoked): checked on every request,
     so a revocation takes effect at once."""
-    row = await queries.auth_key_scope(conn, key_hash=hash_key(key))
+    row = await queries.auth_get_key_scope(conn, key_hash=hash_key(key))
     return row["scope"] if row else None
 
 
 async def auth_required(conn: AsyncConnection) -> bool:
-    return (await queries.auth_any_active_key(conn))["required"]
+    return (await queries.auth_exists_active_key(conn))["required"]

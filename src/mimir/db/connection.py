@@ -14,6 +14,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from mimir.config import Settings
+from mimir.db.queries import sync_queries
 
 APPLICATION_NAME = "mimir"
 
@@ -63,7 +64,7 @@ def wait_for_database(conninfo: str, timeout_s: float) -> None:
         try:
             remaining = max(1, int(timeout_s - (time.monotonic() - started)))
             with psycopg.connect(conninfo, connect_timeout=min(remaining, 5)) as conn:
-                conn.execute("SELECT 1")
+                sync_queries().health_ping(conn)
         except psycopg.OperationalError as exc:
             last_error[:] = [exc]
             raise

@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from mimir.db.connection import APPLICATION_NAME
+from mimir.db.queries import sync_queries
 
 DATABASE_NAME = "mimir"
 
@@ -60,10 +61,7 @@ class EmbeddedPostgres:
 
     def _ensure_database(self, admin_conninfo: str) -> None:
         with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
-            ).fetchone()
-            if not exists:
+            if not sync_queries().database_exists(conn, name=self.database)[0]:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
 
     def stop(self) -> None:

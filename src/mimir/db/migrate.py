@@ -6,7 +6,9 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from psycopg.rows import dict_row
 
+from mimir.db.queries import sync_queries
 from mimir.paths import ALEMBIC_INI, MIGRATIONS_DIR
 
 
@@ -31,9 +33,9 @@ def head_revision() -> str | None:
 
 def current_revision(conninfo: str) -> str | None:
     """The revision the database is at, or None before the first migration."""
-    with psycopg.connect(conninfo) as conn:
-        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()[0]
-        if not exists:
+    queries = sync_queries()
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        if not queries.database_has_revision_table(conn)["exists"]:
             return None
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        return row[0] if row else None
+        row = queries.database_get_revision(conn)
+        return row["version_num"] if row else None

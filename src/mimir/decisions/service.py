@@ -170,7 +170,7 @@ async def _lock(conn: AsyncConnection, decision_id: uuid.UUID) -> dict[str, Any]
 
 
 async def _chain_head(conn: AsyncConnection, decision_id: uuid.UUID) -> uuid.UUID:
-    chain = [row async for row in queries.decisions_lineage(
+    chain = [row async for row in queries.decisions_get_lineage(
         conn, id=decision_id, max_depth=MAX_LINEAGE_DEPTH)]
     return chain[-1]["id"] if chain else decision_id
 
@@ -301,7 +301,7 @@ async def supersede_with_existing(conn: AsyncConnection, decision_id: uuid.UUID,
 async def lineage(conn: AsyncConnection, decision_id: uuid.UUID) -> dict[str, Any]:
     """The whole chain through a decision, oldest first. `truncated` is true when the chain
     goes on beyond MAX_LINEAGE_DEPTH steps in either direction."""
-    chain = [row async for row in queries.decisions_lineage(
+    chain = [row async for row in queries.decisions_get_lineage(
         conn, id=decision_id, max_depth=MAX_LINEAGE_DEPTH)]
     if not chain:
         raise NotFound(f"decision {decision_id} does not exist")

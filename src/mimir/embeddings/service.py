@@ -81,12 +81,12 @@ async def register_space(conn: AsyncConnection, data: SpaceCreate) -> tuple[dict
     """Create a space and its HNSW index; the same definition again returns it (created
     False); the same name with another model, dimension or distance is a 409."""
     async with conn.transaction():
-        space = await queries.embedding_space_insert(
+        space = await queries.embeddings_insert_space(
             conn, name=data.name, model=data.model, dimensions=data.dimensions,
             distance=data.distance, metadata=orjson.dumps(data.metadata).decode())
         created = space is not None
         if not created:
-            space = await queries.embedding_space_by_name(conn, name=data.name)
+            space = await queries.embeddings_get_space_by_name(conn, name=data.name)
             wanted = (data.model, data.dimensions, data.distance)
             if (space["model"], space["dimensions"], space["distance"]) != wanted:
                 raise Conflict(
@@ -98,14 +98,14 @@ async def register_space(conn: AsyncConnection, data: SpaceCreate) -> tuple[dict
 
 
 async def get_space(conn: AsyncConnection, name: str) -> dict[str, Any]:
-    space = await queries.embedding_space_by_name(conn, name=name)
+    space = await queries.embeddings_get_space_by_name(conn, name=name)
     if space is None:
         raise NotFound(f"embedding space {name!r} does not exist", details={"space": name})
     return space
 
 
 async def list_spaces(conn: AsyncConnection) -> list[dict[str, Any]]:
-    return [row async for row in queries.embedding_spaces_all(conn)]
+    return [row async for row in queries.embeddings_list_spaces(conn)]
 
 
 def default_space_definition(provider: EmbeddingProvider) -> SpaceCreate:
@@ -167,13 +167,13 @@ async def _store(pool: AsyncConnectionPool, space: dict[str, Any], target_type: 
     for vector in vectors:
         check_vector(space, vector)
     async with pool.connection() as conn, conn.transaction():
-        missing = [row["target_id"] async for row in queries.embedding_missing_targets(
+        missing = [row["target_id"] async for row in queries.embeddings_list_missing_targets(
             conn, space_id=space["id"], target_type=target_type, target_ids=target_ids)]
-        await queries.embedding_upsert_many(
+        await queries.embeddings_upsert_many(
             conn, space_id=space["id"], target_type=target_type, target_ids=target_ids,
             vectors=[vector_literal(v) for v in vectors])
         if missing:  # provenance once per target and space, also when a job is repeated
-            await queries.embedding_provenance_many(
+            await queries.embeddings_insert_provenance_many(
                 conn, target_type=target_type, target_ids=missing, model=model,
                 pipeline_version=pipeline,
                 parameters=orjson.dumps({"embedding_space": space["name"]}).decode())
@@ -216,17 +216,17 @@ async def index_version(pool: AsyncConnectionPool, provider: EmbeddingProvider,
     ones split), so a semantic hit is the message itself."""
     chunker = chunker_description(min_chars, max_chars)
     async with pool.connection() as conn, conn.transaction():
-        version = await queries.embedding_version_for_indexing(conn, id=version_id)
+        version = await queries.embeddings_get_version_for_indexing(conn, id=version_id)
         if version is None:
             raise NotFound(f"artifact version {version_id} does not exist")
         # Lock the version's row set for chunking: two jobs for one version make one set.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (str(version_id),))
-        messages = [row async for row in queries.embedding_messages_of_version(
+        await queries.embeddings_lock_version(conn, version_id=str(version_id))
+        messages = [row async for row in queries.embeddings_list_messages_of_version(
             conn, version_id=version_id)]
         passages = _passages(version, messages, min_chars=min_chars, max_chars=max_chars)
-        chunks = [row async for row in queries.embedding_chunks_of_version(conn, version_id=version_id)]
+        chunks = [row async for row in queries.embeddings_list_chunks_of_version(conn, version_id=version_id)]
         if not chunks and passages:
-            chunks = [row async for row in queries.embedding_insert_chunks(
+            chunks = [row async for row in queries.embeddings_insert_chunks(
                 conn, version_id=version_id, chunker=chunker,
                 starts=[s for s, _, _ in passages], ends=[e for _, e, _ in passages])]
     if not chunks:
@@ -246,8 +246,8 @@ async def index_statement(pool: AsyncConnectionPool, provider: EmbeddingProvider
                           space: dict[str, Any], entity_type: EntityType,
                           entity_id: uuid.UUID) -> bool:
     """Embed an intent's statement or a decision's statement and rationale."""
-    query = {EntityType.INTENT: queries.embedding_text_of_intent,
-             EntityType.DECISION: queries.embedding_text_of_decision}[entity_type]
+    query = {EntityType.INTENT: queries.embeddings_get_text_of_intent,
+             EntityType.DECISION: queries.embeddings_get_text_of_decision}[entity_type]
     async with pool.connection() as conn:
         row = await query(conn, id=entity_id)
     if row is None:

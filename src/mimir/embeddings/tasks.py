@@ -70,7 +70,7 @@ async def backfill(conninfo: str, *, limit: int = 10_000,
 
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
                                                      row_factory=dict_row) as conn:
-        ids = [row["id"] async for row in queries.embedding_versions_without_chunks(
+        ids = [row["id"] async for row in queries.embeddings_list_versions_without_chunks(
             conn, limit=limit, space_id=space_id)]
         for version_id in ids:
             async with conn.transaction():

@@ -274,9 +274,9 @@ class RootConnection:
 
 
 CONNECTIONS: dict[str, RootConnection] = {
-    "artifacts": RootConnection("Artifact", "list_artifacts", ARTIFACT_FILTERS),
-    "intents": RootConnection("Intent", "intent_list", INTENT_FILTERS),
-    "intentGroups": RootConnection("IntentGroup", "intent_group_list", GROUP_FILTERS),
+    "artifacts": RootConnection("Artifact", "artifacts_list", ARTIFACT_FILTERS),
+    "intents": RootConnection("Intent", "intents_list", INTENT_FILTERS),
+    "intentGroups": RootConnection("IntentGroup", "intents_list_groups", GROUP_FILTERS),
     "decisions": RootConnection("Decision", "decisions_list", DECISION_FILTERS),
     "relations": RootConnection("Relation", "relations_list", RELATION_FILTERS),
 }

@@ -93,7 +93,7 @@ async def check_health(probe: HealthProbe, pool: AsyncConnectionPool, *, is_embe
     needs no key at all."""
 
     async def probe_work(conn: psycopg.AsyncConnection) -> dict[str, Any] | None:
-        await queries.ping(conn)
+        await queries.health_ping(conn)
         if not await _shows_details(conn, key, require_auth):
             return None
         return await _server_facts(conn)
@@ -135,8 +135,8 @@ async def _shows_details(conn: psycopg.AsyncConnection, key: str | None,
 
 
 async def _server_facts(conn: psycopg.AsyncConnection) -> dict[str, Any]:
-    facts = await queries.server_facts(conn)
-    revision_row = await queries.migration_revision(conn) if facts["is_migrated"] else None
+    facts = await queries.health_get_server_facts(conn)
+    revision_row = await queries.database_get_revision(conn) if facts["is_migrated"] else None
     jobs = await job_health_counts(conn)
     return {
         "server_version": facts["server_version"],

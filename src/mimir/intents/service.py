@@ -188,7 +188,7 @@ def _json(value: dict[str, Any]) -> str:
 
 async def _lock_group_for_join(conn: AsyncConnection, group_id: uuid.UUID) -> None:
     """Check that an intent may join the group, and hold it against a merge until commit."""
-    group = await queries.intent_group_lock_shared(conn, id=group_id)
+    group = await queries.intents_lock_group_shared(conn, id=group_id)
     if group is None:
         raise NotFound(f"intent group {group_id} does not exist",
                        details={"group_id": str(group_id)})
@@ -207,7 +207,7 @@ async def create_intent(conn: AsyncConnection, data: IntentCreate, *,
         if data.intent_group_id is not None:
             await _lock_group_for_join(conn, data.intent_group_id)
         with translate_errors():
-            intent = await queries.intent_insert(
+            intent = await queries.intents_insert(
                 conn, statement=data.statement, intent_group_id=data.intent_group_id,
                 confidence=data.confidence, metadata=_json(data.metadata),
                 proposed_by=data.proposed_by)
@@ -218,7 +218,7 @@ async def create_intent(conn: AsyncConnection, data: IntentCreate, *,
 
 async def get_intent(conn: AsyncConnection, intent_id: uuid.UUID) -> dict[str, Any]:
     """One intent."""
-    intent = await queries.intent_get(conn, id=intent_id)
+    intent = await queries.intents_get(conn, id=intent_id)
     if intent is None:
         raise NotFound(f"intent {intent_id} does not exist", details={"intent_id": str(intent_id)})
     return intent
@@ -252,7 +252,7 @@ async def update_intent(conn: AsyncConnection, intent_id: uuid.UUID, data: Inten
         # Groups before intents: the lock order merges use too.
         if set_group and data.intent_group_id is not None:
             await _lock_group_for_join(conn, data.intent_group_id)
-        intent = await queries.intent_lock(conn, id=intent_id)
+        intent = await queries.intents_lock(conn, id=intent_id)
         if intent is None:
             raise NotFound(f"intent {intent_id} does not exist",
                            details={"intent_id": str(intent_id)})
@@ -263,7 +263,7 @@ async def update_intent(conn: AsyncConnection, intent_id: uuid.UUID, data: Inten
         if not (status_changes or group_changes or metadata_changes):
             return intent
         with translate_errors():
-            updated = await queries.intent_update(
+            updated = await queries.intents_update(
                 conn, id=intent_id,
                 status=data.status.value if status_changes else None,
                 set_group=group_changes, intent_group_id=data.intent_group_id,
@@ -276,7 +276,7 @@ async def list_intents(conn: AsyncConnection, filters: dict[str, str], page: Pag
     """A filtered page of intents in (created_at, id) order."""
     conditions = Conditions()
     parse_filters(filters, INTENT_FILTERS, conditions)
-    return await fetch_page(conn, queries.intent_list.sql, {}, conditions, page)
+    return await fetch_page(conn, queries.intents_list.sql, {}, conditions, page)
 
 
 # Groups --------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ async def create_group(conn: AsyncConnection, data: GroupCreate, *,
     async with conn.transaction():
         await _check_name_free(conn, data.name)
         with translate_errors():
-            group = await queries.intent_group_insert(
+            group = await queries.intents_insert_group(
                 conn, name=data.name, description=data.description, metadata=_json(data.metadata))
         await record_provenance(conn, EntityType.INTENT_GROUP, group["id"], provenance)
     return group
@@ -306,7 +306,7 @@ async def create_group(conn: AsyncConnection, data: GroupCreate, *,
 
 async def get_group(conn: AsyncConnection, group_id: uuid.UUID) -> dict[str, Any]:
     """One group with its member count (and `merged_into_id` once merged)."""
-    group = await queries.intent_group_get(conn, id=group_id)
+    group = await queries.intents_get_group(conn, id=group_id)
     if group is None:
         raise NotFound(f"intent group {group_id} does not exist",
                        details={"group_id": str(group_id)})
@@ -322,7 +322,7 @@ async def update_group(conn: AsyncConnection, group_id: uuid.UUID, data: GroupUp
         raise Invalid("nothing to update: give name, description, status and/or metadata",
                       details={"allowed": ["name", "description", "status", "metadata"]})
     async with conn.transaction():
-        group = await queries.intent_group_lock(conn, id=group_id)
+        group = await queries.intents_lock_group(conn, id=group_id)
         if group is None:
             raise NotFound(f"intent group {group_id} does not exist",
                            details={"group_id": str(group_id)})
@@ -334,7 +334,7 @@ async def update_group(conn: AsyncConnection, group_id: uuid.UUID, data: GroupUp
         if data.name is not None:
             await _check_name_free(conn, data.name, group_id)
         with translate_errors():
-            await queries.intent_group_update(
+            await queries.intents_update_group(
                 conn, id=group_id, name=data.name,
                 set_description="description" in given, description=data.description,
                 status=data.status.value if data.status is not None else None,
@@ -355,7 +355,7 @@ async def merge_groups(conn: AsyncConnection, source_id: uuid.UUID, target_id: u
         # Both rows, in id order, so that concurrent merges of the same pair cannot deadlock.
         locked: dict[uuid.UUID, dict[str, Any] | None] = {}
         for group_id in sorted((source_id, target_id)):
-            locked[group_id] = await queries.intent_group_lock(conn, id=group_id)
+            locked[group_id] = await queries.intents_lock_group(conn, id=group_id)
         source, target = locked[source_id], locked[target_id]
         for role, group_id, row in (("source", source_id, source), ("target", target_id, target)):
             if row is None:
@@ -373,8 +373,8 @@ async def merge_groups(conn: AsyncConnection, source_id: uuid.UUID, target_id: u
                 details={"group_id": str(target_id),
                          "merged_into_id": str(target["merged_into_id"])})
         with translate_errors():
-            await queries.intent_group_mark_merged(conn, id=source_id, into_id=target_id)
-            moved = await queries.intent_group_move_members(conn, from_id=source_id,
+            await queries.intents_mark_group_merged(conn, id=source_id, into_id=target_id)
+            moved = await queries.intents_move_group_members(conn, from_id=source_id,
                                                             to_id=target_id)
         await record_provenance(conn, EntityType.INTENT_GROUP, source_id, provenance)
         surviving = await get_group(conn, target_id)
@@ -385,4 +385,4 @@ async def list_groups(conn: AsyncConnection, filters: dict[str, str], page: Page
     """A filtered page of intent groups in (created_at, id) order."""
     conditions = Conditions()
     parse_filters(filters, GROUP_FILTERS, conditions)
-    return await fetch_page(conn, queries.intent_group_list.sql, {}, conditions, page)
+    return await fetch_page(conn, queries.intents_list_groups.sql, {}, conditions, page)

@@ -41,7 +41,7 @@ from mimir.jobs import service
 # Modules whose import registers tasks on job_app; workers import them all before they
 # fetch a job (a job whose task is unknown fails with TaskNotFound).
 TASK_MODULES: tuple[str, ...] = ("mimir.jobs.app", "mimir.embeddings.tasks",
-                                  "mimir.imports.tasks")
+                                  "mimir.transfer.tasks")
 
 PRUNE_TASK = "mimir.jobs.prune"
 MAINTENANCE_QUEUE = "maintenance"

@@ -27,11 +27,11 @@ async def queue_stats(conn: AsyncConnection) -> dict[str, Any]:
     """Job counts by status, overall and per queue, and the number of live workers."""
     by_status = _zero_counts()
     queues: dict[str, dict[str, int]] = {}
-    async for row in queries.jobs_counts_by_queue_and_status(conn):
+    async for row in queries.jobs_count_by_queue_and_status(conn):
         counts = queues.setdefault(row["queue"], _zero_counts())
         counts[row["status"]] = counts.get(row["status"], 0) + row["count"]
         by_status[row["status"]] = by_status.get(row["status"], 0) + row["count"]
-    workers = await queries.jobs_live_workers(conn, stale_after_s=LIVE_WORKER_S)
+    workers = await queries.jobs_list_live_workers(conn, stale_after_s=LIVE_WORKER_S)
     return {
         "total": sum(by_status.values()),
         "by_status": by_status,
@@ -45,7 +45,7 @@ async def recent_failures(conn: AsyncConnection, *, limit: int, offset: int = 0,
                           task_name: str | None = None, queue: str | None = None
                           ) -> dict[str, Any]:
     """Failed jobs, most recently failed first, each with its last recorded error."""
-    rows = [row async for row in queries.jobs_recent_failures(
+    rows = [row async for row in queries.jobs_list_recent_failures(
         conn, task_name=task_name, queue=queue, limit=limit + 1, offset=offset)]
     total = await queries.jobs_count_failures(conn, task_name=task_name, queue=queue)
     items = [_failure(row) for row in rows[:limit]]
@@ -83,14 +83,14 @@ async def record_job_error(conn: AsyncConnection, *, job_id: int, attempt: int,
 
 async def job_errors(conn: AsyncConnection, job_id: int) -> list[dict[str, Any]]:
     """Every recorded error of one job, first attempt first."""
-    return [row async for row in queries.jobs_errors_of_job(conn, job_id=job_id)]
+    return [row async for row in queries.jobs_list_errors_of_job(conn, job_id=job_id)]
 
 
 async def health_counts(conn: AsyncConnection) -> dict[str, int] | None:
     """{"queued", "running", "failed"} job counts for /health; None before migration 0002."""
-    if not (await queries.jobs_queue_present(conn))["present"]:
+    if not (await queries.jobs_exists_queue(conn))["present"]:
         return None
-    return dict(await queries.jobs_health_counts(conn))
+    return dict(await queries.jobs_count_for_health(conn))
 
 
 async def prune(conn: AsyncConnection, *, keep_hours: int, keep_failed_hours: int
@@ -102,5 +102,5 @@ async def prune(conn: AsyncConnection, *, keep_hours: int, keep_failed_hours: in
 
 async def queue_schema_version(conn: AsyncConnection) -> str | None:
     """The procrastinate version whose schema the database holds (set by migration 0002)."""
-    row = await queries.jobs_queue_schema_version(conn)
+    row = await queries.jobs_get_queue_schema_version(conn)
     return row["version"] if row else None

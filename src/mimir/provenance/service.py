@@ -69,18 +69,18 @@ async def record_provenance(conn: AsyncConnection, target_type: EntityType, targ
         return None
     evidence = list(dict.fromkeys(provenance.evidence_span_ids))  # keep order, drop repeats
     if evidence:
-        found = {row["id"] async for row in queries.existing_span_ids(conn, ids=evidence)}
+        found = {row["id"] async for row in queries.provenance_list_existing_span_ids(conn, ids=evidence)}
         missing = [str(i) for i in evidence if i not in found]
         if missing:
             raise Invalid(f"evidence span(s) do not exist: {', '.join(missing)}",
                           details={"missing_span_ids": missing})
     with translate_errors():
-        record = await queries.insert_provenance(
+        record = await queries.provenance_insert(
             conn, target_type=target_type.value, target_id=target_id, model_id=provenance.model_id,
             prompt_version=provenance.prompt_version, pipeline_version=provenance.pipeline_version,
             metadata=orjson.dumps(provenance.metadata).decode())
         if evidence:
-            await queries.insert_evidence(conn, [
+            await queries.provenance_insert_evidence(conn, [
                 {"provenance_id": record["id"], "span_id": span_id, "position": position}
                 for position, span_id in enumerate(evidence)])
     return {**record, "evidence_span_ids": evidence}
@@ -101,5 +101,5 @@ async def provenance_for(conn: AsyncConnection, target_type: EntityType,
                          target_id: uuid.UUID) -> list[dict[str, Any]]:
     """All provenance of one entity, oldest first; NotFound when the entity does not exist."""
     await ensure_exists(conn, target_type, target_id)
-    return [row async for row in queries.provenance_for_target(
+    return [row async for row in queries.provenance_list_for_target(
         conn, target_type=target_type.value, target_id=target_id)]

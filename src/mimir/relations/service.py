@@ -105,8 +105,8 @@ async def create_relation(conn: AsyncConnection, data: RelationCreate,
                                         (data.target_type, data.target_id))
                          if t is EntityType.RELATION]
         if relation_ends:
-            await queries.relation_lock_ends(conn, ids=relation_ends)
-        exists = await queries.relation_ends_exist(conn, **ends)
+            await queries.relations_lock_ends(conn, ids=relation_ends)
+        exists = await queries.relations_check_ends_exist(conn, **ends)
         missing = [(end, t, i) for end, t, i, ok in (
             ("source", data.source_type, data.source_id, exists["source_exists"]),
             ("target", data.target_type, data.target_id, exists["target_exists"])) if not ok]
@@ -117,11 +117,11 @@ async def create_relation(conn: AsyncConnection, data: RelationCreate,
                          "missing": [{"end": end, "entity_type": t.value, "entity_id": str(i)}
                                      for end, t, i in missing]})
         with translate_errors():
-            relation = await queries.relation_insert(
+            relation = await queries.relations_insert(
                 conn, **ends, relation_type=data.relation_type,
                 metadata=orjson.dumps(data.metadata).decode())
         if relation is None:
-            existing = await queries.relation_id_by_edge(
+            existing = await queries.relations_get_id_by_edge(
                 conn, **ends, relation_type=data.relation_type)
             existing_id = str(existing["id"]) if existing else None
             raise Conflict(
@@ -134,7 +134,7 @@ async def create_relation(conn: AsyncConnection, data: RelationCreate,
 
 
 async def get_relation(conn: AsyncConnection, relation_id: uuid.UUID) -> dict[str, Any]:
-    relation = await queries.relation_get(conn, id=relation_id)
+    relation = await queries.relations_get(conn, id=relation_id)
     if relation is None:
         raise NotFound(f"relation {relation_id} does not exist")
     return relation
@@ -143,7 +143,7 @@ async def get_relation(conn: AsyncConnection, relation_id: uuid.UUID) -> dict[st
 async def delete_relation(conn: AsyncConnection, relation_id: uuid.UUID) -> None:
     """Delete a relation; relations to or from it and its provenance go with it."""
     with translate_errors():
-        deleted = await queries.relation_delete(conn, id=relation_id)
+        deleted = await queries.relations_delete(conn, id=relation_id)
     if deleted is None:
         raise NotFound(f"relation {relation_id} does not exist")
 

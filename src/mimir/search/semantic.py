@@ -91,21 +91,20 @@ async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[flo
                        ).format(dims=dims, op=op)
     space_id = sql.Literal(str(space["id"]))
     if _filtered(scope):
-        size = await queries.semantic_scope_size(
+        size = await queries.semantic_count_scope(
             conn, kinds=params["kinds"], sources=scope.sources, created_after=scope.created_after,
             created_before=scope.created_before, cap=EXACT_SCOPE_MAX)
         exact = size["passages"] <= EXACT_SCOPE_MAX
-        nearest_targets = sql.SQL(_template(queries.semantic_nearest_scoped.sql)).format(
+        nearest_targets = sql.SQL(_template(queries.semantic_find_nearest_scoped.sql)).format(
             dims=dims, op=op, space_id=space_id,
             order=sql.SQL("({}) + 0").format(distance) if exact else distance)
     else:
-        nearest_targets = sql.SQL(_template(queries.semantic_nearest.sql)).format(
+        nearest_targets = sql.SQL(_template(queries.semantic_find_nearest.sql)).format(
             dims=dims, op=op, space_id=space_id)
-    query = sql.SQL(_template(queries.semantic_hits.sql)).format(nearest=nearest_targets)
+    query = sql.SQL(_template(queries.semantic_resolve_hits.sql)).format(nearest=nearest_targets)
     ef = ef_search or getattr(scope, "ef_search", None) or max(candidates, 40)
     async with conn.transaction():
-        await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef, 1000))))
-        await conn.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        await queries.semantic_set_search_options(conn, ef_search=min(ef, 1000))
         rows = await (await conn.execute(query, params, prepare=False)).fetchall()
     rows.sort(key=lambda r: (r["distance"], str(r["entity_id"])))
     hits = []

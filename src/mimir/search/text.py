@@ -297,7 +297,7 @@ async def rank_text(conn: AsyncConnection, data: TextSearchRequest, *,
     # actual values drops the unused ones and reaches for the source or time index (a
     # generic plan of a prepared statement scans every version to build the scope).
     async with conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        await queries.search_text_force_custom_plans(conn)
         language = await resolve_language(conn, data.language or default_language)
         tsquery = (await queries.search_text_parse(conn, language=language,
                                                    query=data.query))["tsquery"]

@@ -107,13 +107,13 @@ def check_offsets(start: int, end: int, length: int) -> None:
 
 async def _resolve_version(conn: AsyncConnection, data: SpanCreate) -> dict[str, Any]:
     if data.artifact_version_id is not None:
-        version = await queries.spans_version_by_id(
+        version = await queries.spans_get_version_by_id(
             conn, artifact_version_id=data.artifact_version_id)
         if version is None:
             raise NotFound(f"artifact version {data.artifact_version_id} does not exist",
                            details={"version_id": str(data.artifact_version_id)})
         return version
-    version = await queries.spans_version_by_number(
+    version = await queries.spans_get_version_by_number(
         conn, artifact_id=data.artifact_id, version_number=data.version_number)
     if version is None:
         await _ensure_artifact(conn, data.artifact_id)
@@ -124,7 +124,7 @@ async def _resolve_version(conn: AsyncConnection, data: SpanCreate) -> dict[str,
 
 
 async def _ensure_artifact(conn: AsyncConnection, artifact_id: uuid.UUID) -> None:
-    if not (await queries.spans_artifact_exists(conn, artifact_id=artifact_id))["exists"]:
+    if not (await queries.spans_exists_artifact(conn, artifact_id=artifact_id))["exists"]:
         raise NotFound(f"artifact {artifact_id} does not exist",
                        details={"artifact_id": str(artifact_id)})
 
@@ -164,7 +164,7 @@ async def list_spans(conn: AsyncConnection, *, artifact_id: uuid.UUID | None,
     conditions = Conditions()
     parse_filters(filters, SPAN_FILTERS, conditions)
     if version_id is not None:
-        if await queries.spans_version_by_id(conn, artifact_version_id=version_id) is None:
+        if await queries.spans_get_version_by_id(conn, artifact_version_id=version_id) is None:
             raise NotFound(f"artifact version {version_id} does not exist",
                            details={"version_id": str(version_id)})
         base, params = queries.spans_list_by_version.sql, {"artifact_version_id": version_id}

@@ -1,7 +1,7 @@
-"""One uploaded import, run inside the import process (`mimir.imports.child`): the
+"""One uploaded import, run inside the import process (`mimir.transfer.child`): the
 importer on the saved file, its running counts written to the import's `progress` (at most
 every PROGRESS_INTERVAL_S seconds, and at the end). Returns the summary and the error a
-user can read; the job (`mimir.imports.tasks`) records them."""
+user can read; the job (`mimir.transfer.tasks`) records them."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from mimir.db.queries import queries
-from mimir.importers.guard import JsonLimits, LimitExceeded
-from mimir.imports.service import ImportKind, to_json
 from mimir.jobs.service import error_summary
+from mimir.transfer.guard import JsonLimits, LimitExceeded
+from mimir.transfer.uploads import ImportKind, to_json
 
 PROGRESS_INTERVAL_S = 0.5
 MAX_SUMMARY_ERRORS = 100
@@ -97,7 +97,7 @@ async def _chatgpt(conninfo: str, path: Path, reporter: ProgressReporter, max_ch
                    limits: JsonLimits) -> tuple[dict[str, Any], str | None]:
     """The summary, and an error when the file could not be read to its end (the
     conversations before the fault are imported and counted)."""
-    from mimir.importers.chatgpt import import_chatgpt
+    from mimir.transfer.chatgpt import import_chatgpt
 
     async def on_progress(counts: dict[str, Any]) -> None:
         reporter.update(counts)
@@ -129,7 +129,7 @@ async def _chatgpt(conninfo: str, path: Path, reporter: ProgressReporter, max_ch
 async def _mimir(conninfo: str, path: Path, reporter: ProgressReporter, limits: JsonLimits
                  ) -> tuple[dict[str, Any], None]:
     """Restore a `mimir export` file (all or nothing; only into an empty database)."""
-    from mimir.portability.restore import RestoreError, open_input, restore_database
+    from mimir.transfer.restore import RestoreError, open_input, restore_database
 
     rows: dict[str, int] = {}
 

@@ -32,8 +32,8 @@ from psycopg import AsyncConnection
 
 from mimir.db.queries import queries
 from mimir.embeddings.service import create_space_index
-from mimir.importers.guard import JsonLimits, bounded_lines
-from mimir.portability import (
+from mimir.transfer.guard import JsonLimits, bounded_lines
+from mimir.transfer.mimir_format import (
     ADDED_IN_2,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -241,7 +241,7 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
     try:
         async with conn.transaction():
             await queries.portability_lock_tables(conn)
-            filled = [t for t, used in (await queries.portability_nonempty_tables(conn)).items()
+            filled = [t for t, used in (await queries.portability_list_nonempty_tables(conn)).items()
                       if used]
             if filled:
                 raise RestoreError("the database is not empty (it has rows in "

@@ -50,9 +50,9 @@ from mimir.artifacts.service import (
     create_artifact,
 )
 from mimir.errors import PayloadTooLarge
-from mimir.importers.guard import GuardedStream, JsonLimits, LimitExceeded
 from mimir.provenance.service import ProvenanceIn
 from mimir.spans.service import SpanCreate, create_span
+from mimir.transfer.guard import GuardedStream, JsonLimits, LimitExceeded
 from mimir.validation import MAX_METADATA_BYTES
 
 SOURCE = "chatgpt_export"
@@ -410,10 +410,10 @@ def parse_conversation(raw: Any) -> ParsedConversation:
 async def _existing_hash(conn: Any, external_id: str) -> tuple[uuid.UUID | None, str | None]:
     from mimir.db.queries import queries
 
-    artifact = await queries.artifact_by_external_id(conn, source=SOURCE, external_id=external_id)
+    artifact = await queries.artifacts_get_by_external_id(conn, source=SOURCE, external_id=external_id)
     if artifact is None:
         return None, None
-    latest = await queries.latest_version(conn, artifact_id=artifact["id"])
+    latest = await queries.artifacts_get_latest_version(conn, artifact_id=artifact["id"])
     return artifact["id"], (latest["content_hash"] if latest else None)
 
 

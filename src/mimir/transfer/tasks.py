@@ -2,7 +2,7 @@
 to date.
 
 It marks the import `running` (counting the attempt, committed before anything is read),
-runs the importer in a confined child process (`mimir.imports.sandbox`: memory, time and
+runs the importer in a confined child process (`mimir.transfer.sandbox`: memory, time and
 input limits), then stores the `summary` and ends `succeeded`, or `failed` with an error a
 user can read and that names no server path. The uploaded file is removed when the job
 ends, either way.
@@ -36,11 +36,11 @@ from psycopg.rows import dict_row
 from mimir.db.queries import queries
 from mimir.embeddings import runtime
 from mimir.errors import redact_paths
-from mimir.imports.runner import ImportFailed
-from mimir.imports.sandbox import ImportLimits, run_in_child
-from mimir.imports.service import RUN_TASK, ImportStatus, to_json
 from mimir.jobs.app import job_app
 from mimir.logging import get_logger
+from mimir.transfer.runner import ImportFailed
+from mimir.transfer.sandbox import ImportLimits, run_in_child
+from mimir.transfer.uploads import RUN_TASK, ImportStatus, to_json
 
 log = get_logger("mimir.imports")
 

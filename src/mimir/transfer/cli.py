@@ -1,10 +1,12 @@
-"""Typer commands for export and import: `mimir export PATH`, `mimir import mimir PATH`,
-`mimir import files DIR`. Registered by mimir.cli; progress and summaries go to stderr
-(standard output may carry the export itself)."""
+"""The command-line entry points of transfer: `mimir export PATH` and the `mimir import`
+group (`chatgpt PATH`, `mimir PATH`, `files DIR`). `import_app` and `export_command` are
+registered by mimir.cli; progress and summaries go to stderr (standard output may carry the
+export itself)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +16,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 T = TypeVar("T")
+
+import_app = typer.Typer(help="Import existing history (a ChatGPT export, ...).",
+                         no_args_is_help=True, pretty_exceptions_enable=False,
+                         add_completion=False)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -25,8 +31,9 @@ def _say(message: str) -> None:
     print(f"mimir: {message}", file=sys.stderr)
 
 
-def _run(work: Callable[[str, Any], Awaitable[T]]) -> T:
-    """Load settings, prepare the database, and run `work(conninfo, settings)` on it."""
+def _run(work: Callable[[str, Any], Awaitable[T]], *, quiet_jobs: bool = False) -> T:
+    """Load settings, prepare the database, and run `work(conninfo, settings)` on it.
+    `quiet_jobs` keeps the job queue's per-job log lines (below WARNING) off stderr."""
     from mimir.config import ConfigError, load_settings
     from mimir.db.connection import DatabaseUnreachable
     from mimir.db.lifecycle import prepare_database
@@ -37,6 +44,8 @@ def _run(work: Callable[[str, Any], Awaitable[T]]) -> T:
     except ConfigError as exc:
         _fail(str(exc), 2)
     configure_logging(settings.log_level.value, stream=sys.stderr)
+    if quiet_jobs:
+        logging.getLogger("procrastinate").setLevel(max(logging.WARNING, logging.root.level))
     try:
         database = prepare_database(settings)
     except DatabaseUnreachable as exc:
@@ -58,6 +67,51 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {table}" for table, n in counts.items())
 
 
+@import_app.callback()
+def _group() -> None:
+    """Import existing history."""
+
+
+@import_app.command("chatgpt")
+def chatgpt(
+    path: Annotated[Path, typer.Argument(
+        help="The export's .zip, its conversations.json, or the unpacked export folder.")],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Parse and report what would be created; write nothing.")] = False,
+    progress: Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Show a progress bar (default: on a terminal).")
+    ] = sys.stderr.isatty(),
+) -> None:
+    """Import a ChatGPT data export: one `conversation` artifact per conversation (source
+    `chatgpt_export`), its visible thread as a transcript with one span per message, and
+    every other branch, hidden and tool message kept in the version metadata. Re-running
+    writes nothing new; a conversation that grew gets a new version."""
+    from mimir.transfer.chatgpt import import_chatgpt
+
+    if not path.exists():
+        _fail(f"{path} does not exist", 2)
+
+    async def work(conninfo: str, settings: Any):
+        return await import_chatgpt(conninfo, path, dry_run=dry_run, progress=progress,
+                                    max_chars=settings.max_content_chars, on_error=_say)
+
+    try:
+        # One "Deferred 1 job" line per imported version would drown the progress bar.
+        summary = _run(work, quiet_jobs=True)
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        _fail(str(exc), 2)
+    verb = "would be " if dry_run else ""
+    print(f"{'dry run: ' if dry_run else ''}{summary.conversations_seen} conversations read in "
+          f"{summary.seconds:.1f} s: {summary.created} {verb}created, {summary.updated} "
+          f"{verb}updated, {summary.unchanged} unchanged, {summary.skipped} skipped; "
+          f"{summary.messages} messages, {summary.spans} spans {verb}written"
+          + (f", {summary.raw_notes} raw notes" if summary.raw_notes else ""))
+    if summary.fatal:
+        _fail(summary.fatal)
+    if summary.skipped:
+        raise typer.Exit(3)
+
+
 def export_command(
     path: Annotated[str, typer.Argument(
         help="File to write (`.gz` compresses it); `-` for standard output.")],
@@ -65,7 +119,7 @@ def export_command(
     """Write everything (artifacts with all versions, spans, intents, groups, decisions,
     relations, provenance, embedding spaces and embeddings) to a mimir-export JSON Lines
     file (docs/export-format.md)."""
-    from mimir.portability.export import export_database, open_output
+    from mimir.transfer.export import export_database, open_output
 
     async def work(conninfo: str, settings: Any) -> dict[str, int]:
         async with await _connect(conninfo) as conn:
@@ -81,13 +135,14 @@ def export_command(
          + (f" to {path}" if path != "-" else ""))
 
 
+@import_app.command("mimir")
 def import_mimir_command(
     path: Annotated[str, typer.Argument(
         help="A mimir-export file (plain or gzip); `-` for standard input.")],
 ) -> None:
     """Restore a `mimir export` file into an empty database, with the same ids and
     timestamps, in one transaction: all of it or nothing."""
-    from mimir.portability.restore import RestoreError, open_input, restore_database
+    from mimir.transfer.restore import RestoreError, open_input, restore_database
 
     if path != "-" and not Path(path).is_file():
         _fail(f"{path} does not exist or is not a file", 2)
@@ -107,6 +162,7 @@ def import_mimir_command(
     _say(f"restored {_counts(counts)} in {time.monotonic() - started:.1f} s")
 
 
+@import_app.command("files")
 def import_files_command(
     directory: Annotated[Path, typer.Argument(
         help="Folder to import (recursively) .md, .markdown and .txt files from.")],
@@ -116,7 +172,7 @@ def import_files_command(
     """Import Markdown and text files as `document` artifacts (source `files`, external id
     = path relative to DIR, title and YAML front matter in metadata). Running again appends
     a version only for files whose content changed."""
-    from mimir.portability.files import FilesReport, import_files
+    from mimir.transfer.files import FilesReport, import_files
 
     if not directory.is_dir():
         _fail(f"{directory} is not a directory", 2)

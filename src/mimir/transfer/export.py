@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from mimir.db.queries import queries
-from mimir.portability import FORMAT_NAME, FORMAT_VERSION, TABLES
+from mimir.transfer.mimir_format import FORMAT_NAME, FORMAT_VERSION, TABLES
 
 BATCH_ROWS = 2000
 
@@ -47,8 +47,8 @@ async def export_database(conn: AsyncConnection, out: IO[bytes], *,
     """Write the header and every row to `out`; returns the row count per table."""
     counts: dict[str, int] = {}
     async with conn.transaction():
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        revision = await queries.portability_schema_revision(conn)
+        await queries.database_begin_read_snapshot(conn)
+        revision = await queries.database_get_revision(conn)
         header = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
                   "exported_at": datetime.now(UTC),
                   "schema_revision": revision["version_num"] if revision else None}

@@ -1,7 +1,6 @@
-"""Taking everything out of Mímir and putting it back: the `mimir-export` JSON Lines format
-(export.py writes it, restore.py loads it into an empty database) and the import of a
-folder of Markdown and text files (files.py). The format is described in
-docs/export-format.md.
+"""The `mimir-export` JSON Lines format: its name, version and the tables and columns of its
+records (export.py writes it, restore.py loads it into an empty database). The format is
+described in docs/export-format.md.
 """
 
 from __future__ import annotations

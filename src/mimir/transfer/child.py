@@ -1,5 +1,5 @@
-"""The import process: `python -m mimir.imports.child`, started by the job `imports.run`
-(`mimir.imports.sandbox`) for one import. It reads its request (JSON, with the database's
+"""The import process: `python -m mimir.transfer.child`, started by the job `imports.run`
+(`mimir.transfer.sandbox`) for one import. It reads its request (JSON, with the database's
 connection string, so never on the command line) from stdin, confines itself, runs the
 import and writes its result as one JSON object on stdout.
 
@@ -51,9 +51,9 @@ def main() -> int:
 
     import orjson
 
-    from mimir.importers.guard import JsonLimits
-    from mimir.imports import runner
     from mimir.logging import configure_logging
+    from mimir.transfer import runner
+    from mimir.transfer.guard import JsonLimits
 
     configure_logging(request.get("log_level", "INFO"), stream=sys.stderr)
     # One "Deferred 1 job" line per imported version would drown the server's log.

@@ -1,6 +1,6 @@
 """Uploaded imports: save the upload under `<MIMIR_DATA_DIR>/uploads/`, record it and queue
 its job in one transaction, and read imports back. SQL in `sql/imports.sql`; the job itself
-is `mimir.imports.tasks`."""
+is `mimir.transfer.tasks`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run one import in its own process (`mimir.imports.child`), never on the server's event
+"""Run one import in its own process (`mimir.transfer.child`), never on the server's event
 loop: a parser stuck on a hostile file costs that process its memory limit and the
 wall-clock limit, and the server keeps answering.
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from mimir.importers.guard import JsonLimits
-from mimir.imports.runner import ImportFailed
+from mimir.transfer.guard import JsonLimits
+from mimir.transfer.runner import ImportFailed
 
 STOP_GRACE_S = 3.0
 MAX_RESULT_BYTES = 16 * 1024 * 1024
@@ -59,7 +59,7 @@ async def run_in_child(conninfo: str, import_id: str, kind: str, path: Path, *,
                "max_memory_bytes": limits.max_memory_bytes, "parent_pid": os.getpid(),
                "log_level": log_level}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mimir.imports.child", stdin=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "mimir.transfer.child", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, limit=MAX_RESULT_BYTES)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(orjson.dumps(request)),

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from pydantic import Field
 
-from mimir.imports import service
-from mimir.imports import tasks as _tasks  # noqa: F401 -- registers `imports.run` for deferral
-from mimir.imports.service import ImportKind, ImportStatus
 from mimir.rest.deps import Conn, ImportId
 from mimir.rest.examples import ResponseModel
 from mimir.rest.responses import errors, json_response
+from mimir.transfer import tasks as _tasks  # noqa: F401 -- registers `imports.run` for deferral
+from mimir.transfer import uploads as service
+from mimir.transfer.uploads import ImportKind, ImportStatus
 
 router = APIRouter(prefix="/api/v1/imports", tags=["jobs"])
 

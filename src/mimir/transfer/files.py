@@ -131,7 +131,7 @@ async def _import_one(conn: AsyncConnection, path: Path, relative: str, *, max_c
     metadata: dict[str, Any] = {"path": relative}
     if parsed.front_matter is not None:
         metadata["front_matter"] = parsed.front_matter
-    existing = await queries.artifact_by_external_id(conn, source=SOURCE, external_id=relative)
+    existing = await queries.artifacts_get_by_external_id(conn, source=SOURCE, external_id=relative)
     try:
         if existing is None:
             if not dry_run:
@@ -142,7 +142,7 @@ async def _import_one(conn: AsyncConnection, path: Path, relative: str, *, max_c
             report.created += 1
             return "created"
         if dry_run:
-            latest = await queries.latest_version(conn, artifact_id=existing["id"])
+            latest = await queries.artifacts_get_latest_version(conn, artifact_id=existing["id"])
             changed = latest is None or latest["content_hash"] != content_hash(parsed.content)
         else:
             _, changed = await append_version(

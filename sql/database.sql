@@ -1,0 +1,18 @@
+-- The database itself, below the domain: whether it exists, its Alembic revision, and the
+-- snapshot that long reads (export, integrity check) run in.
+
+-- name: database_exists^
+-- Whether a database of this name exists (asked on the server's maintenance database).
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = :name) AS exists;
+
+-- name: database_has_revision_table^
+-- Whether Alembic's table exists yet (it does after the first migration).
+SELECT to_regclass('alembic_version') IS NOT NULL AS exists;
+
+-- name: database_get_revision^
+-- The Alembic revision the database is at (no row before the first migration).
+SELECT version_num FROM alembic_version LIMIT 1;
+
+-- name: database_begin_read_snapshot!
+-- Make the current transaction one read-only snapshot (the first statement in it).
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY;

@@ -1,1 +1,0 @@
-"""Importers that bring existing history (ChatGPT exports, ...) into Mímir."""
