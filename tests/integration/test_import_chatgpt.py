@@ -77,7 +77,7 @@ class TestRealExport:
         assert first.messages == expected_messages
         assert first.spans == expected_messages
         conversation_artifacts = rows(db_conninfo, "SELECT count(*) AS n FROM artifacts WHERE "
-                                      "kind = 'conversation' AND source = 'chatgpt_export'")
+                                      "artifact_type = 'conversation' AND source = 'chatgpt_export'")
         assert conversation_artifacts[0]["n"] == 192
         assert count(db_conninfo, "spans") == expected_messages
         raw_notes = rows(db_conninfo, "SELECT count(*) AS n FROM artifacts WHERE artifact_type = 'note' "
