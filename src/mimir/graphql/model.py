@@ -130,12 +130,12 @@ class ObjectType:
                                   if not (s.derived or s.on_version)))
 
 
-def _common(*fields: Stored, updated: bool = False, metadata: bool = True,
+def _common(*fields: Stored, updated: bool = False,
             last: tuple[Stored, ...] = ()) -> tuple[Stored, ...]:
-    """id, the type's fields, then metadata, createdAt and updatedAt (when it has them),
-    then `last`: the schema's field order."""
-    tail = (Stored("metadata", "metadata", "json"),) if metadata else ()
-    tail += (Stored("createdAt", "created_at", "time"),)
+    """id, the type's fields, then metadata, createdAt and updatedAt (when it has it),
+    then `last`: the schema's field order. Every type has metadata (provenance's since
+    migration 0009 named it so)."""
+    tail = (Stored("metadata", "metadata", "json"), Stored("createdAt", "created_at", "time"))
     if updated:
         tail += (Stored("updatedAt", "updated_at", "time"),)
     return (Stored("id", "id", "uuid"), *fields, *tail, *last)
