@@ -61,7 +61,7 @@ PEER_APP_NAME = "postgraphile-bench"
 PEER_NESTED = (
     "{ allArtifactsList(first: 100, orderBy: [CREATED_AT_ASC, ID_ASC]) { id title "
     "artifactVersionsByArtifactIdList(orderBy: VERSION_NUMBER_ASC) { versionNumber "
-    "spansByVersionIdList(orderBy: [START_OFFSET_ASC, END_OFFSET_ASC, ID_ASC]) "
+    "spansByArtifactVersionIdList(orderBy: [START_OFFSET_ASC, END_OFFSET_ASC, ID_ASC]) "
     "{ startOffset endOffset text } } } }")
 PEER_WITH_CONTENT = PEER_NESTED.replace("{ versionNumber ", "{ versionNumber content ")
 # variant -> (Mímir's query, PostGraphile's query)
@@ -69,13 +69,13 @@ VARIANTS = {"artifacts -> versions -> spans": (NESTED, PEER_NESTED),
             "... + version content": (WITH_CONTENT, PEER_WITH_CONTENT)}
 # PostGraphile's names for Mímir's fields (its lists stand for Mímir's edges/node).
 PEER_NAMES = {"allArtifactsList": "artifacts", "artifactVersionsByArtifactIdList": "versions",
-              "spansByVersionIdList": "spans"}
+              "spansByArtifactVersionIdList": "spans"}
 
 SPAN_TEXT_FUNCTION = """
 CREATE OR REPLACE FUNCTION public.spans_text(s public.spans) RETURNS text
 LANGUAGE sql STABLE AS $$
   SELECT substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset)
-    FROM public.artifact_versions v WHERE v.id = s.version_id
+    FROM public.artifact_versions v WHERE v.id = s.artifact_version_id
 $$;
 COMMENT ON FUNCTION public.spans_text(public.spans) IS
   'Benchmark scaffolding (scripts/bench_peer.py): Span.text for PostGraphile.';

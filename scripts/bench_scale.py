@@ -114,7 +114,7 @@ def load_messages(conninfo: str, n: int, generator: Bigrams) -> float:
                 rows.append((uuid.uuid4(), f"conv-{i // PER_CONVERSATION:05d}", f"m{i}", text,
                              hashlib.sha256(text.encode()).hexdigest()))
             with conn.transaction():
-                with conn.cursor().copy("COPY artifacts (id, kind, source, external_id) "
+                with conn.cursor().copy("COPY artifacts (id, artifact_type, source, external_id) "
                                         "FROM STDIN") as copy:
                     for aid, source, ext, _, _ in rows:
                         copy.write_row((aid, "note", source, ext))
@@ -144,7 +144,7 @@ def trigger_cost(conninfo: str, generator: Bigrams, sample: int = 5000) -> tuple
                 conn.execute("ALTER TABLE artifact_versions DISABLE TRIGGER "
                              "trg_artifact_versions_search_index")
             started = time.perf_counter()
-            with conn.cursor().copy("COPY artifacts (id, kind, source) FROM STDIN") as copy:
+            with conn.cursor().copy("COPY artifacts (id, artifact_type, source) FROM STDIN") as copy:
                 for aid in ids:
                     copy.write_row((aid, "note", "bench-trigger"))
             with conn.cursor().copy("COPY artifact_versions (artifact_id, version_number, "
@@ -189,12 +189,12 @@ def load_vectors(conninfo: str, space: str, dims: int = 384) -> None:
         if index:
             indexdef = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (index[0],)).fetchone()[0]
             conn.execute(f'DROP INDEX "{index[0]}"')
-        conn.execute("INSERT INTO spans (version_id, start_offset, end_offset, span_type) "
+        conn.execute("INSERT INTO spans (artifact_version_id, start_offset, end_offset, span_type) "
                      "SELECT v.id, 0, v.content_length, 'chunk' FROM artifact_versions v "
                      "WHERE v.content_length > 0 AND NOT EXISTS (SELECT 1 FROM spans s WHERE "
-                     "s.version_id = v.id AND s.span_type = 'chunk')")
+                     "s.artifact_version_id = v.id AND s.span_type = 'chunk')")
         rows = conn.execute(
-            "SELECT s.id, v.content FROM spans s JOIN artifact_versions v ON v.id = s.version_id "
+            "SELECT s.id, v.content FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id "
             "WHERE s.span_type = 'chunk' AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE "
             "e.space_id = %s AND e.target_type = 'span' AND e.target_id = s.id)",
             (space_id,)).fetchall()

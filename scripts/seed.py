@@ -20,7 +20,7 @@ from mimir.config import load_settings
 from mimir.db.lifecycle import prepare_database
 
 SEED_SQL = """
-INSERT INTO artifacts (kind, title, source, external_id, metadata, created_at)
+INSERT INTO artifacts (artifact_type, title, source, external_id, metadata, created_at)
 SELECT (ARRAY['conversation','document','note'])[1 + i %% 3]::artifact_kind,
        'Seeded artifact ' || i, 'seed', 'seed-' || i,
        jsonb_build_object('project', 'p' || (i %% 50), 'team', 't' || (i %% 10)),

@@ -203,17 +203,17 @@ def main() -> None:
             artifacts, versions, spans, intents, provenance, evidence = build(args)
             built = time.perf_counter()
             with conn.transaction():
-                copy_rows(conn, "COPY artifacts (id, kind, title, source, external_id, metadata,"
+                copy_rows(conn, "COPY artifacts (id, artifact_type, title, source, external_id, metadata,"
                           " created_at) FROM STDIN", artifacts)
                 for number in range(1, args.versions + 1):  # gap-free numbering, one level at a time
                     copy_rows(conn, "COPY artifact_versions (id, artifact_id, version_number,"
                               " content, content_hash, created_at) FROM STDIN",
                               (row for n, row in versions if n == number))
-                copy_rows(conn, "COPY spans (id, version_id, start_offset, end_offset, span_type,"
+                copy_rows(conn, "COPY spans (id, artifact_version_id, start_offset, end_offset, span_type,"
                           " label, metadata, created_at) FROM STDIN", spans)
                 copy_rows(conn, "COPY intents (id, statement, status, confidence, created_at)"
                           " FROM STDIN", intents)
-                copy_rows(conn, "COPY provenance (id, target_type, target_id, model,"
+                copy_rows(conn, "COPY provenance (id, target_type, target_id, model_id,"
                           " prompt_version, pipeline_version, created_at) FROM STDIN", provenance)
                 copy_rows(conn, "COPY provenance_evidence (provenance_id, span_id, position)"
                           " FROM STDIN", evidence)

@@ -1,18 +1,18 @@
 -- name: artifacts_insert^
 -- Create an artifact; on a repeated (source, external_id) insert nothing and return no row.
-INSERT INTO artifacts (kind, title, source, external_id, metadata)
-VALUES (:kind::artifact_kind, :title, :source, :external_id, :metadata::jsonb)
+INSERT INTO artifacts (artifact_type, title, source, external_id, metadata)
+VALUES (:artifact_type::artifact_kind, :title, :source, :external_id, :metadata::jsonb)
 ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING
-RETURNING id, kind, title, source, external_id, metadata, created_at;
+RETURNING id, artifact_type, title, source, external_id, metadata, created_at;
 
 -- name: artifacts_get_by_external_id^
 -- The artifact imported from (source, external_id).
-SELECT id, kind, title, source, external_id, metadata, created_at
+SELECT id, artifact_type, title, source, external_id, metadata, created_at
   FROM artifacts WHERE source = :source AND external_id = :external_id;
 
 -- name: artifacts_get^
 -- One artifact with its latest version number.
-SELECT a.id, a.kind, a.title, a.source, a.external_id, a.metadata, a.created_at,
+SELECT a.id, a.artifact_type, a.title, a.source, a.external_id, a.metadata, a.created_at,
        (SELECT max(version_number) FROM artifact_versions v WHERE v.artifact_id = a.id)
            AS latest_version_number
   FROM artifacts a WHERE a.id = :id;
@@ -47,7 +47,7 @@ SELECT id, artifact_id, version_number, content_hash, content_length, metadata, 
 
 -- name: artifacts_list
 -- Base of the artifact listing (filtered and paged by mimir.query.listing).
-SELECT a.id, a.kind, a.title, a.source, a.external_id, a.metadata, a.created_at,
+SELECT a.id, a.artifact_type, a.title, a.source, a.external_id, a.metadata, a.created_at,
        (SELECT max(version_number) FROM artifact_versions v WHERE v.artifact_id = a.id)
            AS latest_version_number
   FROM artifacts a

@@ -20,25 +20,25 @@ SELECT s.id, s.name, s.model, s.dimensions, s.distance, s.metadata, s.created_at
 -- A version's content and identity, for chunking, with what gives its passages context:
 -- the artifact's kind and title and both metadata objects.
 SELECT v.id, v.artifact_id, v.version_number, v.content, v.metadata AS version_metadata,
-       a.kind::text AS kind, a.title, a.metadata AS artifact_metadata
+       a.artifact_type::text AS kind, a.title, a.metadata AS artifact_metadata
   FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id
  WHERE v.id = :id;
 
 -- name: embeddings_list_messages_of_version
 -- A conversation version's message spans, in order, with their metadata (role, author).
 SELECT id, start_offset, end_offset, label, metadata FROM spans
- WHERE version_id = :version_id AND span_type = 'message'
+ WHERE artifact_version_id = :version_id AND span_type = 'message'
  ORDER BY start_offset, end_offset;
 
 -- name: embeddings_list_chunks_of_version
 -- The chunk spans already made for a version, in order.
 SELECT id, start_offset, end_offset FROM spans
- WHERE version_id = :version_id AND span_type = 'chunk'
+ WHERE artifact_version_id = :version_id AND span_type = 'chunk'
  ORDER BY start_offset, end_offset;
 
 -- name: embeddings_insert_chunks
 -- Store chunks of a version as spans (span_type 'chunk'), returning them in offset order.
-INSERT INTO spans (version_id, start_offset, end_offset, span_type, metadata)
+INSERT INTO spans (artifact_version_id, start_offset, end_offset, span_type, metadata)
 SELECT :version_id, c.start_offset, c.end_offset, 'chunk', jsonb_build_object('chunker', :chunker::text)
   FROM unnest(:starts::int[], :ends::int[]) AS c(start_offset, end_offset)
 RETURNING id, start_offset, end_offset;
@@ -70,7 +70,7 @@ SELECT t.target_id FROM unnest(:target_ids::uuid[]) AS t(target_id)
 
 -- name: embeddings_insert_provenance_many!
 -- One provenance record per embedded target: model, chunker, space.
-INSERT INTO provenance (target_type, target_id, model, pipeline_version, parameters)
+INSERT INTO provenance (target_type, target_id, model_id, pipeline_version, metadata)
 SELECT :target_type::entity_type, t.target_id, :model, :pipeline_version, :parameters::jsonb
   FROM unnest(:target_ids::uuid[]) AS t(target_id);
 
@@ -88,10 +88,10 @@ SELECT id, statement || coalesce(E'\n' || rationale, '') AS text FROM decisions 
 -- embedded by another model before the default model changed).
 SELECT v.id FROM artifact_versions v
  WHERE v.content_length > 0
-   AND (NOT EXISTS (SELECT 1 FROM spans s WHERE s.version_id = v.id AND s.span_type = 'chunk')
+   AND (NOT EXISTS (SELECT 1 FROM spans s WHERE s.artifact_version_id = v.id AND s.span_type = 'chunk')
         OR (:space_id::uuid IS NOT NULL AND EXISTS (
                 SELECT 1 FROM spans s
-                 WHERE s.version_id = v.id AND s.span_type = 'chunk'
+                 WHERE s.artifact_version_id = v.id AND s.span_type = 'chunk'
                    AND NOT EXISTS (SELECT 1 FROM embeddings e
                                     WHERE e.space_id = :space_id::uuid AND e.target_type = 'span'
                                       AND e.target_id = s.id))))

@@ -61,10 +61,10 @@ SELECT v.id::text AS subject,
 -- Spans whose version does not exist (chunk spans included).
 SELECT s.id::text AS subject,
        format('%%s span [%%s, %%s) of missing version %%s', s.span_type, s.start_offset,
-              s.end_offset, s.version_id) AS detail,
+              s.end_offset, s.artifact_version_id) AS detail,
        count(*) OVER () AS total
   FROM spans s
- WHERE NOT EXISTS (SELECT 1 FROM artifact_versions v WHERE v.id = s.version_id)
+ WHERE NOT EXISTS (SELECT 1 FROM artifact_versions v WHERE v.id = s.artifact_version_id)
  ORDER BY s.id
  LIMIT :limit;
 
@@ -72,10 +72,10 @@ SELECT s.id::text AS subject,
 -- Spans whose offsets are not 0 <= start < end <= the version's length (in code points).
 SELECT s.id::text AS subject,
        format('%%s span [%%s, %%s) of version %%s (%%s characters)', s.span_type, s.start_offset,
-              s.end_offset, s.version_id, v.content_length) AS detail,
+              s.end_offset, s.artifact_version_id, v.content_length) AS detail,
        count(*) OVER () AS total
   FROM spans s
-  JOIN artifact_versions v ON v.id = s.version_id
+  JOIN artifact_versions v ON v.id = s.artifact_version_id
  WHERE s.start_offset < 0 OR s.end_offset <= s.start_offset
     OR s.end_offset > v.content_length
  ORDER BY s.id
@@ -184,9 +184,9 @@ SELECT m.id::text AS subject,
 -- Plain references whose row does not exist: an intent's group, a group's merge target,
 -- a decision's successor.
 WITH refs AS (
-    SELECT i.id, 'intent' AS kind, 'group' AS ref, i.group_id AS ref_id,
-           EXISTS (SELECT 1 FROM intent_groups g WHERE g.id = i.group_id) AS present
-      FROM intents i WHERE i.group_id IS NOT NULL
+    SELECT i.id, 'intent' AS kind, 'group' AS ref, i.intent_group_id AS ref_id,
+           EXISTS (SELECT 1 FROM intent_groups g WHERE g.id = i.intent_group_id) AS present
+      FROM intents i WHERE i.intent_group_id IS NOT NULL
     UNION ALL
     SELECT g.id, 'intent_group', 'merged_into', g.merged_into_id,
            EXISTS (SELECT 1 FROM intent_groups t WHERE t.id = g.merged_into_id)

@@ -1,19 +1,19 @@
 -- name: intents_insert^
 -- Create an intent (status starts as proposed).
-INSERT INTO intents (statement, group_id, confidence, metadata, proposed_by)
-VALUES (:statement, :group_id, :confidence, :metadata::jsonb, :proposed_by)
-RETURNING id, statement, status, group_id, confidence, metadata, created_at,
+INSERT INTO intents (statement, intent_group_id, confidence, metadata, proposed_by)
+VALUES (:statement, :intent_group_id, :confidence, :metadata::jsonb, :proposed_by)
+RETURNING id, statement, status, intent_group_id, confidence, metadata, created_at,
           updated_at, proposed_by;
 
 -- name: intents_get^
 -- One intent.
-SELECT id, statement, status, group_id, confidence, metadata, created_at,
+SELECT id, statement, status, intent_group_id, confidence, metadata, created_at,
        updated_at, proposed_by
   FROM intents WHERE id = :id;
 
 -- name: intents_lock^
 -- Lock one intent for an update and return it.
-SELECT id, statement, status, group_id, confidence, metadata, created_at,
+SELECT id, statement, status, intent_group_id, confidence, metadata, created_at,
        updated_at, proposed_by
   FROM intents WHERE id = :id FOR UPDATE;
 
@@ -22,16 +22,16 @@ SELECT id, statement, status, group_id, confidence, metadata, created_at,
 -- current value, and the group changes only when set_group is true.
 UPDATE intents
    SET status = coalesce(:status::intent_status, status),
-       group_id = CASE WHEN :set_group::boolean THEN :group_id::uuid ELSE group_id END,
+       intent_group_id = CASE WHEN :set_group::boolean THEN :intent_group_id::uuid ELSE intent_group_id END,
        metadata = coalesce(:metadata::jsonb, metadata),
        updated_at = now()
  WHERE id = :id
-RETURNING id, statement, status, group_id, confidence, metadata, created_at,
+RETURNING id, statement, status, intent_group_id, confidence, metadata, created_at,
           updated_at, proposed_by;
 
 -- name: intents_list
 -- Base of the intent listing (filtered and paged by mimir.query.listing).
-SELECT id, statement, status, group_id, confidence, metadata, created_at,
+SELECT id, statement, status, intent_group_id, confidence, metadata, created_at,
        updated_at, proposed_by
   FROM intents
 
@@ -46,7 +46,7 @@ RETURNING id, name, description, status, merged_into_id, metadata, created_at,
 -- One intent group with the number of intents in it.
 SELECT g.id, g.name, g.description, g.status, g.merged_into_id, g.metadata,
        g.created_at, g.updated_at,
-       (SELECT count(*) FROM intents i WHERE i.group_id = g.id) AS member_count
+       (SELECT count(*) FROM intents i WHERE i.intent_group_id = g.id) AS member_count
   FROM intent_groups g WHERE g.id = :id;
 
 -- name: intents_group_by_name^
@@ -71,8 +71,8 @@ UPDATE intent_groups
 -- name: intents_move_group_members^
 -- Move every intent of one group to another; returns how many moved.
 WITH moved AS (
-    UPDATE intents SET group_id = :to_id, updated_at = now()
-     WHERE group_id = :from_id
+    UPDATE intents SET intent_group_id = :to_id, updated_at = now()
+     WHERE intent_group_id = :from_id
     RETURNING 1
 )
 SELECT count(*) AS moved FROM moved;
@@ -93,5 +93,5 @@ RETURNING id;
 -- Base of the intent group listing (filtered and paged by mimir.query.listing).
 SELECT g.id, g.name, g.description, g.status, g.merged_into_id, g.metadata,
        g.created_at, g.updated_at,
-       (SELECT count(*) FROM intents i WHERE i.group_id = g.id) AS member_count
+       (SELECT count(*) FROM intents i WHERE i.intent_group_id = g.id) AS member_count
   FROM intent_groups g

@@ -26,15 +26,15 @@ SELECT id, content FROM artifact_versions WHERE id = ANY(:ids::uuid[]);
 -- name: load_spans
 -- Spans by id, with their artifact and covered text.
 SELECT {columns}
-  FROM spans a JOIN artifact_versions v ON v.id = a.version_id
+  FROM spans a JOIN artifact_versions v ON v.id = a.artifact_version_id
  WHERE a.id = ANY(:ids::uuid[]);
 
 -- name: load_spans_of_versions
 -- Every span of these versions, in offset order, with its covered text.
 SELECT {columns}
-  FROM spans a JOIN artifact_versions v ON v.id = a.version_id
- WHERE a.version_id = ANY(:ids::uuid[])
- ORDER BY a.version_id, a.start_offset, a.end_offset, a.id;
+  FROM spans a JOIN artifact_versions v ON v.id = a.artifact_version_id
+ WHERE a.artifact_version_id = ANY(:ids::uuid[])
+ ORDER BY a.artifact_version_id, a.start_offset, a.end_offset, a.id;
 
 -- name: load_provenance
 -- Provenance records by id, with their evidence span ids in order.
@@ -61,7 +61,7 @@ SELECT {columns} FROM intents a WHERE a.id = ANY(:ids::uuid[]);
 
 -- name: load_intents_of_groups
 -- Member intents of these groups, oldest first.
-SELECT {columns} FROM intents a WHERE a.group_id = ANY(:ids::uuid[])
+SELECT {columns} FROM intents a WHERE a.intent_group_id = ANY(:ids::uuid[])
  ORDER BY a.created_at, a.id;
 
 -- name: load_intent_groups

@@ -24,7 +24,7 @@ LOCK TABLE artifacts, artifact_versions, spans, intent_groups, intents, decision
 
 -- name: portability_export_artifacts
 -- Every artifact.
-SELECT id, kind::text AS kind, title, source, external_id, metadata, created_at
+SELECT id, artifact_type::text AS kind, title, source, external_id, metadata, created_at
   FROM artifacts ORDER BY created_at, id;
 
 -- name: portability_export_artifact_versions
@@ -35,7 +35,8 @@ SELECT id, artifact_id, version_number, content, content_hash, metadata, created
 
 -- name: portability_export_spans
 -- Every span.
-SELECT id, version_id, start_offset, end_offset, span_type, label, metadata, created_at
+SELECT id, artifact_version_id AS version_id, start_offset, end_offset, span_type, label,
+       metadata, created_at
   FROM spans ORDER BY created_at, id;
 
 -- name: portability_export_intent_groups
@@ -46,7 +47,7 @@ SELECT id, name, description, status::text AS status, merged_into_id, metadata, 
 
 -- name: portability_export_intents
 -- Every intent.
-SELECT id, statement, status::text AS status, group_id, confidence, metadata, created_at,
+SELECT id, statement, status::text AS status, intent_group_id AS group_id, confidence, metadata, created_at,
        updated_at, proposed_by
   FROM intents ORDER BY created_at, id;
 
@@ -64,8 +65,8 @@ SELECT id, source_type::text AS source_type, source_id, relation_type,
 
 -- name: portability_export_provenance
 -- Every provenance record.
-SELECT id, target_type::text AS target_type, target_id, model, prompt_version,
-       pipeline_version, parameters, created_at
+SELECT id, target_type::text AS target_type, target_id, model_id AS model,
+       prompt_version, pipeline_version, metadata AS parameters, created_at
   FROM provenance ORDER BY created_at, id;
 
 -- name: portability_export_provenance_evidence
@@ -86,7 +87,7 @@ SELECT id, space_id, target_type::text AS target_type, target_id, embedding::tex
 
 -- name: portability_copy_artifacts!
 -- Bulk load of artifacts (COPY, text format).
-COPY artifacts (id, kind, title, source, external_id, metadata, created_at) FROM STDIN;
+COPY artifacts (id, artifact_type, title, source, external_id, metadata, created_at) FROM STDIN;
 
 -- name: portability_copy_artifact_versions!
 -- Bulk load of versions; rows must come in version order per artifact.
@@ -95,8 +96,8 @@ COPY artifact_versions (id, artifact_id, version_number, content, content_hash, 
 
 -- name: portability_copy_spans!
 -- Bulk load of spans.
-COPY spans (id, version_id, start_offset, end_offset, span_type, label, metadata, created_at)
-    FROM STDIN;
+COPY spans (id, artifact_version_id, start_offset, end_offset, span_type, label, metadata,
+    created_at) FROM STDIN;
 
 -- name: portability_copy_intent_groups!
 -- Bulk load of intent groups (merged ones arrive as active and are merged afterwards).
@@ -105,7 +106,7 @@ COPY intent_groups (id, name, description, status, merged_into_id, metadata, cre
 
 -- name: portability_copy_intents!
 -- Bulk load of intents.
-COPY intents (id, statement, status, group_id, confidence, metadata, created_at, updated_at,
+COPY intents (id, statement, status, intent_group_id, confidence, metadata, created_at, updated_at,
     proposed_by) FROM STDIN;
 
 -- name: portability_copy_decisions!
@@ -120,8 +121,8 @@ COPY relations (id, source_type, source_id, relation_type, target_type, target_i
 
 -- name: portability_copy_provenance!
 -- Bulk load of provenance records.
-COPY provenance (id, target_type, target_id, model, prompt_version, pipeline_version,
-    parameters, created_at) FROM STDIN;
+COPY provenance (id, target_type, target_id, model_id, prompt_version, pipeline_version,
+    metadata, created_at) FROM STDIN;
 
 -- name: portability_copy_provenance_evidence!
 -- Bulk load of evidence links.

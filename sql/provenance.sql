@@ -1,10 +1,10 @@
 -- name: provenance_insert^
 -- Record how an entity was produced.
-INSERT INTO provenance (target_type, target_id, model, prompt_version, pipeline_version, parameters)
-VALUES (:target_type::entity_type, :target_id, :model, :prompt_version, :pipeline_version,
-        :parameters::jsonb)
-RETURNING id, target_type, target_id, model, prompt_version,
-          pipeline_version, parameters, created_at;
+INSERT INTO provenance (target_type, target_id, model_id, prompt_version, pipeline_version, metadata)
+VALUES (:target_type::entity_type, :target_id, :model_id, :prompt_version, :pipeline_version,
+        :metadata::jsonb)
+RETURNING id, target_type, target_id, model_id, prompt_version,
+          pipeline_version, metadata, created_at;
 
 -- name: provenance_insert_evidence*!
 -- Attach evidence spans to a provenance record, in order.
@@ -17,8 +17,8 @@ SELECT id FROM spans WHERE id = ANY(:ids::uuid[]);
 
 -- name: provenance_list_for_target
 -- Every provenance record of one entity, oldest first, with its evidence span ids in order.
-SELECT p.id, p.target_type, p.target_id, p.model, p.prompt_version,
-       p.pipeline_version, p.parameters, p.created_at,
+SELECT p.id, p.target_type, p.target_id, p.model_id, p.prompt_version,
+       p.pipeline_version, p.metadata, p.created_at,
        coalesce(array_agg(e.span_id ORDER BY e.position) FILTER (WHERE e.span_id IS NOT NULL),
                 '{}') AS evidence_span_ids
   FROM provenance p

@@ -38,7 +38,7 @@ ranked AS (
       JOIN artifacts a ON a.id = vd.artifact_id
      WHERE 'artifact_version' = ANY(:entity_types::text[])
        AND vd.doc @@ :tsquery::tsquery
-       AND (:artifact_kinds::text[] IS NULL OR a.kind::text = ANY(:artifact_kinds::text[]))
+       AND (:artifact_kinds::text[] IS NULL OR a.artifact_type::text = ANY(:artifact_kinds::text[]))
        AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
        AND (:created_after::timestamptz IS NULL OR vd.created_at >= :created_after::timestamptz)
        AND (:created_before::timestamptz IS NULL OR vd.created_at < :created_before::timestamptz)
@@ -84,7 +84,7 @@ top AS (
      LIMIT :limit
 )
 SELECT t.entity_type, t.entity_id, t.score::float8 AS score,
-       v.artifact_id, v.version_number, a.kind::text AS artifact_kind, a.title,
+       v.artifact_id, v.version_number, a.artifact_type::text AS artifact_kind, a.title,
        a.source, a.external_id, coalesce(v.created_at, i.created_at, d.created_at) AS created_at,
        CASE WHEN :snippets::boolean THEN
        ts_headline(:language::regconfig,
@@ -198,7 +198,7 @@ WITH q AS (
 scope AS MATERIALIZED (
     SELECT v.id
       FROM artifacts a JOIN artifact_versions v ON v.artifact_id = a.id
-     WHERE (:artifact_kinds::text[] IS NULL OR a.kind::text = ANY(:artifact_kinds::text[]))
+     WHERE (:artifact_kinds::text[] IS NULL OR a.artifact_type::text = ANY(:artifact_kinds::text[]))
        AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
        AND (:created_after::timestamptz IS NULL OR v.created_at >= :created_after::timestamptz)
        AND (:created_before::timestamptz IS NULL OR v.created_at < :created_before::timestamptz)
@@ -219,7 +219,7 @@ SELECT p.version_id AS entity_id,
 -- name: search_text_version_hits
 -- Details and (when :snippets) a snippet for each of the given versions, in the order given.
 SELECT 'artifact_version' AS entity_type, v.id AS entity_id, v.artifact_id, v.version_number,
-       a.kind::text AS artifact_kind, a.title, a.source, a.external_id, v.created_at,
+       a.artifact_type::text AS artifact_kind, a.title, a.source, a.external_id, v.created_at,
        CASE WHEN :snippets::boolean THEN
        ts_headline('english'::regconfig, v.content, :highlight::tsquery,
                    'StartSel=«, StopSel=», MaxFragments=3, MaxWords=30, MinWords=12, '
@@ -232,11 +232,11 @@ SELECT 'artifact_version' AS entity_type, v.id AS entity_id, v.artifact_id, v.ve
 -- name: search_hit_spans
 -- The passages a version hit can point to: its message spans (conversations) and its
 -- chunk spans (made for embedding), with their text, in offset order.
-SELECT s.version_id, s.id, s.span_type, s.start_offset, s.end_offset,
+SELECT s.artifact_version_id AS version_id, s.id, s.span_type, s.start_offset, s.end_offset,
        substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
-  FROM spans s JOIN artifact_versions v ON v.id = s.version_id
- WHERE s.version_id = ANY(:version_ids::uuid[]) AND s.span_type IN ('message', 'chunk')
- ORDER BY s.version_id, s.start_offset, s.end_offset;
+  FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id
+ WHERE s.artifact_version_id = ANY(:version_ids::uuid[]) AND s.span_type IN ('message', 'chunk')
+ ORDER BY s.artifact_version_id, s.start_offset, s.end_offset;
 
 -- name: search_text_snippets
 -- Snippets of the given hits (versions, intents, decisions), matches marked «…».

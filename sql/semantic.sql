@@ -22,11 +22,11 @@ WITH scoped AS (
            e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
       FROM artifacts a
       JOIN artifact_versions v ON v.artifact_id = a.id
-      JOIN spans s ON s.version_id = v.id
+      JOIN spans s ON s.artifact_version_id = v.id
       JOIN embeddings e ON e.space_id = {space_id} AND e.target_type = 'span'
                        AND e.target_id = s.id
      WHERE 'artifact_version' = ANY(%(entity_types)s::text[])
-       AND (%(kinds)s::text[] IS NULL OR a.kind::text = ANY(%(kinds)s::text[]))
+       AND (%(kinds)s::text[] IS NULL OR a.artifact_type::text = ANY(%(kinds)s::text[]))
        AND (%(sources)s::text[] IS NULL OR a.source = ANY(%(sources)s::text[]))
        AND (%(created_after)s::timestamptz IS NULL OR v.created_at >= %(created_after)s::timestamptz)
        AND (%(created_before)s::timestamptz IS NULL OR v.created_at < %(created_before)s::timestamptz)
@@ -65,7 +65,7 @@ SELECT * FROM scoped UNION ALL SELECT * FROM statements;
 WITH nearest AS MATERIALIZED ({nearest}),
 hits AS (
     SELECT 'artifact_version'::text AS entity_type, v.id AS entity_id, v.artifact_id,
-           v.version_number, a.kind::text AS artifact_kind, a.title, a.source, a.external_id,
+           v.version_number, a.artifact_type::text AS artifact_kind, a.title, a.source, a.external_id,
            v.created_at, n.distance, coalesce(m.id, s.id) AS span_id,
            coalesce(m.span_type, s.span_type) AS span_type,
            coalesce(m.start_offset, s.start_offset) AS start_offset,
@@ -77,12 +77,12 @@ hits AS (
                                 WHERE x.artifact_id = v.artifact_id) AS is_latest
       FROM nearest n
       JOIN spans s ON n.target_type = 'span' AND s.id = n.target_id
-      JOIN artifact_versions v ON v.id = s.version_id
+      JOIN artifact_versions v ON v.id = s.artifact_version_id
       JOIN artifacts a ON a.id = v.artifact_id
       -- A conversation's passage is reported as the message that holds it.
       LEFT JOIN LATERAL (
           SELECT x.id, x.span_type, x.start_offset, x.end_offset FROM spans x
-           WHERE x.version_id = s.version_id AND x.span_type = 'message'
+           WHERE x.artifact_version_id = s.artifact_version_id AND x.span_type = 'message'
              AND x.start_offset <= s.start_offset AND x.end_offset >= s.end_offset
            ORDER BY x.start_offset DESC LIMIT 1) AS m ON true
     UNION ALL
@@ -110,8 +110,8 @@ SELECT count(*) AS passages FROM (
     SELECT 1
       FROM artifacts a
       JOIN artifact_versions v ON v.artifact_id = a.id
-      JOIN spans s ON s.version_id = v.id
-     WHERE (:kinds::text[] IS NULL OR a.kind::text = ANY(:kinds::text[]))
+      JOIN spans s ON s.artifact_version_id = v.id
+     WHERE (:kinds::text[] IS NULL OR a.artifact_type::text = ANY(:kinds::text[]))
        AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
        AND (:created_after::timestamptz IS NULL OR v.created_at >= :created_after::timestamptz)
        AND (:created_before::timestamptz IS NULL OR v.created_at < :created_before::timestamptz)

@@ -1,7 +1,7 @@
 -- name: spans_get_version_by_id^
 -- The version a span would point into, with its length in code points (no content).
 SELECT id, artifact_id, version_number, content_length
-  FROM artifact_versions WHERE id = :version_id;
+  FROM artifact_versions WHERE id = :artifact_version_id;
 
 -- name: spans_get_version_by_number^
 -- Version `version_number` of an artifact, with its length in code points (no content).
@@ -16,41 +16,41 @@ SELECT EXISTS (SELECT 1 FROM artifacts WHERE id = :artifact_id) AS exists;
 -- Create a span (the trigger checks it ends inside its version) and return it with its text:
 -- substr counts characters (code points) in a UTF8 database, like Python str indices.
 WITH s AS (
-    INSERT INTO spans (version_id, start_offset, end_offset, span_type, label, metadata)
-    VALUES (:version_id, :start_offset, :end_offset, :span_type, :label, :metadata::jsonb)
-    RETURNING id, version_id, start_offset, end_offset, span_type, label, metadata, created_at
+    INSERT INTO spans (artifact_version_id, start_offset, end_offset, span_type, label, metadata)
+    VALUES (:artifact_version_id, :start_offset, :end_offset, :span_type, :label, :metadata::jsonb)
+    RETURNING id, artifact_version_id, start_offset, end_offset, span_type, label, metadata, created_at
 )
-SELECT s.id, s.version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
+SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
        s.span_type, s.label, s.metadata, s.created_at,
        substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
-  FROM s JOIN artifact_versions v ON v.id = s.version_id;
+  FROM s JOIN artifact_versions v ON v.id = s.artifact_version_id;
 
 -- name: spans_get^
 -- One span with its text, derived from its version's content.
-SELECT s.id, s.version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
+SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
        s.span_type, s.label, s.metadata, s.created_at,
        substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
-  FROM spans s JOIN artifact_versions v ON v.id = s.version_id
+  FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id
  WHERE s.id = :id;
 
 -- name: spans_list_by_version
 -- Base of the listing of one version's spans (filtered and paged by mimir.query.listing);
 -- the text is only read from the content when :include_text is true.
-SELECT s.id, s.version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
+SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
        s.span_type, s.label, s.metadata, s.created_at,
        CASE WHEN :include_text::boolean
             THEN substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset)
        END AS text
-  FROM spans s JOIN artifact_versions v ON v.id = s.version_id
- WHERE s.version_id = :version_id
+  FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id
+ WHERE s.artifact_version_id = :artifact_version_id
 
 -- name: spans_list_by_artifact
 -- Base of the listing of the spans of every version of one artifact (filtered and paged by
 -- mimir.query.listing); the text is only read from the content when :include_text is true.
-SELECT s.id, s.version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
+SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
        s.span_type, s.label, s.metadata, s.created_at,
        CASE WHEN :include_text::boolean
             THEN substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset)
        END AS text
-  FROM spans s JOIN artifact_versions v ON v.id = s.version_id
+  FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id
  WHERE v.artifact_id = :artifact_id

@@ -57,7 +57,7 @@ class TestServe:
             with psycopg.connect(host=str(pgdata), dbname="mimir", user="postgres",
                                  autocommit=True) as conn:
                 artifact_id = conn.execute(
-                    "INSERT INTO artifacts (kind, title) VALUES ('note', 'kept') RETURNING id"
+                    "INSERT INTO artifacts (artifact_type, title) VALUES ('note', 'kept') RETURNING id"
                 ).fetchone()[0]
                 content = "remember me"
                 conn.execute(

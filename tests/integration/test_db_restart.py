@@ -393,7 +393,7 @@ class TestDatabaseRestartUnderLoad:
                 for _, digest, content in rows:
                     assert hashlib.sha256(content.encode()).hexdigest() == digest
             spans = {str(row[0]): (str(row[1]), row[2], row[3]) for row in conn.execute(
-                "SELECT id, version_id, start_offset, end_offset FROM spans"
+                "SELECT id, artifact_version_id, start_offset, end_offset FROM spans"
                 " WHERE id = ANY(%s)", (list(acked.spans),)).fetchall()}
             assert spans == acked.spans
             relations = {str(row[0]) for row in conn.execute(

@@ -134,7 +134,8 @@ async def _seed(client: httpx.AsyncClient) -> None:
                                        version_metadata=METADATA[(index + 2) % len(METADATA)])
         artifacts.append(artifact)
         await append_version(client, artifact_id=artifact["id"], content=text + " (edited)",
-                             metadata=METADATA[(index + 1) % len(METADATA)])
+                             metadata=METADATA[(index + 1) % len(METADATA)],
+                             created_by=None if index % 2 else f"user «{index}» \"q\"")
         for start, end in ((0, 5), (3, 12), (0, len(text)), (7, 9)):
             spans.append(await make_span(client, artifact_id=artifact["id"], version_number=1,
                                          start_offset=start, end_offset=end, span_type="quote",
@@ -148,6 +149,7 @@ async def _seed(client: httpx.AsyncClient) -> None:
         intents.append(await _post(client, "/api/v1/intents", {
             "statement": f"Intent {index}: ship «{TEXTS[index % len(TEXTS)][:20]}»",
             "confidence": confidence, "group_id": survivor["id"] if index % 2 else None,
+            "proposed_by": None if index == 3 else ("human", "gpt-4o «x»")[index % 2],
             "metadata": METADATA[index % len(METADATA)],
             "provenance": {"model": "gpt-test", "prompt_version": "p@1",
                            "evidence_span_ids": [spans[index]["id"], spans[index + 3]["id"]],

@@ -29,7 +29,7 @@ def seed_history(conninfo: str, artifacts: int = 3) -> None:
     { content }` repeats the whole text (the amplification of row 3)."""
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         for a in range(artifacts):
-            artifact = conn.execute("INSERT INTO artifacts (kind, title, source) VALUES "
+            artifact = conn.execute("INSERT INTO artifacts (artifact_type, title, source) VALUES "
                                     "('conversation', %s, 'seed') RETURNING id",
                                     (f"chat {a}",)).fetchone()[0]
             version = conn.execute(
@@ -37,7 +37,7 @@ def seed_history(conninfo: str, artifacts: int = 3) -> None:
                 "content_hash) VALUES (%s, 1, %s, %s) RETURNING id",
                 (artifact, CONTENT, hashlib.sha256(CONTENT.encode()).hexdigest())).fetchone()[0]
             for s in range(SPANS):
-                conn.execute("INSERT INTO spans (version_id, start_offset, end_offset) "
+                conn.execute("INSERT INTO spans (artifact_version_id, start_offset, end_offset) "
                              "VALUES (%s, %s, %s)", (version, s * 100, s * 100 + 50))
 
 

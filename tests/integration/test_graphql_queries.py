@@ -24,7 +24,7 @@ def seed_walk(conninfo: str, *, artifacts: int, versions: int = 2, spans: int = 
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         for a in range(artifacts):
             artifact_id = conn.execute(
-                "INSERT INTO artifacts (kind, title, source) VALUES ('note', %s, 'nplus1') RETURNING id",
+                "INSERT INTO artifacts (artifact_type, title, source) VALUES ('note', %s, 'nplus1') RETURNING id",
                 (f"artifact {a}",)).fetchone()[0]
             for v in range(1, versions + 1):
                 content = f"version {v} of artifact {a}: " + "lorem ipsum " * 5
@@ -34,12 +34,12 @@ def seed_walk(conninfo: str, *, artifacts: int, versions: int = 2, spans: int = 
                     (artifact_id, v, content, hashlib.sha256(content.encode()).hexdigest())).fetchone()[0]
                 for s in range(spans):
                     span_id = conn.execute(
-                        "INSERT INTO spans (version_id, start_offset, end_offset) VALUES (%s, %s, %s)"
+                        "INSERT INTO spans (artifact_version_id, start_offset, end_offset) VALUES (%s, %s, %s)"
                         " RETURNING id", (version_id, s, s + 5)).fetchone()[0]
                     intent_id = conn.execute("INSERT INTO intents (statement) VALUES (%s) RETURNING id",
                                              (f"intent {a}.{v}.{s}",)).fetchone()[0]
                     prov_id = conn.execute(
-                        "INSERT INTO provenance (target_type, target_id, model) VALUES ('intent', %s, 'm')"
+                        "INSERT INTO provenance (target_type, target_id, model_id) VALUES ('intent', %s, 'm')"
                         " RETURNING id", (intent_id,)).fetchone()[0]
                     conn.execute("INSERT INTO provenance_evidence (provenance_id, span_id) VALUES (%s, %s)",
                                  (prov_id, span_id))
@@ -137,7 +137,7 @@ class TestWalks:
         span = (await client.post("/api/v1/spans", json={
             "version_id": version_id, "start_offset": 8, "end_offset": 19})).json()
         with psycopg.connect(db_conninfo, autocommit=True) as conn:
-            conn.execute("INSERT INTO provenance (target_type, target_id, model) "
+            conn.execute("INSERT INTO provenance (target_type, target_id, model_id) "
                          "VALUES ('artifact_version', %s, 'transcriber')", (version_id,))
         decision = (await client.post("/api/v1/decisions", json={
             "statement": "Ship on Friday", "provenance": {"model": "gpt-x", "evidence_span_ids": [span["id"]]}})).json()

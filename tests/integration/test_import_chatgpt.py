@@ -46,7 +46,7 @@ def versions(conninfo: str, external_id: str) -> list[dict]:
 def spans(conninfo: str, version_id) -> list[dict]:
     return rows(conninfo, "SELECT s.*, substr(v.content, s.start_offset + 1, "
                 "s.end_offset - s.start_offset) AS text FROM spans s JOIN artifact_versions v "
-                "ON v.id = s.version_id WHERE s.version_id = %s ORDER BY start_offset", version_id)
+                "ON v.id = s.artifact_version_id WHERE s.artifact_version_id = %s ORDER BY start_offset", version_id)
 
 
 def visible_messages(conversation: dict) -> int:
@@ -77,10 +77,10 @@ class TestRealExport:
         assert first.messages == expected_messages
         assert first.spans == expected_messages
         conversation_artifacts = rows(db_conninfo, "SELECT count(*) AS n FROM artifacts WHERE "
-                                      "kind = 'conversation' AND source = 'chatgpt_export'")
+                                      "artifact_type = 'conversation' AND source = 'chatgpt_export'")
         assert conversation_artifacts[0]["n"] == 192
         assert count(db_conninfo, "spans") == expected_messages
-        raw_notes = rows(db_conninfo, "SELECT count(*) AS n FROM artifacts WHERE kind = 'note' "
+        raw_notes = rows(db_conninfo, "SELECT count(*) AS n FROM artifacts WHERE artifact_type = 'note' "
                          "AND external_id LIKE '%%#raw'")[0]["n"]
         assert raw_notes == first.raw_notes
         before = (count(db_conninfo, "artifacts"), count(db_conninfo, "artifact_versions"),

@@ -169,7 +169,7 @@ class TestRun:
         assert progress["file_bytes"] == progress["bytes_read"] == REAL_EXPORT.stat().st_size
         assert body["started_at"] and body["finished_at"]
         count = _fetch(db_conninfo, "SELECT count(*) AS n FROM artifacts "
-                       "WHERE source = 'chatgpt_export' AND kind = 'conversation'")
+                       "WHERE source = 'chatgpt_export' AND artifact_type = 'conversation'")
         assert count == [{"n": conversations}]
         assert list(uploads.iterdir()) == []  # the upload is removed once imported
 
@@ -204,7 +204,7 @@ class TestRun:
         source = pg_server.create_database(template=pg_server.template)
         try:
             source_conninfo = pg_server.conninfo(source)
-            artifact_id = _fetch(source_conninfo, "INSERT INTO artifacts (kind, title) "
+            artifact_id = _fetch(source_conninfo, "INSERT INTO artifacts (artifact_type, title) "
                                  "VALUES ('note', 'from elsewhere') RETURNING id")[0]["id"]
             out = io.BytesIO()
             async with await psycopg.AsyncConnection.connect(

@@ -92,7 +92,7 @@ def corrupted(db_conninfo) -> dict[str, str]:
         "missing_span", "orphan_evidence_prov", "relation", "missing_intent", "space",
         "embedding", "bad_dims", "intent", "missing_group", "import")}
     with psycopg.connect(db_conninfo, autocommit=True) as conn:
-        good = conn.execute("INSERT INTO artifacts (kind) VALUES ('note') RETURNING id"
+        good = conn.execute("INSERT INTO artifacts (artifact_type) VALUES ('note') RETURNING id"
                             ).fetchone()[0]
         conn.execute("INSERT INTO artifact_versions (artifact_id, version_number, content, "
                      "content_hash) VALUES (%s, 1, 'hello world', %s) RETURNING id",
@@ -104,8 +104,8 @@ def corrupted(db_conninfo) -> dict[str, str]:
         with conn.transaction():
             conn.execute("SET LOCAL session_replication_role = replica")
             q = conn.execute
-            q("INSERT INTO artifacts (id, kind) VALUES (%s, 'note')", (ids["no_v1"],))
-            q("INSERT INTO artifacts (id, kind) VALUES (%s, 'note')", (ids["gap"],))
+            q("INSERT INTO artifacts (id, artifact_type) VALUES (%s, 'note')", (ids["no_v1"],))
+            q("INSERT INTO artifacts (id, artifact_type) VALUES (%s, 'note')", (ids["gap"],))
             gap_versions = [q("INSERT INTO artifact_versions (artifact_id, version_number, "
                               "content, content_hash) VALUES (%s, %s, 'short', %s) RETURNING id",
                               (ids["gap"], number, _sha("short"))).fetchone()[0]
@@ -119,15 +119,15 @@ def corrupted(db_conninfo) -> dict[str, str]:
             q("INSERT INTO artifact_versions (id, artifact_id, version_number, content, "
               "content_hash) VALUES (%s, %s, 1, 'x', %s)",
               (ids["orphan_version"], ids["missing_artifact"], _sha("x")))
-            q("INSERT INTO artifacts (id, kind) VALUES (%s, 'note')", (ids["bad_hash"],))
+            q("INSERT INTO artifacts (id, artifact_type) VALUES (%s, 'note')", (ids["bad_hash"],))
             q("INSERT INTO artifact_versions (id, artifact_id, version_number, content, "
               "content_hash) VALUES (%s, %s, 1, 'text', %s)",
               (ids["bad_hash_version"], ids["bad_hash"], "0" * 64))
-            q("INSERT INTO spans (id, version_id, start_offset, end_offset) "
+            q("INSERT INTO spans (id, artifact_version_id, start_offset, end_offset) "
               "VALUES (%s, %s, 0, 1)", (ids["orphan_span"], ids["missing_version"]))
             version = q("SELECT id FROM artifact_versions WHERE artifact_id = %s",
                         (good,)).fetchone()[0]
-            q("INSERT INTO spans (id, version_id, start_offset, end_offset) "
+            q("INSERT INTO spans (id, artifact_version_id, start_offset, end_offset) "
               "VALUES (%s, %s, 5, 40)", (ids["outside_span"], version))
             q("INSERT INTO provenance (id, target_type, target_id) VALUES (%s, 'intent', %s)",
               (ids["provenance"], ids["missing_target"]))
@@ -147,7 +147,7 @@ def corrupted(db_conninfo) -> dict[str, str]:
               (ids["embedding"], ids["space"], ids["missing_span"]))
             q("INSERT INTO embeddings (id, space_id, target_type, target_id, embedding) "
               "VALUES (%s, %s, 'artifact', %s, '[1,2]')", (ids["bad_dims"], ids["space"], good))
-            q("INSERT INTO intents (id, statement, group_id) VALUES (%s, 'x', %s)",
+            q("INSERT INTO intents (id, statement, intent_group_id) VALUES (%s, 'x', %s)",
               (ids["intent"], ids["missing_group"]))
         conn.execute("INSERT INTO imports (id, kind, status, filename, file_path) "
                      "VALUES (%s, 'chatgpt', 'running', 'export.zip', '/nowhere')",
@@ -199,7 +199,7 @@ class TestCorruptedDatabase:
         """With limit 2, five artifacts without versions are counted as 5 and 2 are listed."""
         with psycopg.connect(db_conninfo, autocommit=True) as conn:
             for _ in range(5):
-                conn.execute("INSERT INTO artifacts (kind) VALUES ('note')")
+                conn.execute("INSERT INTO artifacts (artifact_type) VALUES ('note')")
         report = await check_conninfo(db_conninfo, limit=2)
         [finding] = report.findings
         assert finding.check == "artifact_without_version_one"

@@ -42,7 +42,7 @@ async def make_span(client: httpx.AsyncClient, db_conninfo: str) -> str:
     artifact = await make_artifact(client, content="we should meet on Thursdays")
     version_id = artifact["versions"][0]["id"]
     with psycopg.connect(db_conninfo, autocommit=True) as conn:
-        row = conn.execute("INSERT INTO spans (version_id, start_offset, end_offset) "
+        row = conn.execute("INSERT INTO spans (artifact_version_id, start_offset, end_offset) "
                            "VALUES (%s, 0, 9) RETURNING id", (version_id,)).fetchone()
     return str(row[0])
 
@@ -317,9 +317,9 @@ class TestMembership:
             if response.status_code == 409:
                 assert response.json()["error"]["details"]["merged_into_id"] == target["id"]
         with psycopg.connect(db_conninfo) as conn:
-            stranded = conn.execute("SELECT count(*) FROM intents WHERE group_id = %s",
+            stranded = conn.execute("SELECT count(*) FROM intents WHERE intent_group_id = %s",
                                     (source["id"],)).fetchone()[0]
-            in_target = conn.execute("SELECT count(*) FROM intents WHERE group_id = %s",
+            in_target = conn.execute("SELECT count(*) FROM intents WHERE intent_group_id = %s",
                                      (target["id"],)).fetchone()[0]
         assert stranded == 0
         assert in_target == sum(r.status_code == 200 for r in results[:6] + results[7:])

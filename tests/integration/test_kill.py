@@ -45,14 +45,14 @@ def _scalar(conninfo: str, query: str, *params: Any) -> Any:
 
 def _conversations(conninfo: str) -> int:
     return _scalar(conninfo, "SELECT count(*) FROM artifacts WHERE source = 'chatgpt_export' "
-                   "AND kind = 'conversation'")
+                   "AND artifact_type = 'conversation'")
 
 
 def _content_counts(conninfo: str) -> dict[str, Any]:
     """What an import leaves, for comparing two databases."""
     return {
-        "artifacts": _rows(conninfo, "SELECT kind::text, count(*) AS n FROM artifacts "
-                           "GROUP BY kind ORDER BY kind"),
+        "artifacts": _rows(conninfo, "SELECT artifact_type::text, count(*) AS n FROM artifacts "
+                           "GROUP BY artifact_type ORDER BY artifact_type"),
         "external_ids": _scalar(conninfo, "SELECT count(DISTINCT (source, external_id)) "
                                 "FROM artifacts"),
         "versions": _scalar(conninfo, "SELECT count(*) FROM artifact_versions"),
@@ -370,7 +370,7 @@ class TestStopMidImport:
         async def _at_least(n: int) -> bool:
             return await _async_scalar(
                 db_conninfo, "SELECT count(*) FROM artifacts WHERE source = 'chatgpt_export' "
-                "AND kind = 'conversation'") >= n
+                "AND artifact_type = 'conversation'") >= n
 
         async with application.router.lifespan_context(application):
             transport = httpx.ASGITransport(app=application)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, pool
@@ -114,5 +115,79 @@ class TestPlanFieldsMigration:
                 "SELECT column_name FROM information_schema.columns "
                 "WHERE table_name IN ('artifact_versions', 'intents', 'embeddings')")}
         assert not {"created_by", "proposed_by"} & columns
+        migrate.upgrade(empty_db_conninfo)
+        assert migrate.current_revision(empty_db_conninfo) == migrate.head_revision()
+
+
+class TestPlanColumnNamesMigration:
+    RENAMED = {("artifacts", "artifact_type"), ("spans", "artifact_version_id"),
+               ("intents", "intent_group_id"), ("provenance", "model_id"),
+               ("provenance", "metadata")}
+    OLD = {("artifacts", "kind"), ("spans", "version_id"), ("intents", "group_id"),
+           ("provenance", "model"), ("provenance", "parameters")}
+
+    @staticmethod
+    def _columns(conn) -> set[tuple[str, str]]:
+        return set(conn.execute(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns "
+            "WHERE table_name IN ('artifacts', 'spans', 'intents', 'provenance')").fetchall())
+
+    @staticmethod
+    def _span_past_the_end_is_refused(conn, version_column: str, version_id) -> None:
+        with pytest.raises(psycopg.errors.CheckViolation, match="outside its version"):
+            with conn.transaction():
+                conn.execute(f"INSERT INTO spans ({version_column}, start_offset, end_offset) "
+                             "VALUES (%s, 0, 99)", (version_id,))
+
+    def test_renames_keep_data_and_the_span_trigger(self, empty_db_conninfo):
+        """0009 renames the columns with their data; the span trigger (a PL/pgSQL body that
+        names the version column) works after upgrade and after downgrade; constraint and
+        index names follow; downgrade restores the old names with the data."""
+        migrate.upgrade(empty_db_conninfo, "0008")
+        with psycopg.connect(empty_db_conninfo, autocommit=True) as conn:
+            artifact = conn.execute("INSERT INTO artifacts (kind) VALUES ('document') "
+                                    "RETURNING id").fetchone()[0]
+            version = conn.execute(
+                "INSERT INTO artifact_versions (artifact_id, version_number, content, "
+                "content_hash) VALUES (%s, 1, 'hello', encode(sha256('hello'), 'hex')) "
+                "RETURNING id", (artifact,)).fetchone()[0]
+            span = conn.execute("INSERT INTO spans (version_id, start_offset, end_offset) "
+                                "VALUES (%s, 0, 5) RETURNING id", (version,)).fetchone()[0]
+            group = conn.execute("INSERT INTO intent_groups (name) VALUES ('g') "
+                                 "RETURNING id").fetchone()[0]
+            intent = conn.execute("INSERT INTO intents (statement, group_id) VALUES ('x', %s) "
+                                  "RETURNING id", (group,)).fetchone()[0]
+            conn.execute("INSERT INTO provenance (target_type, target_id, model, parameters) "
+                         "VALUES ('intent', %s, 'gpt-4-turbo', '{\"t\": 1}')", (intent,))
+        migrate.upgrade(empty_db_conninfo)
+        with psycopg.connect(empty_db_conninfo, autocommit=True) as conn:
+            columns = self._columns(conn)
+            assert self.RENAMED <= columns and not self.OLD & columns
+            stored = conn.execute(
+                "SELECT a.artifact_type::text, s.artifact_version_id, i.intent_group_id, "
+                "p.model_id, p.metadata FROM artifacts a, spans s, intents i, provenance p"
+            ).fetchone()
+            assert stored == ("document", version, group, "gpt-4-turbo", {"t": 1})
+            self._span_past_the_end_is_refused(conn, "artifact_version_id", version)
+            names = {r[0] for r in conn.execute(
+                "SELECT conname::text FROM pg_constraint UNION SELECT indexname::text "
+                "FROM pg_indexes WHERE schemaname = 'public'")}
+            assert {"fk_spans_artifact_version_id_artifact_versions",
+                    "ix_spans_artifact_version_id_start_offset",
+                    "fk_intents_intent_group_id_intent_groups", "ix_intents_intent_group_id",
+                    "ck_provenance_metadata_is_object"} <= names
+            assert not {n for n in names if "_version_id_" in n and "artifact_version" not in n
+                        and n.startswith(("fk_spans", "ix_spans"))}
+        migrate.downgrade(empty_db_conninfo, "0008")
+        with psycopg.connect(empty_db_conninfo, autocommit=True) as conn:
+            columns = self._columns(conn)
+            assert self.OLD <= columns and not self.RENAMED - {("provenance", "metadata")} & columns
+            assert ("provenance", "metadata") not in columns
+            stored = conn.execute(
+                "SELECT a.kind::text, s.version_id, i.group_id, p.model, p.parameters "
+                "FROM artifacts a, spans s, intents i, provenance p WHERE s.id = %s",
+                (span,)).fetchone()
+            assert stored == ("document", version, group, "gpt-4-turbo", {"t": 1})
+            self._span_past_the_end_is_refused(conn, "version_id", version)
         migrate.upgrade(empty_db_conninfo)
         assert migrate.current_revision(empty_db_conninfo) == migrate.head_revision()

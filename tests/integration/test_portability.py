@@ -236,7 +236,7 @@ class TestFormat:
         from mimir.transfer import cli as portability_cli
 
         with psycopg.connect(db_conninfo) as conn:
-            conn.execute("INSERT INTO artifacts (kind) VALUES ('note')")
+            conn.execute("INSERT INTO artifacts (artifact_type) VALUES ('note')")
         app = typer.Typer()
         app.command("export")(portability_cli.export_command)
         app.command("restore")(portability_cli.import_mimir_command)
@@ -289,7 +289,7 @@ class TestFilesImport:
             third = await import_files(conn, tmp_path, max_chars=10_000)
             assert (third.created, third.updated, third.unchanged) == (0, 0, 3)
             rows = await (await conn.execute(
-                "SELECT a.external_id, a.title, a.kind::text AS kind, a.source, a.metadata,"
+                "SELECT a.external_id, a.title, a.artifact_type::text AS kind, a.source, a.metadata,"
                 " max(v.version_number) AS n FROM artifacts a JOIN artifact_versions v"
                 " ON v.artifact_id = a.id GROUP BY a.id ORDER BY a.external_id")).fetchall()
         by_path = {r["external_id"]: r for r in rows}

@@ -169,7 +169,7 @@ class TestSpanOffsets:
             assert f"<= {length}" in error["message"]
             assert await _counts(db) == before
 
-        cursor = await db.execute("SELECT count(*) FROM spans WHERE version_id = %s",
+        cursor = await db.execute("SELECT count(*) FROM spans WHERE artifact_version_id = %s",
                                   (version["id"],))
         assert (await cursor.fetchone())[0] == created
 

@@ -44,8 +44,8 @@ def _one(conn: psycopg.Connection, query: str, *params):
     return conn.execute(query, params).fetchone()
 
 
-def make_artifact(conn, *, kind="note", **cols) -> uuid.UUID:
-    return _insert(conn, "artifacts", kind=kind, **cols)
+def make_artifact(conn, *, artifact_type="note", **cols) -> uuid.UUID:
+    return _insert(conn, "artifacts", artifact_type=artifact_type, **cols)
 
 
 def make_version(conn, *, artifact_id=None, number=1, content="hello world", content_hash=None,
@@ -58,12 +58,14 @@ def make_version(conn, *, artifact_id=None, number=1, content="hello world", con
 
 
 def make_span(conn, *, version_id=None, start=0, end=5, **cols) -> uuid.UUID:
-    return _insert(conn, "spans", version_id=version_id or make_version(conn),
+    return _insert(conn, "spans", artifact_version_id=version_id or make_version(conn),
                    start_offset=start, end_offset=end, **cols)
 
 
-def make_group(conn, *, name="a group", **cols) -> uuid.UUID:
-    return _insert(conn, "intent_groups", name=name, **cols)
+def make_group(conn, *, name=None, **cols) -> uuid.UUID:
+    """A group; its name is unique (migration 0008) unless one is given."""
+    return _insert(conn, "intent_groups", name=f"group {uuid.uuid4()}" if name is None else name,
+                   **cols)
 
 
 def make_intent(conn, *, statement="ship the importer", **cols) -> uuid.UUID:
@@ -248,13 +250,13 @@ class TestGenericRules:
             ("intents", make_intent, "metadata"),
             ("decisions", make_decision, "metadata"),
             ("relations", make_relation, "metadata"),
-            ("provenance", make_provenance, "parameters"),
+            ("provenance", make_provenance, "metadata"),
             ("embedding_spaces", make_space, "metadata"),
         ],
     )
     @pytest.mark.parametrize("not_an_object", [[], [1], "text", 1, None])
     def test_json_columns_must_be_objects(self, conn, table, make, column, not_an_object):
-        """Every jsonb metadata/parameters column takes a JSON object and nothing else."""
+        """Every jsonb metadata column takes a JSON object and nothing else."""
         make(conn, **{column: {"k": ["v", 1]}})
         with rejected(errors.CheckViolation, f"ck_{table}_{column}_is_object"):
             make(conn, **{column: Jsonb(not_an_object)})
@@ -262,7 +264,7 @@ class TestGenericRules:
     @pytest.mark.parametrize(
         ("make", "column"),
         [
-            (make_artifact, "kind"),
+            (make_artifact, "artifact_type"),
             (make_intent, "statement"),
             (make_relation, "relation_type"),
             (make_space, "dimensions"),
@@ -278,7 +280,7 @@ class TestGenericRules:
     @pytest.mark.parametrize(
         ("make", "column", "enum"),
         [
-            (make_artifact, "kind", "artifact_kind"),
+            (make_artifact, "artifact_type", "artifact_kind"),
             (make_group, "status", "intent_group_status"),
             (make_intent, "status", "intent_status"),
             (make_decision, "status", "decision_status"),
@@ -542,7 +544,7 @@ class TestSpans:
         text = _one(
             conn,
             "SELECT substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) "
-            "FROM spans s JOIN artifact_versions v ON v.id = s.version_id WHERE s.id = %s",
+            "FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id WHERE s.id = %s",
             span_id,
         )[0]
         assert text == content[3:] == "ab"
@@ -560,7 +562,7 @@ class TestSpans:
         with rejected(errors.CheckViolation, "spans_within_version"):
             conn.execute("UPDATE spans SET end_offset = 22 WHERE id = %s", (span_id,))
         with rejected(errors.CheckViolation, "spans_within_version"):
-            conn.execute("UPDATE spans SET version_id = %s WHERE id = %s", (short, span_id))
+            conn.execute("UPDATE spans SET artifact_version_id = %s WHERE id = %s", (short, span_id))
 
     @pytest.mark.parametrize("span_type", ["Quote", "1st", "has space", "", "ü", "a-b",
                                            "a" * 65])
@@ -572,8 +574,9 @@ class TestSpans:
             make_span(conn, span_type=span_type)
 
     def test_span_needs_an_existing_version(self, conn):
-        """version_id references artifact_versions."""
-        with rejected(errors.ForeignKeyViolation, "fk_spans_version_id_artifact_versions"):
+        """artifact_version_id references artifact_versions."""
+        with rejected(errors.ForeignKeyViolation,
+                      "fk_spans_artifact_version_id_artifact_versions"):
             make_span(conn, version_id=uuid.uuid4())
 
 
@@ -795,13 +798,13 @@ class TestIntents:
             make_intent(conn, statement=statement)
 
     def test_group_reference(self, conn):
-        """group_id must reference a group; deleting the group clears it."""
-        with rejected(errors.ForeignKeyViolation, "fk_intents_group_id_intent_groups"):
-            make_intent(conn, group_id=uuid.uuid4())
+        """intent_group_id must reference a group; deleting the group clears it."""
+        with rejected(errors.ForeignKeyViolation, "fk_intents_intent_group_id_intent_groups"):
+            make_intent(conn, intent_group_id=uuid.uuid4())
         group_id = make_group(conn)
-        intent_id = make_intent(conn, group_id=group_id)
+        intent_id = make_intent(conn, intent_group_id=group_id)
         conn.execute("DELETE FROM intent_groups WHERE id = %s", (group_id,))
-        assert _one(conn, "SELECT group_id FROM intents WHERE id = %s", intent_id) == (None,)
+        assert _one(conn, "SELECT intent_group_id FROM intents WHERE id = %s", intent_id) == (None,)
 
 
 class TestDecisions:

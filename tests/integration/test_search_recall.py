@@ -186,13 +186,13 @@ class TestModelChange:
                     "INSERT INTO embedding_spaces (name, model, dimensions) VALUES (%s, 'm', 3) "
                     "RETURNING id", (name,))).fetchone())["id"] for name in ("old", "new")]
             artifact = (await (await conn.execute(
-                "INSERT INTO artifacts (kind) VALUES ('note') RETURNING id")).fetchone())["id"]
+                "INSERT INTO artifacts (artifact_type) VALUES ('note') RETURNING id")).fetchone())["id"]
             version = (await (await conn.execute(
                 "INSERT INTO artifact_versions (artifact_id, version_number, content, "
                 "content_hash) VALUES (%s, 1, 'abc', encode(sha256('abc'), 'hex')) RETURNING id",
                 (artifact,))).fetchone())["id"]
             span = (await (await conn.execute(
-                "INSERT INTO spans (version_id, start_offset, end_offset, span_type) "
+                "INSERT INTO spans (artifact_version_id, start_offset, end_offset, span_type) "
                 "VALUES (%s, 0, 3, 'chunk') RETURNING id", (version,))).fetchone())["id"]
             await conn.execute("INSERT INTO embeddings (space_id, target_type, target_id, "
                                "embedding) VALUES (%s, 'span', %s, '[1,0,0]')", (spaces[0], span))

@@ -62,9 +62,9 @@ class TestIndexing:
         assert space
         with psycopg.connect(db_conninfo) as conn:
             rows = conn.execute(
-                "SELECT s.id, s.start_offset, s.end_offset, v.content, p.model, p.pipeline_version,"
+                "SELECT s.id, s.start_offset, s.end_offset, v.content, p.model_id, p.pipeline_version,"
                 "       (SELECT count(*) FROM embeddings e WHERE e.target_id = s.id) AS vectors"
-                "  FROM spans s JOIN artifact_versions v ON v.id = s.version_id"
+                "  FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id"
                 "  JOIN provenance p ON p.target_type = 'span' AND p.target_id = s.id"
                 " WHERE s.span_type = 'chunk'").fetchall()
             statements = conn.execute(
@@ -317,7 +317,7 @@ class TestPassages:
             message_ids.append(span.json()["id"])
         assert await _index(app, version_id) == 4  # one passage per message
         with psycopg.connect(db_conninfo) as conn:
-            chunks = conn.execute("SELECT start_offset, end_offset FROM spans WHERE version_id = "
+            chunks = conn.execute("SELECT start_offset, end_offset FROM spans WHERE artifact_version_id = "
                                   "%s AND span_type = 'chunk' ORDER BY 1", (version_id,)).fetchall()
         assert chunks == [(s, e) for _, s, e in offsets]
         hits = (await http.post("/api/v1/search/semantic", json={
@@ -352,7 +352,7 @@ class TestPassages:
             async with app.state.pool.connection() as conn:
                 row = await (await conn.execute(
                     "SELECT e.embedding::text AS v FROM embeddings e JOIN spans s ON "
-                    "s.id = e.target_id WHERE s.version_id = %s",
+                    "s.id = e.target_id WHERE s.artifact_version_id = %s",
                     (made[key]["versions"][0]["id"],))).fetchone()
             stored[key[0]] = [float(x) for x in row["v"].strip("[]").split(",")]
         assert stored["note"] == pytest.approx(bare, abs=1e-5)

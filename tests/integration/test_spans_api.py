@@ -192,7 +192,7 @@ class TestOffsets:
         spans_within_version trigger, which the data layer maps to a 422."""
         _, version_id = await _version_id(client, SEVENTEEN)
         with psycopg.connect(db_conninfo) as conn, pytest.raises(pg.CheckViolation) as exc:
-            conn.execute("INSERT INTO spans (version_id, start_offset, end_offset) "
+            conn.execute("INSERT INTO spans (artifact_version_id, start_offset, end_offset) "
                          "VALUES (%s, 0, 18)", (version_id,))
         assert exc.value.diag.constraint_name == "spans_within_version"
         domain = to_domain_error(exc.value)
@@ -246,7 +246,7 @@ class TestText:
         with psycopg.connect(db_conninfo) as conn:
             columns = {row[0] for row in conn.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = 'spans'")}
-        assert columns == {"id", "version_id", "start_offset", "end_offset", "span_type", "label",
+        assert columns == {"id", "artifact_version_id", "start_offset", "end_offset", "span_type", "label",
                            "metadata", "created_at"}
 
 

@@ -214,7 +214,7 @@ class TestLoaderSql:
         `{columns}` of sql/loaders.sql), and besides them only the key it groups by."""
         type_name = loader_types()[loader]
         query, key = _query_of(loader)
-        columns = [s.column for s in TYPES[type_name].stored]
+        columns = list(dict.fromkeys(s.column for s in TYPES[type_name].stored))
         grouped_by = [key] if key and key not in columns else []
         assert sorted(_selected(query)) == sorted(columns + grouped_by), query
 
@@ -254,8 +254,8 @@ class TestLoaderSql:
         """The checks above are only as good as the parsing: spot-check it."""
         assert _selected("load_provenance_citing_spans")[:2] == ["cited_span_id", "id"]
         assert "evidence_span_ids" in _selected("load_provenance")
-        assert _order("load_spans_of_versions") == ["version_id", "start_offset", "end_offset",
-                                                    "id"]
+        assert _order("load_spans_of_versions") == ["artifact_version_id", "start_offset",
+                                                    "end_offset", "id"]
         assert _order("load_provenance") == []  # the array_agg's ORDER BY is not the query's
 
     def test_loader_statements_take_their_columns_from_the_model(self):

@@ -48,7 +48,7 @@ CreatedBy = Annotated[Label | None, Field(description="Who wrote this version: a
 
 
 class ArtifactCreate(StrictModel):
-    kind: ArtifactKind = renamed_field(
+    artifact_type: ArtifactKind = renamed_field(
         "artifact_type", "kind", description="Type of artifact: conversation, document or note "
         "(`kind`, the old name, is accepted too).", examples=["conversation"])
     content: Text = Field(description="Content of version 1.", examples=["User: hello\nAssistant: hi"])
@@ -77,8 +77,8 @@ class VersionAppend(StrictModel):
 
 ARTIFACT_FILTERS = FilterSet({
     "id": uuid_field("id"),
-    "kind": enum_field("kind", [k.value for k in ArtifactKind]),
-    "artifact_type": enum_field("kind", [k.value for k in ArtifactKind]),
+    "kind": enum_field("artifact_type", [k.value for k in ArtifactKind]),
+    "artifact_type": enum_field("artifact_type", [k.value for k in ArtifactKind]),
     "source": text_field("source"),
     "external_id": text_field("external_id"),
     "title": text_field("title"),
@@ -110,7 +110,7 @@ async def create_artifact(conn: AsyncConnection, data: ArtifactCreate, *, max_ch
     async with conn.transaction():
         with translate_errors():
             artifact = await queries.artifacts_insert(
-                conn, kind=data.kind.value, title=data.title, source=data.source,
+                conn, artifact_type=data.artifact_type.value, title=data.title, source=data.source,
                 external_id=data.external_id, metadata=_json(data.metadata))
         if artifact is None:
             existing = await queries.artifacts_get_by_external_id(

@@ -66,7 +66,7 @@ def _is_object(name: str = "metadata") -> CheckConstraint:
 artifacts = Table(
     "artifacts", metadata,
     _id(),
-    Column("kind", artifact_kind, nullable=False),
+    Column("artifact_type", artifact_kind, nullable=False),
     Column("title", Text),
     Column("source", Text, nullable=False, server_default=text("'api'")),
     Column("external_id", Text),
@@ -108,7 +108,8 @@ artifact_versions = Table(
 spans = Table(
     "spans", metadata,
     _id(),
-    Column("version_id", UUID(as_uuid=True), ForeignKey("artifact_versions.id", ondelete="RESTRICT"), nullable=False),
+    Column("artifact_version_id", UUID(as_uuid=True), ForeignKey("artifact_versions.id", ondelete="RESTRICT"),
+           nullable=False),
     Column("start_offset", Integer, nullable=False),
     Column("end_offset", Integer, nullable=False),
     Column("span_type", Text, nullable=False, server_default=text("'generic'")),
@@ -119,7 +120,7 @@ spans = Table(
     CheckConstraint("start_offset >= 0 AND start_offset < end_offset", name="offsets_ordered"),
     CheckConstraint("span_type ~ '^[a-z][a-z0-9_]{0,63}$'", name="span_type_format"),
     _is_object(),
-    Index(None, "version_id", "start_offset"),
+    Index(None, "artifact_version_id", "start_offset"),
 )
 
 intent_groups = Table(
@@ -147,7 +148,7 @@ intents = Table(
     _id(),
     Column("statement", Text, nullable=False),
     Column("status", intent_status, nullable=False, server_default=text("'proposed'")),
-    Column("group_id", UUID(as_uuid=True), ForeignKey("intent_groups.id", ondelete="SET NULL")),
+    Column("intent_group_id", UUID(as_uuid=True), ForeignKey("intent_groups.id", ondelete="SET NULL")),
     Column("confidence", Double),
     _metadata(),
     _timestamp("created_at"),
@@ -157,7 +158,7 @@ intents = Table(
     CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
     CheckConstraint("statement ~ '\\S'", name="statement_not_blank"),
     _is_object(),
-    Index(None, "group_id"),
+    Index(None, "intent_group_id"),
     Index(None, "created_at", "id"),
     Index(None, "metadata", postgresql_using="gin", postgresql_ops={"metadata": "jsonb_path_ops"}),
 )
@@ -208,13 +209,13 @@ provenance = Table(
     _id(),
     Column("target_type", entity_type, nullable=False),
     Column("target_id", UUID(as_uuid=True), nullable=False),
-    Column("model", Text),
+    Column("model_id", Text),
     Column("prompt_version", Text),
     Column("pipeline_version", Text),
-    _metadata("parameters"),
+    _metadata(),
     _timestamp("created_at"),
     PrimaryKeyConstraint("id"),
-    _is_object("parameters"),
+    _is_object(),
     Index("ix_provenance_target", "target_type", "target_id", "created_at"),
 )
 

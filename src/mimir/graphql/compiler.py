@@ -240,7 +240,7 @@ class _Compiler:
             if version_alias is None and join_version:
                 version_alias = self.alias()
                 source += (f" JOIN artifact_versions {version_alias} "
-                           f"ON {version_alias}.id = {alias}.version_id")
+                           f"ON {version_alias}.id = {alias}.artifact_version_id")
             row.version_alias = version_alias
             row.content = version_content or f"{version_alias}.content"
         elif type_name == "ArtifactVersion" and self._slices_content(fields):

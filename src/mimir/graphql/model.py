@@ -47,6 +47,7 @@ class Stored:
     sql: str = ""  # a derived value's SQL in the loaders: {a} the row, {v} a span's version
     null: bool = False  # the GraphQL field is nullable
     description: str | None = None
+    deprecated: str | None = None  # an old name of another field: the deprecation reason
 
     def select(self) -> str:
         """This field in a loader's select list (the row is `a`, a span's version `v`)."""
@@ -121,24 +122,36 @@ class ObjectType:
     def select_list(self) -> str:
         """The select list of every loader statement of this type (`{columns}` in
         sql/loaders.sql)."""
-        return ", ".join(s.select() for s in self.stored)
+        return ", ".join(dict.fromkeys(s.select() for s in self.stored))
 
     def table_columns(self) -> list[str]:
         """The columns of this type's own table that its fields read."""
-        return [s.column for s in self.stored if not (s.derived or s.on_version)]
+        return list(dict.fromkeys(s.column for s in self.stored
+                                  if not (s.derived or s.on_version)))
 
 
-def _common(*fields: Stored, updated: bool = False, metadata: bool = True,
+def _common(*fields: Stored, updated: bool = False,
             last: tuple[Stored, ...] = ()) -> tuple[Stored, ...]:
-    """id, the type's fields, then metadata, createdAt and updatedAt (when it has them),
-    then `last`: the schema's field order."""
-    tail = (Stored("metadata", "metadata", "json"),) if metadata else ()
-    tail += (Stored("createdAt", "created_at", "time"),)
+    """id, the type's fields, then metadata, createdAt and updatedAt (when it has it),
+    then `last`: the schema's field order. Every type has metadata (provenance's since
+    migration 0009 named it so)."""
+    tail = (Stored("metadata", "metadata", "json"), Stored("createdAt", "created_at", "time"))
     if updated:
         tail += (Stored("updatedAt", "updated_at", "time"),)
     return (Stored("id", "id", "uuid"), *fields, *tail, *last)
 
 
+def _old_name(name: str, field: Stored) -> Stored:
+    """`name`, the old name of `field`: the same column, deprecated in favour of the field
+    (the plan's name, issue 13), kept so that existing clients keep working."""
+    return Stored(name, field.column, field.kind, field.enum, field.on_version, null=field.null,
+                  description=field.description, deprecated=f"use {field.name}")
+
+
+_ARTIFACT_TYPE = Stored("artifactType", "artifact_type", "enum", ArtifactKind)
+_ARTIFACT_VERSION_ID = Stored("artifactVersionId", "artifact_version_id", "uuid")
+_INTENT_GROUP_ID = Stored("intentGroupId", "intent_group_id", "uuid", null=True)
+_MODEL_ID = Stored("modelId", "model_id", "text", null=True)
 _OLDEST_FIRST = "{a}.created_at, {a}.id"
 
 # Links every entity type has (the `Linked` interface).
@@ -155,7 +168,8 @@ _VERSIONS = "{a}.artifact_id = {p}.artifact_id AND {a}.version_number = {p}.vers
 
 TYPES: dict[str, ObjectType] = {t.name: t for t in (
     ObjectType("Artifact", "artifacts", _common(
-        Stored("kind", "kind", "enum", ArtifactKind), Stored("title", "title", "text", null=True),
+        _ARTIFACT_TYPE, _old_name("kind", _ARTIFACT_TYPE),
+        Stored("title", "title", "text", null=True),
         Stored("source", "source", "text"), Stored("externalId", "external_id", "text", null=True)),
         links={"versions": Link("ArtifactVersion", "{a}.artifact_id = {p}.id",
                                 "versions_of_artifact", "id", "{a}.version_number", "all"),
@@ -168,17 +182,19 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         Stored("contentHash", "content_hash", "text",
                description="SHA-256 of the UTF-8 content, hex."),
         Stored("contentLength", "content_length", "int",
-               description="Length in Unicode code points.")),
+               description="Length in Unicode code points."),
+        Stored("createdBy", "created_by", "text", null=True,
+               description="Who wrote this version: a user or a system.")),
         links={"artifact": Link("Artifact", "{a}.id = {p}.artifact_id", "artifact", "artifact_id"),
                "previous": Link("ArtifactVersion", _VERSIONS + " - 1", "versions_of_artifact",
                                 "artifact_id", pick="match"),
                "next": Link("ArtifactVersion", _VERSIONS + " + 1", "versions_of_artifact",
                             "artifact_id", pick="match"),
-               "spans": Link("Span", "{a}.version_id = {p}.id", "spans_of_version", "id",
+               "spans": Link("Span", "{a}.artifact_version_id = {p}.id", "spans_of_version", "id",
                              "{a}.start_offset, {a}.end_offset, {a}.id", "all")},
         handled=("content", "spans")),
     ObjectType("Span", "spans", _common(
-        Stored("versionId", "version_id", "uuid"),
+        _ARTIFACT_VERSION_ID, _old_name("versionId", _ARTIFACT_VERSION_ID),
         Stored("artifactId", "artifact_id", "uuid", on_version=True),
         Stored("startOffset", "start_offset", "int",
                description="First character (Unicode code points)."),
@@ -187,8 +203,8 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         last=(Stored("text", "text", "text", derived=True,
                      sql=SPAN_TEXT.replace("{content}", "{v}.content"),
                      description="The covered text: content[startOffset:endOffset]."),)),
-        links={"version": Link("ArtifactVersion", "{a}.id = {p}.version_id", "version",
-                               "version_id"),
+        links={"version": Link("ArtifactVersion", "{a}.id = {p}.artifact_version_id", "version",
+                               "artifact_version_id"),
                "artifact": Link("Artifact", "{a}.id = {v}.artifact_id", "artifact", "artifact_id"),
                "citedBy": Link("Provenance", "{a}.id IN (SELECT e.provenance_id FROM "
                                "provenance_evidence e WHERE e.span_id = {p}.id)",
@@ -196,14 +212,18 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         handled=("text",)),
     ObjectType("Intent", "intents", _common(
         Stored("statement", "statement", "text"),
-        Stored("status", "status", "enum", IntentStatus), Stored("groupId", "group_id", "uuid", null=True),
-        Stored("confidence", "confidence", "float", null=True), updated=True),
-        links={"group": Link("IntentGroup", "{a}.id = {p}.group_id", "intent_group", "group_id")}),
+        Stored("status", "status", "enum", IntentStatus),
+        _INTENT_GROUP_ID, _old_name("groupId", _INTENT_GROUP_ID),
+        Stored("confidence", "confidence", "float", null=True),
+        Stored("proposedBy", "proposed_by", "text", null=True,
+               description="Who proposed it: `human` or a model identifier."), updated=True),
+        links={"group": Link("IntentGroup", "{a}.id = {p}.intent_group_id", "intent_group",
+                             "intent_group_id")}),
     ObjectType("IntentGroup", "intent_groups", _common(
         Stored("name", "name", "text"), Stored("description", "description", "text", null=True),
         Stored("status", "status", "enum", IntentGroupStatus),
         Stored("mergedIntoId", "merged_into_id", "uuid", null=True), updated=True),
-        links={"intents": Link("Intent", "{a}.group_id = {p}.id", "intents_of_group", "id",
+        links={"intents": Link("Intent", "{a}.intent_group_id = {p}.id", "intents_of_group", "id",
                                _OLDEST_FIRST, "all"),
                "mergedInto": Link("IntentGroup", "{a}.id = {p}.merged_into_id", "intent_group",
                                   "merged_into_id")}),
@@ -225,14 +245,13 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         handled=("source", "target")),
     ObjectType("Provenance", "provenance", _common(
         Stored("targetType", "target_type", "enum", EntityType),
-        Stored("targetId", "target_id", "uuid"), Stored("model", "model", "text", null=True),
+        Stored("targetId", "target_id", "uuid"), _MODEL_ID, _old_name("model", _MODEL_ID),
         Stored("promptVersion", "prompt_version", "text", null=True),
         Stored("pipelineVersion", "pipeline_version", "text", null=True),
-        Stored("parameters", "parameters", "json"),
+        _old_name("parameters", Stored("metadata", "metadata", "json")),
         Stored("evidenceSpanIds", "evidence_span_ids", "uuid_list", derived=True,
                sql="coalesce((SELECT array_agg(x.span_id ORDER BY x.position) FROM "
-                   "provenance_evidence x WHERE x.provenance_id = {a}.id), '{}')"),
-        metadata=False),
+                   "provenance_evidence x WHERE x.provenance_id = {a}.id), '{}')")),
         handled=("target", "evidence", "evidenceSpanIds"), loader="provenance"),
     ObjectType("EmbeddingSpace", "embedding_spaces", _common(
         Stored("name", "name", "text"), Stored("model", "model", "text"),

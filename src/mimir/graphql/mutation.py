@@ -4,7 +4,10 @@ Each input is turned into the service's pydantic model (`model_validate` on a sn
 dict of the fields the client gave), so every rule, length limit and message is the
 service's; a pydantic error comes back with code `invalid`. Fields the client leaves out
 stay out of that dict, so "not given" and "null" keep their REST meanings (e.g.
-`updateIntent(input: {groupId: null})` removes the intent from its group).
+`updateIntent(input: {intentGroupId: null})` removes the intent from its group).
+
+Input fields carry the plan's names (camelCase); the old names stay accepted as deprecated
+aliases (`_old_name`), with the REST rule: both given with different values is `invalid`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from mimir.artifacts import service as artifacts
 from mimir.artifacts.service import ArtifactCreate, VersionAppend
 from mimir.decisions import service as decisions
 from mimir.decisions.service import DecisionCreate, DecisionSuccessor, DecisionUpdate
+from mimir.errors import Invalid
 from mimir.graphql.context import Info
 from mimir.graphql.enums import ArtifactKind, DecisionStatus, IntentGroupStatus, IntentStatus
 from mimir.graphql.inputs import EntityRef
@@ -48,26 +52,37 @@ from mimir.spans.service import SpanCreate
 UNSET: Any = strawberry.UNSET
 
 
+def _old_name(new: str, description: str | None = None) -> Any:
+    """An input field under its old name: optional, deprecated in favour of `new`."""
+    return strawberry.field(default=UNSET, description=description or f"Old name of `{new}`.",
+                            deprecation_reason=f"use {new}")
+
+
 # Inputs --------------------------------------------------------------------------------
 
 @strawberry.input(description="How an entity was produced. Every field is optional; a "
                   "provenance with nothing in it records nothing.")
 class ProvenanceInput:
-    model: str | None = strawberry.field(default=UNSET, description="Model that produced it.")
+    model_id: str | None = strawberry.field(default=UNSET, description="Model that produced it.")
+    model: str | None = _old_name("modelId")
     prompt_version: str | None = strawberry.field(default=UNSET, description="Prompt version used.")
     pipeline_version: str | None = strawberry.field(default=UNSET,
                                                     description="Pipeline version that produced it.")
     evidence_span_ids: list[uuid.UUID] | None = strawberry.field(
         default=UNSET, description="Spans it was derived from, most important first; they must "
         "exist.")
-    parameters: JSON | None = strawberry.field(
-        default=UNSET, description="Free-form settings (temperature, ...), a JSON object.")
+    metadata: JSON | None = strawberry.field(
+        default=UNSET, description="Free-form settings (temperature, ...) and other properties, "
+        "a JSON object.")
+    parameters: JSON | None = _old_name("metadata")
 
 
 @strawberry.input(description="A new artifact and the content of its version 1.")
 class CreateArtifactInput:
-    kind: ArtifactKind = strawberry.field(description="What the artifact is.")
     content: str = strawberry.field(description="Content of version 1.")
+    artifact_type: ArtifactKind | None = strawberry.field(
+        default=UNSET, description="What the artifact is (required, under this name or `kind`).")
+    kind: ArtifactKind | None = _old_name("artifactType")
     title: str | None = strawberry.field(default=UNSET, description="A title.")
     source: str | None = strawberry.field(default=UNSET,
                                           description="Where it came from (default `api`).")
@@ -77,6 +92,8 @@ class CreateArtifactInput:
     metadata: JSON | None = strawberry.field(default=UNSET, description="A JSON object.")
     version_metadata: JSON | None = strawberry.field(default=UNSET,
                                                      description="Metadata of version 1.")
+    created_by: str | None = strawberry.field(
+        default=UNSET, description="Who wrote version 1: a user or a system.")
 
 
 @strawberry.input(description="The full content of a new version.")
@@ -84,17 +101,21 @@ class AppendVersionInput:
     content: str = strawberry.field(description="Full content of the new version.")
     metadata: JSON | None = strawberry.field(default=UNSET,
                                              description="Metadata of this version.")
+    created_by: str | None = strawberry.field(
+        default=UNSET, description="Who wrote this version: a user or a system.")
 
 
 @strawberry.input(description="A span over [startOffset, endOffset) of one version, named by "
-                  "`versionId` or by `artifactId` + `versionNumber` (exactly one of the two).")
+                  "`artifactVersionId` or by `artifactId` + `versionNumber` (exactly one of "
+                  "the two).")
 class CreateSpanInput:
     start_offset: int = strawberry.field(description="First character, in Unicode code points, "
                                          "inclusive.")
     end_offset: int = strawberry.field(description="End, in code points, exclusive; at most "
                                        "the content length.")
-    version_id: uuid.UUID | None = strawberry.field(default=UNSET,
-                                                    description="The version it points into.")
+    artifact_version_id: uuid.UUID | None = strawberry.field(
+        default=UNSET, description="The version it points into.")
+    version_id: uuid.UUID | None = _old_name("artifactVersionId")
     artifact_id: uuid.UUID | None = strawberry.field(default=UNSET,
                                                      description="With `versionNumber`.")
     version_number: int | None = strawberry.field(default=UNSET, description="With `artifactId`.")
@@ -107,8 +128,11 @@ class CreateSpanInput:
 @strawberry.input(description="A new intent; it starts `PROPOSED`.")
 class CreateIntentInput:
     statement: str = strawberry.field(description="What someone intends, in one statement.")
-    group_id: uuid.UUID | None = strawberry.field(
+    intent_group_id: uuid.UUID | None = strawberry.field(
         default=UNSET, description="Group to put it in; it must exist and not be merged.")
+    group_id: uuid.UUID | None = _old_name("intentGroupId")
+    proposed_by: str | None = strawberry.field(
+        default=UNSET, description="Who proposed it: `human` or a model identifier.")
     confidence: float | None = strawberry.field(default=UNSET,
                                                 description="How sure the extractor is, 0..1.")
     metadata: JSON | None = strawberry.field(default=UNSET, description="A JSON object.")
@@ -119,8 +143,9 @@ class UpdateIntentInput:
     status: IntentStatus | None = strawberry.field(
         default=UNSET, description="`ACCEPTED` or `REJECTED`, from `PROPOSED` only; repeating "
         "the current status is a no-op.")
-    group_id: uuid.UUID | None = strawberry.field(
+    intent_group_id: uuid.UUID | None = strawberry.field(
         default=UNSET, description="Move it to this group; null removes it from its group.")
+    group_id: uuid.UUID | None = _old_name("intentGroupId")
     metadata: JSON | None = strawberry.field(default=UNSET,
                                              description="Replaces the metadata object.")
 
@@ -373,17 +398,29 @@ class Mutation:
         row = await _write(info, decisions.update_decision, id, data, provenance=_provenance(provenance))
         return Decision.from_row(row)
 
-    @strawberry.mutation(description="Create the decision `input` and mark decision `id` "
-                         "superseded by it, atomically. Superseding a superseded decision is a "
+    @strawberry.mutation(description="Mark decision `id` superseded, atomically, by a new "
+                         "decision (`input`, created here) or by an existing one "
+                         "(`supersededById`, which must be current and supersede no other "
+                         "decision); give exactly one. Superseding a superseded decision is a "
                          "`conflict` naming its successor. Provenance describes the new "
-                         "decision.")
+                         "decision with `input`, the superseded one with `supersededById` "
+                         "(as REST's PATCH).")
     async def supersede_decision(
-        self, info: Info, id: uuid.UUID, input: CreateDecisionInput,
+        self, info: Info, id: uuid.UUID, input: CreateDecisionInput | None = None,
+        superseded_by_id: uuid.UUID | None = None,
         provenance: ProvenanceArgument = None,
     ) -> SupersedeDecisionPayload:
-        successor = DecisionSuccessor.model_validate(_given(input))
-        result = await _write(info, decisions.supersede_decision, id, successor,
-                              provenance=_provenance(provenance))
+        if (input is None) == (superseded_by_id is None):
+            raise Invalid("give exactly one of input (a new decision) and supersededById "
+                          "(an existing decision)",
+                          details={"allowed": ["input", "supersededById"]})
+        if superseded_by_id is not None:
+            result = await _write(info, decisions.supersede_with_existing, id, superseded_by_id,
+                                  provenance=_provenance(provenance))
+        else:
+            successor = DecisionSuccessor.model_validate(_given(input))
+            result = await _write(info, decisions.supersede_decision, id, successor,
+                                  provenance=_provenance(provenance))
         return SupersedeDecisionPayload(superseded=Decision.from_row(result["superseded"]),
                                         current=Decision.from_row(result["current"]))
 
@@ -407,7 +444,7 @@ class Mutation:
         return id
 
     @strawberry.mutation(description="Record how an existing entity was produced: model, "
-                         "prompt and pipeline versions, parameters and evidence spans (which "
+                         "prompt and pipeline versions, metadata and evidence spans (which "
                          "must exist). At least one field is required.")
     async def create_provenance(self, info: Info, target: EntityRef,
                                 input: ProvenanceInput) -> Provenance:

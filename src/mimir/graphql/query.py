@@ -225,7 +225,7 @@ class Query:
                     evidence_ids += list(row["evidence_span_ids"])
             for span in await loaders.span.load_many(evidence_ids):
                 if span is not None:
-                    next_frontier += [("span", span["id"]), ("artifact_version", span["version_id"]),
+                    next_frontier += [("span", span["id"]), ("artifact_version", span["artifact_version_id"]),
                                       ("artifact", span["artifact_id"])]
             frontier = next_frontier
         return steps

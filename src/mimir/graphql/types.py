@@ -36,8 +36,9 @@ def stored_fields(cls: type) -> type:
     for field in TYPES[cls.__name__].stored:
         python_type = field.enum or _PYTHON_TYPES[field.kind]
         annotations[field.attribute] = python_type | None if field.null else python_type
-        if field.description:
-            setattr(cls, field.attribute, strawberry.field(description=field.description))
+        if field.description or field.deprecated:
+            setattr(cls, field.attribute, strawberry.field(
+                description=field.description, deprecation_reason=field.deprecated))
     cls.__annotations__ = {**annotations, **cls.__dict__.get("__annotations__", {})}
     return cls
 

@@ -95,7 +95,7 @@ Description = Annotated[Text, Field(max_length=MAX_STATEMENT_CHARS)]
 class IntentCreate(StrictModel):
     statement: Statement = Field(description="What someone intends, in one statement.",
                                  examples=["Move the weekly sync to Thursdays"])
-    group_id: uuid.UUID | None = renamed_field(
+    intent_group_id: uuid.UUID | None = renamed_field(
         "intent_group_id", "group_id", default=None, description="Group to put the intent "
         "in; it must exist and not be merged (`group_id`, the old name, is accepted too).",
         examples=["6f1c2a9e-3b0d-4d4c-9a57-1f0e2b3c4d5e"])
@@ -116,7 +116,7 @@ class IntentUpdate(StrictModel):
     status: IntentStatus | None = Field(
         default=None, description="`accepted` or `rejected`, from `proposed` only. Repeating "
         "the current status is a no-op.", examples=["accepted"])
-    group_id: uuid.UUID | None = renamed_field(
+    intent_group_id: uuid.UUID | None = renamed_field(
         "intent_group_id", "group_id", default=None, description="Move the intent to this "
         "group; `null` removes it from its group; leave the field out to keep the group "
         "(`group_id`, the old name, is accepted too).",
@@ -159,8 +159,8 @@ class GroupMerge(StrictModel):
 INTENT_FILTERS = FilterSet({
     "id": uuid_field("id"),
     "status": enum_field("status", [s.value for s in IntentStatus]),
-    "group_id": uuid_field("group_id"),
-    "intent_group_id": uuid_field("group_id"),
+    "group_id": uuid_field("intent_group_id"),
+    "intent_group_id": uuid_field("intent_group_id"),
     "proposed_by": text_field("proposed_by"),
     "confidence": number_field("confidence"),
     "statement": text_field("statement"),
@@ -204,11 +204,11 @@ async def create_intent(conn: AsyncConnection, data: IntentCreate, *,
                         provenance: ProvenanceIn | None = None) -> dict[str, Any]:
     """Create a proposed intent (optionally in a group) with its provenance, atomically."""
     async with conn.transaction():
-        if data.group_id is not None:
-            await _lock_group_for_join(conn, data.group_id)
+        if data.intent_group_id is not None:
+            await _lock_group_for_join(conn, data.intent_group_id)
         with translate_errors():
             intent = await queries.intents_insert(
-                conn, statement=data.statement, group_id=data.group_id,
+                conn, statement=data.statement, intent_group_id=data.intent_group_id,
                 confidence=data.confidence, metadata=_json(data.metadata),
                 proposed_by=data.proposed_by)
         await record_provenance(conn, EntityType.INTENT, intent["id"], provenance)
@@ -247,17 +247,18 @@ async def update_intent(conn: AsyncConnection, intent_id: uuid.UUID, data: Inten
     if not given:
         raise Invalid("nothing to update: give status, group_id and/or metadata",
                       details={"allowed": ["status", "group_id", "metadata"]})
-    set_group = "group_id" in given
+    set_group = "intent_group_id" in given
     async with conn.transaction():
         # Groups before intents: the lock order merges use too.
-        if set_group and data.group_id is not None:
-            await _lock_group_for_join(conn, data.group_id)
+        if set_group and data.intent_group_id is not None:
+            await _lock_group_for_join(conn, data.intent_group_id)
         intent = await queries.intents_lock(conn, id=intent_id)
         if intent is None:
             raise NotFound(f"intent {intent_id} does not exist",
                            details={"intent_id": str(intent_id)})
         status_changes = data.status is not None and _check_transition(intent, data.status)
-        group_changes = set_group and data.group_id != intent["group_id"]
+        group_changes = (set_group
+                         and data.intent_group_id != intent["intent_group_id"])
         metadata_changes = data.metadata is not None and data.metadata != intent["metadata"]
         if not (status_changes or group_changes or metadata_changes):
             return intent
@@ -265,7 +266,7 @@ async def update_intent(conn: AsyncConnection, intent_id: uuid.UUID, data: Inten
             updated = await queries.intents_update(
                 conn, id=intent_id,
                 status=data.status.value if status_changes else None,
-                set_group=group_changes, group_id=data.group_id,
+                set_group=group_changes, intent_group_id=data.intent_group_id,
                 metadata=_json(data.metadata) if metadata_changes else None)
         await record_provenance(conn, EntityType.INTENT, intent_id, provenance)
     return updated

@@ -20,7 +20,7 @@ from mimir.rest.responses import errors, json_response
 
 router = APIRouter(prefix="/api/v1/provenance", tags=["provenance"])
 
-_HEADERS = {"model": "X-Provenance-Model", "pipeline_version": "X-Provenance-Pipeline",
+_HEADERS = {"model_id": "X-Provenance-Model", "pipeline_version": "X-Provenance-Pipeline",
             "prompt_version": "X-Provenance-Prompt-Version"}
 
 
@@ -34,7 +34,7 @@ def provenance_headers(
 ) -> ProvenanceIn | None:
     """Provenance given as headers; a body `provenance` object overrides field by field. An
     empty header says nothing, as if it were not sent."""
-    given = {"model": x_provenance_model or None,
+    given = {"model_id": x_provenance_model or None,
              "pipeline_version": x_provenance_pipeline or None,
              "prompt_version": x_provenance_prompt_version or None}
     if not any(given.values()):

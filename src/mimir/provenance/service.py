@@ -25,7 +25,7 @@ MAX_EVIDENCE = 200
 class ProvenanceIn(StrictModel):
     """How a derived entity was produced. Every field is optional."""
 
-    model: Label | None = renamed_field(
+    model_id: Label | None = renamed_field(
         "model_id", "model", default=None, description="Model that produced it (`model`, "
         "the old name, is accepted too).", examples=["gpt-4o-2024-08-06"])
     prompt_version: Label | None = Field(default=None, description="Version of the prompt "
@@ -36,14 +36,14 @@ class ProvenanceIn(StrictModel):
     evidence_span_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=MAX_EVIDENCE,
         description="Spans the entity was derived from, most important first.")
-    parameters: Metadata = renamed_field(
+    metadata: Metadata = renamed_field(
         "metadata", "parameters", default_factory=dict,
         description="Free-form JSON object: settings (temperature, ...) and other properties "
         "(`parameters`, the old name, is accepted too).", examples=[{"temperature": 0.2}])
 
     def is_empty(self) -> bool:
-        return not (self.model or self.prompt_version or self.pipeline_version
-                    or self.evidence_span_ids or self.parameters)
+        return not (self.model_id or self.prompt_version or self.pipeline_version
+                    or self.evidence_span_ids or self.metadata)
 
 
 BodyProvenance = Annotated[ProvenanceIn | None, Field(
@@ -76,9 +76,9 @@ async def record_provenance(conn: AsyncConnection, target_type: EntityType, targ
                           details={"missing_span_ids": missing})
     with translate_errors():
         record = await queries.provenance_insert(
-            conn, target_type=target_type.value, target_id=target_id, model=provenance.model,
+            conn, target_type=target_type.value, target_id=target_id, model_id=provenance.model_id,
             prompt_version=provenance.prompt_version, pipeline_version=provenance.pipeline_version,
-            parameters=orjson.dumps(provenance.parameters).decode())
+            metadata=orjson.dumps(provenance.metadata).decode())
         if evidence:
             await queries.provenance_insert_evidence(conn, [
                 {"provenance_id": record["id"], "span_id": span_id, "position": position}

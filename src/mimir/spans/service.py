@@ -40,7 +40,7 @@ Offset = Annotated[int, Field(strict=True)]
 
 
 class SpanCreate(StrictModel):
-    version_id: uuid.UUID | None = renamed_field(
+    artifact_version_id: uuid.UUID | None = renamed_field(
         "artifact_version_id", "version_id", default=None, description="The artifact version "
         "the span points into. Give this, or `artifact_id` + `version_number`, not both "
         "(`version_id`, the old name, is accepted too).",
@@ -65,9 +65,9 @@ class SpanCreate(StrictModel):
     @model_validator(mode="after")
     def _one_way_to_name_the_version(self) -> SpanCreate:
         by_number = self.artifact_id is not None or self.version_number is not None
-        if self.version_id is not None and by_number:
+        if self.artifact_version_id is not None and by_number:
             raise ValueError("give either version_id or artifact_id + version_number, not both")
-        if self.version_id is None:
+        if self.artifact_version_id is None:
             if not by_number:
                 raise ValueError("give version_id, or artifact_id + version_number")
             if self.artifact_id is None or self.version_number is None:
@@ -106,11 +106,12 @@ def check_offsets(start: int, end: int, length: int) -> None:
 
 
 async def _resolve_version(conn: AsyncConnection, data: SpanCreate) -> dict[str, Any]:
-    if data.version_id is not None:
-        version = await queries.spans_get_version_by_id(conn, version_id=data.version_id)
+    if data.artifact_version_id is not None:
+        version = await queries.spans_get_version_by_id(
+            conn, artifact_version_id=data.artifact_version_id)
         if version is None:
-            raise NotFound(f"artifact version {data.version_id} does not exist",
-                           details={"version_id": str(data.version_id)})
+            raise NotFound(f"artifact version {data.artifact_version_id} does not exist",
+                           details={"version_id": str(data.artifact_version_id)})
         return version
     version = await queries.spans_get_version_by_number(
         conn, artifact_id=data.artifact_id, version_number=data.version_number)
@@ -136,7 +137,7 @@ async def create_span(conn: AsyncConnection, data: SpanCreate,
         check_offsets(data.start_offset, data.end_offset, version["content_length"])
         with translate_errors():
             span = await queries.spans_insert(
-                conn, version_id=version["id"], start_offset=data.start_offset,
+                conn, artifact_version_id=version["id"], start_offset=data.start_offset,
                 end_offset=data.end_offset, span_type=data.span_type, label=data.label,
                 metadata=_json(data.metadata))
         await record_provenance(conn, EntityType.SPAN, span["id"], provenance)
@@ -163,10 +164,10 @@ async def list_spans(conn: AsyncConnection, *, artifact_id: uuid.UUID | None,
     conditions = Conditions()
     parse_filters(filters, SPAN_FILTERS, conditions)
     if version_id is not None:
-        if await queries.spans_get_version_by_id(conn, version_id=version_id) is None:
+        if await queries.spans_get_version_by_id(conn, artifact_version_id=version_id) is None:
             raise NotFound(f"artifact version {version_id} does not exist",
                            details={"version_id": str(version_id)})
-        base, params = queries.spans_list_by_version.sql, {"version_id": version_id}
+        base, params = queries.spans_list_by_version.sql, {"artifact_version_id": version_id}
     else:
         await _ensure_artifact(conn, artifact_id)
         base, params = queries.spans_list_by_artifact.sql, {"artifact_id": artifact_id}

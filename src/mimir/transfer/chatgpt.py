@@ -427,7 +427,7 @@ async def _upsert(conn: Any, *, kind: ArtifactKind, external_id: str, title: str
     artifact_id, digest = await _existing_hash(conn, external_id)
     if artifact_id is None:
         artifact, created = await create_artifact(
-            conn, ArtifactCreate(kind=kind, content=content, title=title, source=SOURCE,
+            conn, ArtifactCreate(artifact_type=kind, content=content, title=title, source=SOURCE,
                                  external_id=external_id, metadata=artifact_metadata,
                                  version_metadata=version_metadata),
             max_chars=max_chars, provenance=provenance)
@@ -453,7 +453,7 @@ async def _write(conn: Any, parsed: ParsedConversation, max_chars: int) -> tuple
         if version_id is not None:
             for message in parsed.messages:
                 await create_span(conn, SpanCreate(
-                    version_id=version_id, start_offset=message.start, end_offset=message.end,
+                    artifact_version_id=version_id, start_offset=message.start, end_offset=message.end,
                     span_type="message", label=message.metadata["role"][:LABEL_MAX],
                     metadata=message.metadata))
                 spans += 1

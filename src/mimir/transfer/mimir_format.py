@@ -12,8 +12,11 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 # The record types of the current format version, in the order they are written and restored (each
-# table's references point to tables before it), with the columns of each record's `data`.
+# table's references point to tables before it), with the fields of each record's `data`.
 # Generated columns (artifact_versions.content_length, .search_vector) are not exported.
+# The fields keep the names of format version 2 where migration 0009 renamed a column
+# (FORMAT_FIELD_COLUMNS), so files stay readable by older and newer Mímir alike; the export
+# and COPY statements of sql/portability.sql map each field to its column.
 TABLES: dict[str, tuple[str, ...]] = {
     "artifacts": ("id", "kind", "title", "source", "external_id", "metadata", "created_at"),
     "artifact_versions": ("id", "artifact_id", "version_number", "content", "content_hash",
@@ -42,6 +45,14 @@ ADDED_IN_2: dict[str, dict[str, object]] = {
     "artifact_versions": {"created_by": None},
     "intents": {"proposed_by": None},
     "embeddings": {"metadata": {}},
+}
+
+# Format field -> the column it fills, where the names differ (migration 0009).
+FORMAT_FIELD_COLUMNS: dict[str, dict[str, str]] = {
+    "artifacts": {"kind": "artifact_type"},
+    "spans": {"version_id": "artifact_version_id"},
+    "intents": {"group_id": "intent_group_id"},
+    "provenance": {"model": "model_id", "parameters": "metadata"},
 }
 
 # Columns holding a JSON object (jsonb) or a vector (a JSON array in the format).
