@@ -84,3 +84,39 @@ class TestPreviousTurn:
                                    "FROM search_postings").fetchone()
         assert tuple(kept) == tuple(counted)
         assert kept[0] == 2
+
+
+def _stats_match_postings(conninfo: str) -> bool:
+    with psycopg.connect(conninfo) as conn:
+        kept = conn.execute("SELECT sum(docs), sum(total_len) FROM search_stats").fetchone()
+        counted = conn.execute("SELECT count(DISTINCT version_id), sum(tf) "
+                               "FROM search_postings").fetchone()
+    return tuple(kept) == tuple(counted)
+
+
+class TestMigration:
+    """Migration 0009 re-indexes stored messages both ways."""
+
+    def test_upgrade_adds_the_previous_turn_and_downgrade_removes_it(self, empty_db_conninfo):
+        from mimir.db import migrate
+
+        migrate.upgrade(empty_db_conninfo, "0007")
+        with psycopg.connect(empty_db_conninfo, autocommit=True) as conn:
+            for second, external_id, content in ((1, "m1", "How did the half marathon go?"),
+                                                 (2, "m2", "I finished it!")):
+                conn.execute(
+                    "WITH a AS (INSERT INTO artifacts (kind, source, external_id, created_at) "
+                    "VALUES ('note', 'chat-1', %s, "
+                    "'2026-01-01T00:00:00Z'::timestamptz + make_interval(secs => %s)) "
+                    "RETURNING id) INSERT INTO artifact_versions (artifact_id, version_number, "
+                    "content, content_hash) SELECT a.id, 1, %s, encode(sha256(%s::bytea), 'hex') "
+                    "FROM a", (external_id, second, content, content))
+            reply = conn.execute("SELECT id::text FROM artifacts WHERE external_id = 'm2'"
+                                 ).fetchone()[0]
+        assert "marathon" not in postings_of(empty_db_conninfo, reply)
+        migrate.upgrade(empty_db_conninfo)
+        assert {"marathon", "finish"} <= postings_of(empty_db_conninfo, reply)
+        assert _stats_match_postings(empty_db_conninfo)
+        migrate.downgrade(empty_db_conninfo, "0007")
+        assert postings_of(empty_db_conninfo, reply) == {"finish"}
+        assert _stats_match_postings(empty_db_conninfo)
