@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import os
 import random
 import re
@@ -129,6 +130,9 @@ def load_messages(conninfo: str, n: int, generator: Bigrams) -> float:
     return n / (time.perf_counter() - started)
 
 
+TRIGGER_EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
 def trigger_cost(conninfo: str, generator: Bigrams, sample: int = 5000) -> tuple[float, float]:
     """Load rate (rows/s) of `sample` notes with and without the postings trigger, side by
     side in one run, rolled back."""
@@ -144,9 +148,13 @@ def trigger_cost(conninfo: str, generator: Bigrams, sample: int = 5000) -> tuple
                 conn.execute("ALTER TABLE artifact_versions DISABLE TRIGGER "
                              "trg_artifact_versions_search_index")
             started = time.perf_counter()
-            with conn.cursor().copy("COPY artifacts (id, artifact_type, source) FROM STDIN") as copy:
-                for aid in ids:
-                    copy.write_row((aid, "note", "bench-trigger"))
+            # Conversations in order, one message a second: each short note finds the one
+            # before it (migration 0010), as in a real ingest.
+            with conn.cursor().copy("COPY artifacts (id, artifact_type, source, created_at) "
+                                    "FROM STDIN") as copy:
+                for i, aid in enumerate(ids):
+                    copy.write_row((aid, "note", f"bench-trigger-{i // PER_CONVERSATION}",
+                                    TRIGGER_EPOCH + datetime.timedelta(seconds=i)))
             with conn.cursor().copy("COPY artifact_versions (artifact_id, version_number, "
                                     "content, content_hash) FROM STDIN") as copy:
                 for aid, text in zip(ids, texts, strict=True):

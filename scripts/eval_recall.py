@@ -175,20 +175,27 @@ async def wait_healthy(client: httpx.AsyncClient) -> None:
 
 
 async def ingest(client: httpx.AsyncClient, docs: list[Doc], concurrency: int) -> dict[str, str]:
-    """POST every doc (idempotent on source + external_id); artifact id -> external id."""
-    queue: asyncio.Queue[Doc] = asyncio.Queue()
+    """POST every doc (idempotent on source + external_id); artifact id -> external id.
+    Each source's docs are posted one after another, in order, as a client replaying a
+    conversation would (a short message is indexed with the message stored before it);
+    `concurrency` sources at a time."""
+    by_source: dict[str, list[Doc]] = defaultdict(list)
     for doc in docs:
-        queue.put_nowait(doc)
+        by_source[doc.source].append(doc)
+    queue: asyncio.Queue[list[Doc]] = asyncio.Queue()
+    for group in by_source.values():
+        queue.put_nowait(group)
     found: dict[str, str] = {}
 
     async def worker() -> None:
         while not queue.empty():
-            doc = queue.get_nowait()
-            body = {"kind": doc.kind, "content": doc.content, "source": doc.source,
-                    "external_id": doc.external_id, "title": doc.title, "metadata": doc.metadata}
-            response = await client.post("/api/v1/artifacts", json=body)
-            response.raise_for_status()
-            found[response.json()["id"]] = doc.external_id
+            for doc in queue.get_nowait():
+                body = {"kind": doc.kind, "content": doc.content, "source": doc.source,
+                        "external_id": doc.external_id, "title": doc.title,
+                        "metadata": doc.metadata}
+                response = await client.post("/api/v1/artifacts", json=body)
+                response.raise_for_status()
+                found[response.json()["id"]] = doc.external_id
 
     await asyncio.gather(*[worker() for _ in range(concurrency)])
     return found

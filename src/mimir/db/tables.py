@@ -80,7 +80,7 @@ artifacts = Table(
           postgresql_where=text("external_id IS NOT NULL")),
     Index(None, "created_at", "id"),
     Index(None, "metadata", postgresql_using="gin", postgresql_ops={"metadata": "jsonb_path_ops"}),
-    Index(None, "source"),
+    Index(None, "source", "created_at", "id"),
 )
 
 artifact_versions = Table(

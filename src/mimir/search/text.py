@@ -14,7 +14,8 @@ Rules:
   frequencies of the postings table, document length in word occurrences. The latest
   version of each artifact is indexed in `search_postings` (migration 0007) together with
   its context: the artifact's title and the short string values of its metadata (a
-  speaker, a date). `any` over latest versions reads only the query terms' postings, so
+  speaker, a date), and, for a short note in a conversation's source, the first words of
+  the note stored just before it (migration 0010). `any` over latest versions reads only the query terms' postings, so
   its cost follows the terms, not the collection. Other cases (`all`, older versions,
   another language, intents and decisions) match with the GIN index or an on-the-fly
   vector and score each candidate with the same BM25 (`mimir_bm25`); another language
