@@ -6,41 +6,41 @@
 -- graphql/loaders.py fills it in once at import. Orders are the read model's link orders
 -- (tests/unit/test_read_model.py compares them).
 
--- name: load_artifacts
+-- name: loaders_artifacts
 -- Artifacts by id.
 SELECT {columns} FROM artifacts a WHERE a.id = ANY(:ids::uuid[]);
 
--- name: load_versions
+-- name: loaders_versions
 -- Versions by id, without content.
 SELECT {columns} FROM artifact_versions a WHERE a.id = ANY(:ids::uuid[]);
 
--- name: load_versions_of_artifacts
+-- name: loaders_versions_of_artifacts
 -- Every version of these artifacts, oldest first, without content.
 SELECT {columns} FROM artifact_versions a WHERE a.artifact_id = ANY(:ids::uuid[])
  ORDER BY a.artifact_id, a.version_number;
 
--- name: load_version_contents
+-- name: loaders_version_contents
 -- The content of versions by id.
 SELECT id, content FROM artifact_versions WHERE id = ANY(:ids::uuid[]);
 
--- name: load_spans
+-- name: loaders_spans
 -- Spans by id, with their artifact and covered text.
 SELECT {columns}
   FROM spans a JOIN artifact_versions v ON v.id = a.artifact_version_id
  WHERE a.id = ANY(:ids::uuid[]);
 
--- name: load_spans_of_versions
+-- name: loaders_spans_of_versions
 -- Every span of these versions, in offset order, with its covered text.
 SELECT {columns}
   FROM spans a JOIN artifact_versions v ON v.id = a.artifact_version_id
  WHERE a.artifact_version_id = ANY(:ids::uuid[])
  ORDER BY a.artifact_version_id, a.start_offset, a.end_offset, a.id;
 
--- name: load_provenance
+-- name: loaders_provenance
 -- Provenance records by id, with their evidence span ids in order.
 SELECT {columns} FROM provenance a WHERE a.id = ANY(:ids::uuid[]);
 
--- name: load_provenance_of_targets
+-- name: loaders_provenance_of_targets
 -- Provenance of entities given as parallel arrays of types and ids, oldest first.
 SELECT {columns}
   FROM provenance a
@@ -48,39 +48,39 @@ SELECT {columns}
     ON a.target_type = k.target_type AND a.target_id = k.target_id
  ORDER BY a.created_at, a.id;
 
--- name: load_provenance_citing_spans
+-- name: loaders_provenance_citing_spans
 -- Provenance records that cite these spans as evidence, with the citing span id.
 SELECT e.span_id AS cited_span_id, {columns}
   FROM provenance_evidence e JOIN provenance a ON a.id = e.provenance_id
  WHERE e.span_id = ANY(:ids::uuid[])
  ORDER BY a.created_at, a.id;
 
--- name: load_intents
+-- name: loaders_intents
 -- Intents by id.
 SELECT {columns} FROM intents a WHERE a.id = ANY(:ids::uuid[]);
 
--- name: load_intents_of_groups
+-- name: loaders_intents_of_groups
 -- Member intents of these groups, oldest first.
 SELECT {columns} FROM intents a WHERE a.intent_group_id = ANY(:ids::uuid[])
  ORDER BY a.created_at, a.id;
 
--- name: load_intent_groups
+-- name: loaders_intent_groups
 -- Intent groups by id.
 SELECT {columns} FROM intent_groups a WHERE a.id = ANY(:ids::uuid[]);
 
--- name: load_decisions
+-- name: loaders_decisions
 -- Decisions by id.
 SELECT {columns} FROM decisions a WHERE a.id = ANY(:ids::uuid[]);
 
--- name: load_decisions_superseded_by
+-- name: loaders_decisions_superseded_by
 -- The decisions that these decisions superseded (keyed by superseded_by_id).
 SELECT {columns} FROM decisions a WHERE a.superseded_by_id = ANY(:ids::uuid[]);
 
--- name: load_relations
+-- name: loaders_relations
 -- Relations by id.
 SELECT {columns} FROM relations a WHERE a.id = ANY(:ids::uuid[]);
 
--- name: load_relations_of_entities
+-- name: loaders_relations_of_entities
 -- Relations with either end among entities given as parallel arrays of types and ids.
 SELECT {columns}
   FROM relations a
@@ -89,6 +89,6 @@ SELECT {columns}
     OR (a.target_type = k.entity_type AND a.target_id = k.entity_id)
  ORDER BY a.created_at, a.id;
 
--- name: load_embedding_spaces
+-- name: loaders_embedding_spaces
 -- Every embedding space, by name.
 SELECT {columns} FROM embedding_spaces a ORDER BY a.name;

@@ -252,11 +252,11 @@ class TestLoaderSql:
 
     def test_the_parser_reads_what_it_should(self):
         """The checks above are only as good as the parsing: spot-check it."""
-        assert _selected("load_provenance_citing_spans")[:2] == ["cited_span_id", "id"]
-        assert "evidence_span_ids" in _selected("load_provenance")
-        assert _order("load_spans_of_versions") == ["artifact_version_id", "start_offset",
+        assert _selected("loaders_provenance_citing_spans")[:2] == ["cited_span_id", "id"]
+        assert "evidence_span_ids" in _selected("loaders_provenance")
+        assert _order("loaders_spans_of_versions") == ["artifact_version_id", "start_offset",
                                                     "end_offset", "id"]
-        assert _order("load_provenance") == []  # the array_agg's ORDER BY is not the query's
+        assert _order("loaders_provenance") == []  # the array_agg's ORDER BY is not the query's
 
     def test_loader_statements_take_their_columns_from_the_model(self):
         """Every statement returning rows of a type leaves its select list to the model."""

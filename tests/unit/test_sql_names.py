@@ -13,12 +13,6 @@ from mimir.paths import PROJECT_ROOT, SQL_DIR
 _NAME = re.compile(r"^-- name: ([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 _REFERENCE = re.compile(r"\bqueries\.([a-z_][a-z0-9_]*)\b")
 
-# Files whose names do not follow the rule yet.
-EXEMPT = {
-    "loaders": "renamed with the read model",  # its queries are named load_<what>
-}
-
-
 def _names(path) -> list[str]:
     return _NAME.findall(path.read_text(encoding="utf-8"))
 
@@ -31,14 +25,8 @@ def _sql_files():
 def test_query_names_start_with_their_file_stem(path) -> None:
     names = _names(path)
     assert names, f"{path.name} defines no named query"
-    if path.stem in EXEMPT:
-        pytest.skip(f"{path.name}: {EXEMPT[path.stem]}")
     wrong = [name for name in names if not name.startswith(f"{path.stem}_")]
     assert not wrong, f"{path.name}: rename {wrong} to start with {path.stem}_"
-
-
-def test_exemptions_name_existing_files() -> None:
-    assert {p.stem for p in _sql_files()} >= set(EXEMPT)
 
 
 def test_query_names_are_unique() -> None:

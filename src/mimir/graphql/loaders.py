@@ -25,24 +25,24 @@ EntityKey = tuple[str, uuid.UUID]
 # the requested keys by, one row or a list per key). tests/unit/test_read_model.py checks
 # each query's columns and order against the read model (graphql/model.py).
 LOADER_QUERIES: dict[str, tuple[str, str, bool]] = {
-    "artifact": ("load_artifacts", "id", False),
-    "version": ("load_versions", "id", False),
-    "versions_of_artifact": ("load_versions_of_artifacts", "artifact_id", True),
-    "version_content": ("load_version_contents", "id", False),
-    "span": ("load_spans", "id", False),
-    "spans_of_version": ("load_spans_of_versions", "artifact_version_id", True),
-    "provenance": ("load_provenance", "id", False),
-    "provenance_citing_span": ("load_provenance_citing_spans", "cited_span_id", True),
-    "intent": ("load_intents", "id", False),
-    "intents_of_group": ("load_intents_of_groups", "intent_group_id", True),
-    "intent_group": ("load_intent_groups", "id", False),
-    "decision": ("load_decisions", "id", False),
-    "decision_superseded_by": ("load_decisions_superseded_by", "superseded_by_id", False),
-    "relation": ("load_relations", "id", False),
+    "artifact": ("loaders_artifacts", "id", False),
+    "version": ("loaders_versions", "id", False),
+    "versions_of_artifact": ("loaders_versions_of_artifacts", "artifact_id", True),
+    "version_content": ("loaders_version_contents", "id", False),
+    "span": ("loaders_spans", "id", False),
+    "spans_of_version": ("loaders_spans_of_versions", "artifact_version_id", True),
+    "provenance": ("loaders_provenance", "id", False),
+    "provenance_citing_span": ("loaders_provenance_citing_spans", "cited_span_id", True),
+    "intent": ("loaders_intents", "id", False),
+    "intents_of_group": ("loaders_intents_of_groups", "intent_group_id", True),
+    "intent_group": ("loaders_intent_groups", "id", False),
+    "decision": ("loaders_decisions", "id", False),
+    "decision_superseded_by": ("loaders_decisions_superseded_by", "superseded_by_id", False),
+    "relation": ("loaders_relations", "id", False),
 }
 # Loaders keyed by (entity_type, id) pairs.
-ENTITY_LOADER_QUERIES = {"provenance_of": "load_provenance_of_targets",
-                         "relations_of": "load_relations_of_entities"}
+ENTITY_LOADER_QUERIES = {"provenance_of": "loaders_provenance_of_targets",
+                         "relations_of": "loaders_relations_of_entities"}
 
 
 def statement(query_name: str, type_name: str | None) -> str:

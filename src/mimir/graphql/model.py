@@ -288,7 +288,7 @@ BY_ID: dict[str, str] = {
 }
 # Root lists: field -> (type, order). Compiled; the resolver reads the named loader query.
 ROOT_LISTS: dict[str, tuple[str, str, str]] = {
-    "embeddingSpaces": ("EmbeddingSpace", "{a}.name", "load_embedding_spaces"),
+    "embeddingSpaces": ("EmbeddingSpace", "{a}.name", "loaders_embedding_spaces"),
 }
 # Root fields only the Strawberry path serves, and why.
 ROOT_RESOLVER_ONLY: dict[str, str] = {
