@@ -31,7 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_recall import percentile, wait_healthy, wait_indexed  # noqa: E402
+from eval_recall import percentile, wait_healthy, wait_indexed
 
 TOPICS = ["weekly sync", "release train", "database failover", "sourdough starter",
           "tomato seedlings", "invoice approval", "onboarding checklist", "api keys",
