@@ -29,7 +29,7 @@ from mimir.intents.rest import router as intents_router
 from mimir.jobs.rest import router as jobs_router
 from mimir.jobs.worker import JobWorker
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
-from mimir.mcp.http import mount_mcp
+from mimir.mcp.http import mount_mcp, running_sessions
 from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
 from mimir.relations.rest import router as relations_router
@@ -134,7 +134,7 @@ def create_app(
             backfill.add_done_callback(_log_failure)
         log.info("mimir ready", version=__version__, embedded=prepared.is_embedded)
         try:
-            async with mcp_server.session_manager.run():
+            async with running_sessions(mcp_server):
                 yield
         finally:
             if worker is not None:

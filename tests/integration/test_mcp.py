@@ -173,3 +173,31 @@ class TestStdio:
             await _bad_inputs(session)
             recalled = result(await session.call_tool("recall", {"query": "release"}))
             assert recalled["mode"] == "text" and "full-text" in recalled["notice"]
+
+
+class TestHybrid:
+    async def test_recall_ranks_as_rest_hybrid_and_cites_each_hit(self, db_conninfo, tmp_path):
+        """With the default local embedding provider, recall is REST's hybrid search (same
+        hits, same order) with every version hit quoted exactly."""
+        notes = [SAID, "The release train leaves every second Tuesday at noon.",
+                 "Sourdough needs its starter fed the night before baking.",
+                 "We keep a standby database ready so the sync survives a failover."]
+        with live_server(db_conninfo, tmp_path) as base:
+            async with http_session(base, None) as session:
+                for i, note in enumerate(notes):
+                    result(await session.call_tool("remember", {
+                        "content": note, "kind": "message" if i % 2 else "note"}))
+                result(await session.call_tool("record_decision", {
+                    "statement": "The weekly sync stays on Thursday"}))
+                recalled = result(await session.call_tool("recall", {
+                    "query": "when is the weekly sync", "limit": 10}))
+            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+                rest = (await http.post("/api/v1/search/hybrid", json={
+                    "query": "when is the weekly sync", "limit": 10})).json()
+        assert recalled["mode"] == "hybrid" and recalled["notice"] is None
+        assert [(h["entity_type"], h["entity_id"]) for h in recalled["hits"]] == [
+            (h["entity_type"], h["entity_id"]) for h in rest["hits"]]
+        assert len(recalled["hits"]) >= 3
+        for hit in recalled["hits"]:
+            if hit["entity_type"] == "artifact_version":
+                check_citation(db_conninfo, hit)
