@@ -28,8 +28,9 @@ CLIENT = Implementation(name="mimir-test-agent", version="1.2.3")
 def server_env(conninfo: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"MIMIR_TEST_DATABASE_URL", "POSTGRES_PASSWORD", "MIMIR_REQUIRE_AUTH"}}
-    env.update(DATABASE_URL=database_url(conninfo), MIMIR_DATA_DIR=str(tmp_path / "data"),
-               MIMIR_WORKER="off", LOG_LEVEL="WARNING", **extra)
+    env.update(DATABASE_URL=database_url(conninfo) if conninfo else "",
+               MIMIR_DATA_DIR=str(tmp_path / "data"), MIMIR_WORKER="off", LOG_LEVEL="WARNING")
+    env.update(extra)
     return env
 
 

@@ -76,11 +76,17 @@ def mcp() -> None:
     """Serve the MCP tools and resources over stdio (for desktop MCP clients) on the
     configured database, or the embedded one like `serve`. Logs go to stderr."""
     import asyncio
+    import signal
 
     from mimir.mcp.stdio import run_stdio
 
     settings = _settings()
     database = _prepare(settings)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # clients stop their server with SIGTERM: stop PostgreSQL too
+
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         asyncio.run(run_stdio(settings, database))
     except KeyboardInterrupt:

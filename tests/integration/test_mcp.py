@@ -4,6 +4,8 @@ recall returns is checked against the stored version."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import psycopg
 from psycopg.rows import dict_row
@@ -133,6 +135,10 @@ class TestHttp:
                 assert artifact["version"]["version_number"] == 1
                 resource = await session.read_resource(f"mimir://artifacts/{artifact_id}/versions/1")
                 assert SAID in resource.contents[0].text
+                listed = (await session.list_resources()).resources
+                assert [r.uri for r in listed] == [f"mimir://artifacts/{artifact_id}"]
+                opened = await session.read_resource(listed[0].uri)
+                assert '"version_number":1' in opened.contents[0].text
                 templates = (await session.list_resource_templates()).resource_templates
                 assert {t.uri_template for t in templates} == {
                     "mimir://artifacts/{artifact_id}",
@@ -201,3 +207,24 @@ class TestHybrid:
         for hit in recalled["hits"]:
             if hit["entity_type"] == "artifact_version":
                 check_citation(db_conninfo, hit)
+
+
+class TestStdioEmbedded:
+    async def test_stdio_starts_the_embedded_database(self, pg_data_dir, tmp_path):
+        """Without DATABASE_URL, `mimir mcp` starts the embedded PostgreSQL in
+        MIMIR_DATA_DIR (like `mimir serve`), keeps stdout for the protocol, and stops it
+        when the client goes away."""
+        env = server_env("", tmp_path, MIMIR_EMBEDDING_PROVIDER="none",
+                         MIMIR_DATA_DIR=str(pg_data_dir / "data"))
+        del env["DATABASE_URL"]
+        async with stdio_session(env) as session:
+            stored = result(await session.call_tool("remember", {"content": SAID}))
+            assert stored["citation"]["quote"] == SAID
+            [hit] = result(await session.call_tool("recall", {"query": "weekly sync"}))["hits"]
+            assert hit["quote"] == SAID and hit["artifact_id"] == stored["artifact_id"]
+        pid_file = pg_data_dir / "data" / "pgdata" / "postmaster.pid"
+        for _ in range(100):
+            if not pid_file.exists():
+                break
+            await asyncio.sleep(0.1)
+        assert not pid_file.exists(), "PostgreSQL outlived `mimir mcp`"

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp_types import ListToolsResult
+from mcp_types import ListResourcesResult, ListToolsResult
 
 from mimir import __version__
 from mimir.auth.keys import allows
 from mimir.mcp.access import request_key_scope
-from mimir.mcp.resources import register_resources
+from mimir.mcp.resources import list_artifact_resources, register_resources
 from mimir.mcp.tools_read import register_read_tools
 from mimir.mcp.tools_write import WRITE_TOOLS, register_write_tools
 
@@ -23,7 +23,10 @@ INSTRUCTIONS = (
 
 
 class MimirMCP(MCPServer):
-    """MCPServer that lists only the tools the caller's key may call."""
+    """MCPServer that lists only the tools the caller's key may call, and the stored
+    artifacts as resources."""
+
+    state: Any = None
 
     async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
         result = await super()._handle_list_tools(ctx, params)
@@ -32,10 +35,14 @@ class MimirMCP(MCPServer):
             result.tools = [t for t in result.tools if t.name not in WRITE_TOOLS]
         return result
 
+    async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
+        return await list_artifact_resources(self.state, getattr(params, "cursor", None))
+
 
 def build_server(state: Any) -> MimirMCP:
     server = MimirMCP("mimir", title="Mímir", version=__version__, instructions=INSTRUCTIONS,
                       website_url=None, log_level="WARNING")
+    server.state = state
     register_read_tools(server, state)
     register_write_tools(server, state)
     register_resources(server, state)
