@@ -42,7 +42,7 @@ def require_write(ctx: Context, tool: str) -> None:
     if not may_write(ctx):
         raise ToolError(f"{tool} writes to memory, and this API key has scope "
                         f"{key_scope(ctx)!r}: call it with a write key (`mimir keys create "
-                        "--scope write`)")
+                        "--name NAME --scope write` makes one)")
 
 
 def client_identity(ctx: Context) -> tuple[str, str | None]:
