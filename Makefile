@@ -13,14 +13,17 @@ test: $(STAMP)  ## Run the whole test suite against a real PostgreSQL
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml poetry.lock graphiql/package-lock.json
+$(STAMP): pyproject.toml poetry.lock graphiql/package-lock.json tests/mcp_inspector/package-lock.json
 	@$(POETRY) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'poetry>=2.1,<3'
 	$(POETRY) install --no-interaction --sync
-	@# GraphiQL's browser files, served at /graphql-assets so /graphql works offline.
+	@# GraphiQL's browser files, served at /graphql-assets so /graphql works offline; the MCP
+	@# Inspector, a third-party MCP client the tests drive (tests/mcp_inspector).
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix graphiql --no-audit --no-fund --loglevel=error; \
+		npm ci --prefix tests/mcp_inspector --no-audit --no-fund --loglevel=error; \
 	else \
-		echo "npm not found: GraphiQL at /graphql will load its files from unpkg.com"; \
+		echo "npm not found: GraphiQL at /graphql will load its files from unpkg.com;" \
+			"the MCP Inspector test will be skipped"; \
 	fi
 	@touch $(STAMP)
 

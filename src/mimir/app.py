@@ -29,6 +29,7 @@ from mimir.intents.rest import router as intents_router
 from mimir.jobs.rest import router as jobs_router
 from mimir.jobs.worker import JobWorker
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
+from mimir.mcp.http import mount_mcp, running_sessions
 from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
 from mimir.relations.rest import router as relations_router
@@ -133,7 +134,8 @@ def create_app(
             backfill.add_done_callback(_log_failure)
         log.info("mimir ready", version=__version__, embedded=prepared.is_embedded)
         try:
-            yield
+            async with running_sessions(mcp_server):
+                yield
         finally:
             if worker is not None:
                 await worker.stop()  # running jobs get a few seconds to finish
@@ -164,6 +166,7 @@ def create_app(
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     if settings.graphiql:
         mount_graphiql_assets(app)
+    mcp_server = mount_mcp(app)
     # Last added runs first: the request log wraps the body timeout, the body limit and the
     # last-resort error handler, so every response carries the request id.
     if settings.graphql_compiled_reads:

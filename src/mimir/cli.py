@@ -72,6 +72,30 @@ def serve(
 
 
 @app.command()
+def mcp() -> None:
+    """Serve the MCP tools and resources over stdio (for desktop MCP clients) on the
+    configured database, or the embedded one like `serve`. Logs go to stderr."""
+    import asyncio
+    import signal
+
+    from mimir.mcp.stdio import run_stdio
+
+    settings = _settings()
+    database = _prepare(settings)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # clients stop their server with SIGTERM: stop PostgreSQL too
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        asyncio.run(run_stdio(settings, database))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        database.close()
+
+
+@app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(
         min=1, max=64, help="Jobs run at once (default MIMIR_WORKER_CONCURRENCY).")] = None,

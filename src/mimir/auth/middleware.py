@@ -3,7 +3,7 @@
 Authentication is required when MIMIR_REQUIRE_AUTH is set or any active key exists. Read
 keys may only read: REST methods other than GET/HEAD/OPTIONS need `write`, except the
 search endpoints (reads sent as POST); GraphQL requests pass, and mutations are checked
-against the scope in the GraphQL layer. Keys never reach the logs: the request log does
+against the scope in the GraphQL layer; /mcp passes, and each MCP tool checks its scope. Keys never reach the logs: the request log does
 not record headers.
 """
 
@@ -22,6 +22,7 @@ OPEN_PATHS = frozenset({"/health", "/api/v1/health"})
 OPEN_PREFIXES = ("/graphql-assets/",)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_POST_PREFIXES = ("/api/v1/search/", "/graphql")
+MCP_PATH = "/mcp"
 
 
 def client_address(scope: Scope) -> str:
@@ -45,6 +46,8 @@ def parse_authorization(headers: Headers) -> str | None:
 
 
 def needed_scope(method: str, path: str) -> str:
+    if path == MCP_PATH:  # each MCP tool checks the scope it needs (mimir/mcp/access.py)
+        return "read"
     if method in READ_METHODS or path.startswith(READ_POST_PREFIXES):
         return "read"
     return "write"
