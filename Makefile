@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml poetry.lock graphiql/package-lock.json tests/mcp_inspec
 	@# Inspector, a third-party MCP client the tests drive (tests/mcp_inspector).
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix graphiql --no-audit --no-fund --loglevel=error; \
-		npm ci --prefix tests/mcp_inspector --no-audit --no-fund --loglevel=error; \
+		npm install --prefix tests/mcp_inspector --no-save --no-audit --no-fund --loglevel=error; \
 	else \
 		echo "npm not found: GraphiQL at /graphql will load its files from unpkg.com;" \
 			"the MCP Inspector test will be skipped"; \
