@@ -93,4 +93,6 @@ async def read_audit(
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many entries.",
                                 examples=[50])] = 50,
 ):
+    """Admin actions (erasures now; key and namespace changes later), newest first. Admin
+    keys only."""
     return json_response({"items": await service.audit_log(conn, action=action, limit=limit)})
