@@ -231,3 +231,24 @@ async def test_only_admin_keys_erase_and_inputs_are_strict(client, db_conninfo):
     assert missing.status_code == 404
     with _connect(db_conninfo) as conn:
         assert conn.execute("SELECT count(*) AS n FROM erasures").fetchone()["n"] == 0
+
+
+async def test_cli_erases_and_refuses_bad_input(client, db_conninfo):
+    import json
+    import subprocess
+
+    from tests.faults import MIMIR, mimir_env
+
+    artifact = await make_artifact(client, content=f"cli {MARKER}")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([MIMIR, "erase", *args], check=False, capture_output=True,
+                              text=True, timeout=120, env=mimir_env(db_conninfo))
+
+    bad = run("artifact", "not-a-uuid", "--reason", "r")
+    assert bad.returncode == 2 and "UUID" in bad.stderr
+    done = run("artifact", artifact["id"], "--reason", "asked by the user", "--no-vacuum")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["counts"]["versions"] == 1 and record["erased_by"].startswith("cli:")
+    assert marker_hits(db_conninfo) == []
