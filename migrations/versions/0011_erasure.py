@@ -19,7 +19,9 @@ tombstone (erasure_id set, identity columns unchanged), and only while the trans
 setting `mimir.erasing` is 'on', which only mimir_erase() sets (set_config(..., true): it
 ends with the transaction, and mimir_erase turns it off before returning). The setting is a
 guard against accidents, not a security boundary: a role that can run SQL can set it.
-DELETE and TRUNCATE of versions stay refused.
+DELETE and TRUNCATE of versions stay refused. The span check (0009's
+mimir_check_span_within_version) measures a tombstone by its length before erasure, so
+its spans keep their offsets through export and restore.
 
 mimir_erase(scope, target, reason, actor) does the whole erasure in the caller's
 transaction and returns a jsonb report; VACUUM FULL of the touched tables (so the text is
@@ -94,6 +96,23 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'artifact versions are append-only (% rejected)', TG_OP
         USING ERRCODE = 'restrict_violation', CONSTRAINT = 'artifact_versions_append_only';
+END $$;
+
+-- A span must end inside its version's content; a tombstone's spans keep the offsets of
+-- the content it had (restore brings them back that way).
+CREATE OR REPLACE FUNCTION mimir_check_span_within_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    version_length integer;
+BEGIN
+    SELECT coalesce(erased_content_length, content_length) INTO version_length
+      FROM artifact_versions WHERE id = NEW.artifact_version_id;
+    IF version_length IS NOT NULL AND NEW.end_offset > version_length THEN
+        RAISE EXCEPTION 'span [%, %) lies outside its version: offsets must be within [0, %]',
+            NEW.start_offset, NEW.end_offset, version_length
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'spans_within_version';
+    END IF;
+    RETURN NEW;
 END $$;
 
 CREATE FUNCTION mimir_erase(erase_scope erasure_scope, erase_target text, erase_reason text,
@@ -260,6 +279,20 @@ END $$;
 
 DOWNGRADE = r"""
 DROP FUNCTION IF EXISTS mimir_erase(erasure_scope, text, text, text);
+CREATE OR REPLACE FUNCTION mimir_check_span_within_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    version_length integer;
+BEGIN
+    SELECT content_length INTO version_length FROM artifact_versions
+     WHERE id = NEW.artifact_version_id;
+    IF version_length IS NOT NULL AND NEW.end_offset > version_length THEN
+        RAISE EXCEPTION 'span [%, %) lies outside its version: offsets must be within [0, %]',
+            NEW.start_offset, NEW.end_offset, version_length
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'spans_within_version';
+    END IF;
+    RETURN NEW;
+END $$;
 CREATE OR REPLACE FUNCTION mimir_reject_version_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'artifact versions are append-only (% rejected)', TG_OP

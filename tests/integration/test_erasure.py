@@ -252,3 +252,59 @@ async def test_cli_erases_and_refuses_bad_input(client, db_conninfo):
     record = json.loads(done.stdout)
     assert record["counts"]["versions"] == 1 and record["erased_by"].startswith("cli:")
     assert marker_hits(db_conninfo) == []
+
+
+async def test_graphql_erase_needs_an_admin_key(client, db_conninfo):
+    artifact = await make_artifact(client, content=f"graphql {MARKER}")
+    keys = await _keys(db_conninfo)
+    mutation = ("mutation($t: String!) { erase(input: {scope: ARTIFACT, target: $t, "
+                "reason: \"asked\", vacuum: false}) { id erasedBy counts versionIds "
+                "derivedIntentIds } }")
+    body = {"query": mutation, "variables": {"t": artifact["id"]}}
+    refused = (await client.post("/graphql", json=body, headers=_bearer(keys["write"]))).json()
+    assert refused["errors"][0]["extensions"]["code"] == "forbidden", refused
+    done = (await client.post("/graphql", json=body, headers=_bearer(keys["admin"]))).json()
+    assert "errors" not in done, done
+    assert done["data"]["erase"]["counts"]["versions"] == 1
+    assert done["data"]["erase"]["erasedBy"].startswith("key:mimir_")
+    read = (await client.post("/graphql", headers=_bearer(keys["admin"]), json={
+        "query": "query($id: UUID!) { artifact(id: $id) { title latestVersion { content "
+                 "erasureId erasedContentLength } } }", "variables": {"id": artifact["id"]}}))
+    version = read.json()["data"]["artifact"]["latestVersion"]
+    assert version["content"] == "" and version["erasureId"] == done["data"]["erase"]["id"]
+    assert version["erasedContentLength"] == len(f"graphql {MARKER}")
+    bad = (await client.post("/graphql", headers=_bearer(keys["admin"]), json={
+        **body, "variables": {"t": "nope"}})).json()
+    assert bad["errors"], bad
+    assert marker_hits(db_conninfo) == []
+
+
+async def test_a_tombstone_exports_and_restores_as_a_tombstone(client, db_conninfo, pg_server):
+    import orjson
+
+    from tests.integration.test_portability import _export, _restore
+
+    artifact = await make_artifact(client, content=f"export {MARKER}")
+    span = await make_span(client, artifact_id=artifact["id"], version_number=1,
+                           start_offset=0, end_offset=6)
+    await client.post("/api/v1/intents", json={
+        "statement": "s", "provenance": {"model_id": "m", "evidence_span_ids": [span["id"]]}})
+    erased = (await client.post("/api/v1/admin/erasures", json={
+        "scope": "artifact", "target": artifact["id"], "reason": "r", "vacuum": False})).json()
+    data = await _export(db_conninfo)
+    assert MARKER.encode() not in data
+    records = [orjson.loads(line) for line in data.splitlines()[1:]]
+    [version] = [r["data"] for r in records if r["type"] == "artifact_versions"]
+    assert (version["content"], version["erasure_id"], version["erased_content_length"]) == (
+        "", erased["id"], len(f"export {MARKER}"))
+    target = pg_server.conninfo(pg_server.create_database(template=pg_server.template))
+    try:
+        await _restore(target, data)
+        with _connect(target) as conn:
+            row = conn.execute("SELECT v.erasure_id, e.reason, pe.erasure_id AS evidence"
+                               "  FROM artifact_versions v JOIN erasures e ON e.id = v.erasure_id"
+                               "  CROSS JOIN provenance_evidence pe").fetchone()
+        assert str(row["erasure_id"]) == erased["id"] == str(row["evidence"])
+        assert (await check_conninfo(target)).ok
+    finally:
+        pg_server.drop_database(psycopg.conninfo.conninfo_to_dict(target)["dbname"])
