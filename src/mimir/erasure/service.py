@@ -30,7 +30,7 @@ VACUUMED_TABLES = ("artifact_versions", "artifacts", "spans", "search_postings",
                    "provenance", "provenance_evidence", "relations")
 
 
-class ErasureScope(str, enum.Enum):
+class ErasureScope(enum.StrEnum):
     """What one erasure covers; a `namespace` scope is meant to join these later."""
 
     ARTIFACT = "artifact"
