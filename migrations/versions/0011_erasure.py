@@ -98,23 +98,6 @@ BEGIN
         USING ERRCODE = 'restrict_violation', CONSTRAINT = 'artifact_versions_append_only';
 END $$;
 
--- A span must end inside its version's content; a tombstone's spans keep the offsets of
--- the content it had (restore brings them back that way).
-CREATE OR REPLACE FUNCTION mimir_check_span_within_version() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    version_length integer;
-BEGIN
-    SELECT coalesce(erased_content_length, content_length) INTO version_length
-      FROM artifact_versions WHERE id = NEW.artifact_version_id;
-    IF version_length IS NOT NULL AND NEW.end_offset > version_length THEN
-        RAISE EXCEPTION 'span [%, %) lies outside its version: offsets must be within [0, %]',
-            NEW.start_offset, NEW.end_offset, version_length
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'spans_within_version';
-    END IF;
-    RETURN NEW;
-END $$;
-
 CREATE FUNCTION mimir_erase(erase_scope erasure_scope, erase_target text, erase_reason text,
                             erase_actor text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -279,20 +262,6 @@ END $$;
 
 DOWNGRADE = r"""
 DROP FUNCTION IF EXISTS mimir_erase(erasure_scope, text, text, text);
-CREATE OR REPLACE FUNCTION mimir_check_span_within_version() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    version_length integer;
-BEGIN
-    SELECT content_length INTO version_length FROM artifact_versions
-     WHERE id = NEW.artifact_version_id;
-    IF version_length IS NOT NULL AND NEW.end_offset > version_length THEN
-        RAISE EXCEPTION 'span [%, %) lies outside its version: offsets must be within [0, %]',
-            NEW.start_offset, NEW.end_offset, version_length
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'spans_within_version';
-    END IF;
-    RETURN NEW;
-END $$;
 CREATE OR REPLACE FUNCTION mimir_reject_version_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'artifact versions are append-only (% rejected)', TG_OP
@@ -309,10 +278,32 @@ DROP TYPE IF EXISTS erasure_scope;
 """
 
 
+# A span must end inside its version's content; from 0011 on, a tombstone's spans keep the
+# offsets of the content it had (restore brings them back that way). {length} is the
+# length measured: 0011's, or 0009's on downgrade.
+SPAN_CHECK = r"""
+CREATE OR REPLACE FUNCTION mimir_check_span_within_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    version_length integer;
+BEGIN
+    SELECT {length} INTO version_length FROM artifact_versions WHERE id = NEW.artifact_version_id;
+    IF version_length IS NOT NULL AND NEW.end_offset > version_length THEN
+        RAISE EXCEPTION 'span [%, %) lies outside its version: offsets must be within [0, %]',
+            NEW.start_offset, NEW.end_offset, version_length
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'spans_within_version';
+    END IF;
+    RETURN NEW;
+END $$;
+"""
+
+
 def upgrade() -> None:
     op.execute(UPGRADE)
+    op.execute(SPAN_CHECK.replace("{length}", "coalesce(erased_content_length, content_length)"))
 
 
 def downgrade() -> None:
     # Tombstones stay empty after a downgrade: erased text is not restored.
     op.execute(DOWNGRADE)
+    op.execute(SPAN_CHECK.replace("{length}", "content_length"))
