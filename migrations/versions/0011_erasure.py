@@ -144,6 +144,11 @@ BEGIN
           FROM artifact_versions v
          WHERE v.artifact_id = ANY(artifact_ids) AND v.erasure_id IS NULL;
     END IF;
+    -- Wait for any chunking of these versions in progress (the embedding jobs take the same
+    -- lock, sql/embeddings.sql): chunks made from the text before the erasure commit first
+    -- and are erased with it, and a job that starts later reads the tombstone.
+    PERFORM pg_advisory_xact_lock(hashtextextended(v::text, 7))
+       FROM unnest(version_ids) AS v ORDER BY v;
     SELECT coalesce(array_agg(DISTINCT v.artifact_id), '{}') INTO touched_artifacts
       FROM artifact_versions v WHERE v.id = ANY(version_ids);
 
