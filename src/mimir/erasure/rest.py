@@ -75,7 +75,7 @@ def actor_of(request: Request) -> str:
 
 
 @router.post("/erasures", status_code=201, summary="Erase an artifact, a version or a source",
-             response_model=ErasureOut, responses=errors(403, 404, 422))
+             response_model=ErasureOut, responses=errors(400, 403, 404, 422))
 async def create_erasure(body: ErasureRequest, request: Request, conn: Conn):
     """The content becomes a tombstone (who, when, why, counts); chunks, vectors, search
     postings and metadata copies go; spans keep offsets but lose their text. Then VACUUM
