@@ -26,23 +26,27 @@ SELECT id FROM artifacts WHERE id = :id FOR UPDATE;
 INSERT INTO artifact_versions (artifact_id, version_number, content, content_hash, metadata,
                                created_by)
 VALUES (:artifact_id, :version_number, :content, :content_hash, :metadata::jsonb, :created_by)
-RETURNING id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by;
+RETURNING id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by,
+       erasure_id, erased_content_length;
 
 -- name: artifacts_get_latest_version^
 -- The newest version of an artifact, without its content.
-SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by
+SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by,
+       erasure_id, erased_content_length
   FROM artifact_versions WHERE artifact_id = :artifact_id
  ORDER BY version_number DESC LIMIT 1;
 
 -- name: artifacts_list_versions
 -- Every version of an artifact, oldest first, without content.
-SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by
+SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by,
+       erasure_id, erased_content_length
   FROM artifact_versions WHERE artifact_id = :artifact_id
  ORDER BY version_number;
 
 -- name: artifacts_get_version_by_number^
 -- One version of an artifact, with its content.
-SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by, content
+SELECT id, artifact_id, version_number, content_hash, content_length, metadata, created_at, created_by,
+       erasure_id, erased_content_length, content
   FROM artifact_versions WHERE artifact_id = :artifact_id AND version_number = :version_number;
 
 -- name: artifacts_list

@@ -69,15 +69,17 @@ SELECT s.id::text AS subject,
  LIMIT :limit;
 
 -- name: integrity_span_outside_content
--- Spans whose offsets are not 0 <= start < end <= the version's length (in code points).
+-- Spans whose offsets are not 0 <= start < end <= the version's length (in code points;
+-- for a tombstone, the length its content had before it was erased).
 SELECT s.id::text AS subject,
        format('%%s span [%%s, %%s) of version %%s (%%s characters)', s.span_type, s.start_offset,
-              s.end_offset, s.artifact_version_id, v.content_length) AS detail,
+              s.end_offset, s.artifact_version_id,
+              coalesce(v.erased_content_length, v.content_length)) AS detail,
        count(*) OVER () AS total
   FROM spans s
   JOIN artifact_versions v ON v.id = s.artifact_version_id
  WHERE s.start_offset < 0 OR s.end_offset <= s.start_offset
-    OR s.end_offset > v.content_length
+    OR s.end_offset > coalesce(v.erased_content_length, v.content_length)
  ORDER BY s.id
  LIMIT :limit;
 

@@ -6,7 +6,8 @@
 
 -- name: portability_list_nonempty_tables^
 -- Which domain tables hold at least one row (restore only goes into an empty database).
-SELECT EXISTS (SELECT 1 FROM artifacts) AS artifacts,
+SELECT EXISTS (SELECT 1 FROM erasures) AS erasures,
+       EXISTS (SELECT 1 FROM artifacts) AS artifacts,
        EXISTS (SELECT 1 FROM artifact_versions) AS artifact_versions,
        EXISTS (SELECT 1 FROM spans) AS spans,
        EXISTS (SELECT 1 FROM intent_groups) AS intent_groups,
@@ -19,8 +20,13 @@ SELECT EXISTS (SELECT 1 FROM artifacts) AS artifacts,
 
 -- name: portability_lock_tables!
 -- Keep other writers out of the domain tables while a restore fills them.
-LOCK TABLE artifacts, artifact_versions, spans, intent_groups, intents, decisions, relations,
+LOCK TABLE erasures, artifacts, artifact_versions, spans, intent_groups, intents, decisions, relations,
     provenance, provenance_evidence, embedding_spaces, embeddings IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: portability_export_erasures
+-- Every erasure record (tombstoned versions refer to them).
+SELECT id, scope::text AS scope, target, reason, erased_by, counts, derived, erased_at
+  FROM erasures ORDER BY erased_at, id;
 
 -- name: portability_export_artifacts
 -- Every artifact.
@@ -28,9 +34,10 @@ SELECT id, artifact_type::text AS kind, title, source, external_id, metadata, cr
   FROM artifacts ORDER BY created_at, id;
 
 -- name: portability_export_artifact_versions
--- Every version with its content, numbered in order per artifact (the gap-free trigger).
+-- Every version with its content, numbered in order per artifact (the gap-free trigger);
+-- a tombstone as it is (empty content, its erasure and its length before).
 SELECT id, artifact_id, version_number, content, content_hash, metadata, created_at,
-       created_by
+       created_by, erasure_id, erased_content_length
   FROM artifact_versions ORDER BY artifact_id, version_number;
 
 -- name: portability_export_spans
@@ -70,8 +77,9 @@ SELECT id, target_type::text AS target_type, target_id, model_id AS model,
   FROM provenance ORDER BY created_at, id;
 
 -- name: portability_export_provenance_evidence
--- Every evidence link of a provenance record to a span.
-SELECT provenance_id, span_id, position
+-- Every evidence link of a provenance record to a span (erasure_id: the span's content
+-- was erased).
+SELECT provenance_id, span_id, position, erasure_id
   FROM provenance_evidence ORDER BY provenance_id, position, span_id;
 
 -- name: portability_export_embedding_spaces
@@ -85,6 +93,10 @@ SELECT id, space_id, target_type::text AS target_type, target_id, embedding::tex
        created_at, metadata
   FROM embeddings ORDER BY space_id, created_at, id;
 
+-- name: portability_copy_erasures!
+-- Bulk load of erasure records.
+COPY erasures (id, scope, target, reason, erased_by, counts, derived, erased_at) FROM STDIN;
+
 -- name: portability_copy_artifacts!
 -- Bulk load of artifacts (COPY, text format).
 COPY artifacts (id, artifact_type, title, source, external_id, metadata, created_at) FROM STDIN;
@@ -92,7 +104,7 @@ COPY artifacts (id, artifact_type, title, source, external_id, metadata, created
 -- name: portability_copy_artifact_versions!
 -- Bulk load of versions; rows must come in version order per artifact.
 COPY artifact_versions (id, artifact_id, version_number, content, content_hash, metadata,
-    created_at, created_by) FROM STDIN;
+    created_at, created_by, erasure_id, erased_content_length) FROM STDIN;
 
 -- name: portability_copy_spans!
 -- Bulk load of spans.
@@ -126,7 +138,7 @@ COPY provenance (id, target_type, target_id, model_id, prompt_version, pipeline_
 
 -- name: portability_copy_provenance_evidence!
 -- Bulk load of evidence links.
-COPY provenance_evidence (provenance_id, span_id, position) FROM STDIN;
+COPY provenance_evidence (provenance_id, span_id, position, erasure_id) FROM STDIN;
 
 -- name: portability_copy_embedding_spaces!
 -- Bulk load of embedding spaces.

@@ -22,14 +22,17 @@ WITH s AS (
 )
 SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
        s.span_type, s.label, s.metadata, s.created_at,
-       substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
+       CASE WHEN v.erasure_id IS NULL
+                 THEN substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) END AS text
   FROM s JOIN artifact_versions v ON v.id = s.artifact_version_id;
 
 -- name: spans_get^
--- One span with its text, derived from its version's content.
+-- One span with its text, derived from its version's content (null once the content is
+-- erased: the span keeps its offsets).
 SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
        s.span_type, s.label, s.metadata, s.created_at,
-       substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
+       CASE WHEN v.erasure_id IS NULL
+                 THEN substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) END AS text
   FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id
  WHERE s.id = :id;
 
@@ -39,7 +42,8 @@ SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_off
 SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
        s.span_type, s.label, s.metadata, s.created_at,
        CASE WHEN :include_text::boolean
-            THEN substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset)
+            THEN CASE WHEN v.erasure_id IS NULL
+                 THEN substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) END
        END AS text
   FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id
  WHERE s.artifact_version_id = :artifact_version_id
@@ -50,7 +54,8 @@ SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_off
 SELECT s.id, s.artifact_version_id, v.artifact_id, v.version_number, s.start_offset, s.end_offset,
        s.span_type, s.label, s.metadata, s.created_at,
        CASE WHEN :include_text::boolean
-            THEN substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset)
+            THEN CASE WHEN v.erasure_id IS NULL
+                 THEN substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) END
        END AS text
   FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id
  WHERE v.artifact_id = :artifact_id

@@ -221,6 +221,21 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
 
 
 @app.command()
+def erase(
+    scope: Annotated[str, typer.Argument(help="artifact, version or source.")],
+    target: Annotated[str, typer.Argument(help="The artifact or version id, or the source.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the erasure record and audit log).")],
+    vacuum: Annotated[bool, typer.Option(help="VACUUM (FULL) the touched tables after.")] = True,
+) -> None:
+    """Erase an artifact, one version or a whole source: content becomes a tombstone, its
+    chunks, vectors, postings and metadata copies go. Prints the erasure record as JSON."""
+    from mimir.erasure.cli import run_erase
+
+    run_erase(_with_connection, _fail, scope=scope, target=target, reason=reason,
+              vacuum=vacuum)
+
+
+@app.command()
 def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead.")] = False,

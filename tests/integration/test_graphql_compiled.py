@@ -171,12 +171,17 @@ async def _seed(client: httpx.AsyncClient) -> None:
             "target_type": target[0], "target_id": target[1], "metadata": METADATA[2]})
     await _post(client, "/api/v1/embeddings/spaces", {"name": "test-space", "model": "m",
                                                       "dimensions": 3, "metadata": METADATA[1]})
+    # A tombstone: both paths give its spans' text as null and show the erasure.
+    await _post(client, "/api/v1/admin/erasures", {
+        "scope": "version", "target": artifacts[-1]["versions"][0]["id"],
+        "reason": "differential", "vacuum": False})
 
 
 ARTIFACT_FIELDS = """id kind title source externalId metadata createdAt __typename
   relations { id relationType sourceType sourceId targetType targetId metadata createdAt }
   provenance { id model }"""
-VERSION_FIELDS = "id artifactId versionNumber contentHash contentLength metadata createdAt content"
+VERSION_FIELDS = ("id artifactId versionNumber contentHash contentLength metadata createdAt content "
+                  "erasureId erasedContentLength")
 SPAN_FIELDS = "id versionId artifactId startOffset endOffset spanType label metadata createdAt text"
 PROVENANCE_FIELDS = """id targetType targetId model promptVersion pipelineVersion parameters
   evidenceSpanIds createdAt evidence { id text version { versionNumber } artifact { title } }

@@ -33,6 +33,12 @@ class VersionOut(ResponseModel):
     created_at: datetime = Field(description="When the version was appended.")
     created_by: str | None = Field(description="Who wrote the version (user or system), if "
                                    "given.", examples=["user:maya"])
+    erasure_id: uuid.UUID | None = Field(description="Set when the version was erased (the "
+                                         "erasure record): its content is then empty, a "
+                                         "tombstone.", examples=[None])
+    erased_content_length: int | None = Field(description="An erased version's length before "
+                                              "erasure (code points); spans' offsets refer "
+                                              "to it.", examples=[None])
 
 
 class VersionWithContent(VersionOut):

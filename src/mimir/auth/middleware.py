@@ -45,9 +45,14 @@ def parse_authorization(headers: Headers) -> str | None:
     return parts[1]
 
 
+ADMIN_PREFIX = "/api/v1/admin"
+
+
 def needed_scope(method: str, path: str) -> str:
     if path == MCP_PATH:  # each MCP tool checks the scope it needs (mimir/mcp/access.py)
         return "read"
+    if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+        return "admin"
     if method in READ_METHODS or path.startswith(READ_POST_PREFIXES):
         return "read"
     return "write"
@@ -105,7 +110,10 @@ class AuthMiddleware:
                 response.headers["Retry-After"] = str(error.details["retry_after_s"])
             await response(scope, receive, send)
             return
-        scope.setdefault("state", {})["api_key_scope"] = key_scope
+        state = scope.setdefault("state", {})
+        state["api_key_scope"] = key_scope
+        # Who, for the audit log: the key's stored prefix, never the key.
+        state["api_key_prefix"] = credential[:12] if key_scope is not None else None
         await self.app(scope, receive, send)
 
     @staticmethod

@@ -96,13 +96,20 @@ artifact_versions = Table(
     _metadata(),
     _timestamp("created_at"),
     Column("created_by", Text),
+    # A tombstone (migration 0011): the erasure that emptied the version, and its length
+    # before, so that spans keep meaningful offsets.
+    Column("erasure_id", UUID(as_uuid=True), ForeignKey("erasures.id", ondelete="RESTRICT")),
+    Column("erased_content_length", Integer),
     PrimaryKeyConstraint("id"),
     UniqueConstraint("artifact_id", "version_number"),
     CheckConstraint("version_number >= 1", name="version_number_positive"),
     CheckConstraint("content_hash = encode(sha256(convert_to(content, 'UTF8')), 'hex')",
                     name="content_hash_is_sha256"),
     _is_object(),
+    CheckConstraint("(erasure_id IS NULL) = (erased_content_length IS NULL) "
+                    "AND (erasure_id IS NULL OR content = '')", name="tombstone"),
     Index(None, "search_vector", postgresql_using="gin"),
+    Index(None, "erasure_id"),
 )
 
 spans = Table(
@@ -224,6 +231,8 @@ provenance_evidence = Table(
     Column("provenance_id", UUID(as_uuid=True), ForeignKey("provenance.id", ondelete="CASCADE"), nullable=False),
     Column("span_id", UUID(as_uuid=True), ForeignKey("spans.id", ondelete="RESTRICT"), nullable=False),
     Column("position", Integer, nullable=False, server_default=text("0")),
+    # Set when the cited span's content was erased (migration 0011).
+    Column("erasure_id", UUID(as_uuid=True), ForeignKey("erasures.id", ondelete="RESTRICT")),
     PrimaryKeyConstraint("provenance_id", "span_id"),
     Index(None, "span_id"),
 )
@@ -333,4 +342,41 @@ api_keys = Table(
     UniqueConstraint("key_hash"),
     CheckConstraint("scope IN ('read', 'write', 'admin')", name="scope"),
     CheckConstraint("name ~ '\\S'", name="name_not_blank"),
+)
+
+
+# Erasure (migration 0011): one row per erasure request; a tombstoned version points at it.
+erasure_scope = Enum("artifact", "version", "source", name="erasure_scope")
+
+erasures = Table(
+    "erasures", metadata,
+    _id(),
+    Column("scope", erasure_scope, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("erased_by", Text, nullable=False),
+    Column("counts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("derived", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _timestamp("erased_at"),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("reason ~ '\\S'", name="reason_not_blank"),
+    CheckConstraint("erased_by ~ '\\S'", name="erased_by_not_blank"),
+    _is_object("counts"),
+    _is_object("derived"),
+    Index(None, "erased_at", "id"),
+)
+
+# Admin actions: erasures now, key and namespace changes later.
+audit_log = Table(
+    "audit_log", metadata,
+    _id(),
+    Column("action", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("subject", Text),
+    _metadata("details"),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("action ~ '^[a-z][a-z0-9_.]{0,63}$'", name="action_format"),
+    _is_object("details"),
+    Index(None, "created_at", "id"),
 )

@@ -290,6 +290,7 @@ class _Compiler:
 
     def span_text(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         return _RENDER["text"].format(SPAN_TEXT.replace("{content}", row.content)
+                                      .replace("{v}", row.version_alias or "")
                                       .replace("{a}", row.alias))
 
     def relation_source(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:

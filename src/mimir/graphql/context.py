@@ -32,19 +32,21 @@ class ReadPool:
 
 class Context(BaseContext):
     def __init__(self, pool: AsyncConnectionPool, settings: Settings,
-                 api_key_scope: str | None = None) -> None:
+                 api_key_scope: str | None = None, api_key_prefix: str | None = None) -> None:
         super().__init__()
         self.pool = pool  # mutations: the services open their own transactions
         self.reads = ReadPool(pool, settings.graphql_statement_timeout)
         self.settings = settings
         self.loaders = Loaders(self.reads)
         self.api_key_scope = api_key_scope
+        self.api_key_prefix = api_key_prefix  # who, for the audit log (never the key)
 
 
 async def get_context(request: Request) -> Context:
     """Called by the GraphQL router once per request."""
+    state = request.scope.get("state", {})
     return Context(request.app.state.pool, request.app.state.settings,
-                   request.scope.get("state", {}).get("api_key_scope"))
+                   state.get("api_key_scope"), state.get("api_key_prefix"))
 
 
 Info = StrawberryInfo[Context, None]

@@ -160,9 +160,11 @@ LINKED: dict[str, Link] = {
     "provenance": Link("Provenance", "{a}.target_type = '{e}' AND {a}.target_id = {p}.id",
                        "provenance_of", "entity", _OLDEST_FIRST, "all"),
 }
-# A span's text: characters [start, end) of its version's content, as Python slices them.
-# The compiler substitutes its own copy of the content for {content}.
-SPAN_TEXT = "substr({content}, {a}.start_offset + 1, {a}.end_offset - {a}.start_offset)"
+# A span's text: characters [start, end) of its version's content, as Python slices them;
+# null once the version is erased ({v}: the span's version row). The compiler substitutes
+# its own copy of the content for {content}.
+SPAN_TEXT = ("CASE WHEN {v}.erasure_id IS NULL THEN "
+             "substr({content}, {a}.start_offset + 1, {a}.end_offset - {a}.start_offset) END")
 LINKED_HANDLED = ("relations",)  # filtered by direction and relation types
 _VERSIONS = "{a}.artifact_id = {p}.artifact_id AND {a}.version_number = {p}.version_number"
 
@@ -184,7 +186,13 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         Stored("contentLength", "content_length", "int",
                description="Length in Unicode code points."),
         Stored("createdBy", "created_by", "text", null=True,
-               description="Who wrote this version: a user or a system.")),
+               description="Who wrote this version: a user or a system."),
+        Stored("erasureId", "erasure_id", "uuid", null=True,
+               description="Set when the version was erased: the erasure record's id. Its "
+                           "content is then empty (a tombstone)."),
+        Stored("erasedContentLength", "erased_content_length", "int", null=True,
+               description="An erased version's length before erasure (code points): its "
+                           "spans' offsets refer to it.")),
         links={"artifact": Link("Artifact", "{a}.id = {p}.artifact_id", "artifact", "artifact_id"),
                "previous": Link("ArtifactVersion", _VERSIONS + " - 1", "versions_of_artifact",
                                 "artifact_id", pick="match"),
@@ -200,9 +208,10 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
                description="First character (Unicode code points)."),
         Stored("endOffset", "end_offset", "int", description="End, exclusive (code points)."),
         Stored("spanType", "span_type", "text"), Stored("label", "label", "text", null=True),
-        last=(Stored("text", "text", "text", derived=True,
+        last=(Stored("text", "text", "text", derived=True, null=True,
                      sql=SPAN_TEXT.replace("{content}", "{v}.content"),
-                     description="The covered text: content[startOffset:endOffset]."),)),
+                     description="The covered text: content[startOffset:endOffset]; null "
+                                 "when the version's content was erased."),)),
         links={"version": Link("ArtifactVersion", "{a}.id = {p}.artifact_version_id", "version",
                                "artifact_version_id"),
                "artifact": Link("Artifact", "{a}.id = {v}.artifact_id", "artifact", "artifact_id"),

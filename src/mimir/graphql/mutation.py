@@ -25,6 +25,8 @@ from mimir.artifacts import service as artifacts
 from mimir.artifacts.service import ArtifactCreate, VersionAppend
 from mimir.decisions import service as decisions
 from mimir.decisions.service import DecisionCreate, DecisionSuccessor, DecisionUpdate
+from mimir.erasure.graphql import EraseInput, Erasure
+from mimir.erasure.graphql import erase as erase_content
 from mimir.errors import Invalid
 from mimir.graphql.context import Info
 from mimir.graphql.enums import ArtifactKind, DecisionStatus, IntentGroupStatus, IntentStatus
@@ -442,6 +444,14 @@ class Mutation:
     async def delete_relation(self, info: Info, id: uuid.UUID) -> uuid.UUID:
         await _write(info, relations.delete_relation, id)
         return id
+
+    @strawberry.mutation(description="Erase an artifact, one version or a source (admin keys "
+                         "only): the content becomes a tombstone; chunks, vectors, postings "
+                         "and metadata copies go; spans keep offsets but lose their text.")
+    async def erase(self, info: Info, input: EraseInput) -> Erasure:
+        record = await erase_content(info, input)
+        _refresh_loaders(info)
+        return record
 
     @strawberry.mutation(description="Record how an existing entity was produced: model, "
                          "prompt and pipeline versions, metadata and evidence spans (which "

@@ -45,8 +45,10 @@ class SpanOut(ResponseModel):
 
 
 class SpanWithText(SpanOut):
-    text: str = Field(description="The covered characters, `content[start_offset:end_offset]` "
-                      "of the version (derived, never stored).", examples=["world"])
+    text: str | None = Field(description="The covered characters, "
+                             "`content[start_offset:end_offset]` of the version (derived, never "
+                             "stored); null when the version's content was erased (the span "
+                             "keeps its offsets).", examples=["world"])
 
 
 class SpanListItem(SpanOut):

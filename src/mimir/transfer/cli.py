@@ -64,7 +64,8 @@ async def _connect(conninfo: str):
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {table}" for table, n in counts.items())
+    # Erasure records (format version 3) are named only when there are some.
+    return ", ".join(f"{n} {table}" for table, n in counts.items() if n or table != "erasures")
 
 
 @import_app.callback()

@@ -35,6 +35,7 @@ from mimir.embeddings.service import create_space_index
 from mimir.transfer.guard import JsonLimits, bounded_lines
 from mimir.transfer.mimir_format import (
     ADDED_IN_2,
+    ADDED_IN_3,
     FORMAT_NAME,
     FORMAT_VERSION,
     JSON_COLUMNS,
@@ -96,12 +97,22 @@ def _value(column: str, value: Any) -> Any:
     return value
 
 
+def _defaults(version: int) -> dict[str, dict[str, object]]:
+    added = {2: ADDED_IN_2, 3: ADDED_IN_3}
+    merged: dict[str, dict[str, object]] = {}
+    for since, fields in added.items():
+        if version < since:
+            for table, values in fields.items():
+                merged.setdefault(table, {}).update(values)
+    return merged
+
+
 class _Loader:
     def __init__(self, conn: AsyncConnection, progress: Callable[[str, int], None] | None, *,
                  version: int = FORMAT_VERSION):
         self.conn = conn
-        # Version 1 records lack the fields version 2 added; they get those defaults.
-        self.defaults = ADDED_IN_2 if version == 1 else {}
+        # Older records lack the fields later versions added; they get those defaults.
+        self.defaults = _defaults(version)
         self.group_names: set[str] = set()
         self.progress = progress
         self.position = 0  # index in TABLE_ORDER of the table being loaded
