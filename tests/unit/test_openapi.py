@@ -9,7 +9,7 @@ from mimir.app import create_app
 from mimir.config import Settings
 
 TAG_ORDER = ["artifacts", "intents", "decisions", "spans", "relations", "provenance",
-             "search", "jobs", "health"]
+             "search", "context", "jobs", "health"]
 
 
 @pytest.fixture(scope="module")
