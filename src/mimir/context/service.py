@@ -39,7 +39,7 @@ from mimir.validation import Label, StrictModel
 MIN_BUDGET = 16
 MAX_BUDGET = 32_000
 DEFAULT_BUDGET = 2_000
-MIN_CUT_TOKENS = 24
+MIN_CUT_TOKENS = 16
 PASSAGES_PER_VERSION = 3
 # Text around a match of a version that has no passages yet (code points before, after).
 WINDOW_BEFORE, WINDOW_AFTER = 200, 800
@@ -229,13 +229,13 @@ async def _intent_pieces(conn: AsyncConnection, hits: list[dict[str, Any]],
 
 
 def marker(number: int, piece: dict[str, Any]) -> str:
-    """The short citation line above a piece in the packed text."""
+    """The short citation line above a piece in the packed text; the piece's full citation
+    (ids, offsets) is `pieces[number - 1]` of the response."""
     if piece["entity_type"] != "artifact_version":
-        return f"[{number}] {piece['entity_type']} {piece['entity_id']} ({piece['status']})"
+        return f"[{number}] {piece['entity_type']}, {piece['status']}"
     title = piece["title"] or "untitled"
-    span = f", span {piece['span_id']}" if piece["span_id"] else ""
-    return (f"[{number}] {title} v{piece['version_number']} "
-            f"chars {piece['start_offset']}-{piece['end_offset']}{span}")
+    return (f"[{number}] {title} · v{piece['version_number']} · "
+            f"{piece['start_offset']}-{piece['end_offset']}")
 
 
 def _block(piece: dict[str, Any]) -> str:
