@@ -32,8 +32,8 @@ class TestMerge:
         merged = merge_ranges([rng(V1, 10, 20, "a", 3), rng(V1, 15, 30, "b", 1),
                                rng(V1, 30, 40, "c", 2), rng(V1, 50, 60, "d", 4),
                                rng(V2, 12, 18, "e", 5)])
-        got = sorted(((m["version_id"] == V1, m["start_offset"], m["end_offset"],
-                       tuple(m["span_ids"]), m["rank"], m["parts"]) for m in merged))
+        got = sorted((m["version_id"] == V1, m["start_offset"], m["end_offset"],
+                       tuple(m["span_ids"]), m["rank"], m["parts"]) for m in merged)
         assert got == [(False, 12, 18, ("e",), 5, 1), (True, 10, 40, ("a", "b", "c"), 1, 3),
                        (True, 50, 60, ("d",), 4, 1)]
 
