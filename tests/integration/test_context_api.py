@@ -245,3 +245,21 @@ class TestWithoutProvider:
         assert body["search_mode"] == "text"
         assert body["pieces"]
         check_citations(body, db_conninfo)
+
+
+class TestAuth:
+    async def test_a_read_key_may_ask_for_context(self, client, kiwi, db_conninfo):
+        from psycopg.rows import dict_row
+
+        from mimir.auth.keys import create_key
+
+        async with await psycopg.AsyncConnection.connect(
+                db_conninfo, autocommit=True, row_factory=dict_row) as conn:
+            read, _ = await create_key(conn, name="reader", scope="read")
+        headers = {"Authorization": f"Bearer {read}"}
+        response = await client.post(URL, json={"query": "kiwi", "budget": 200}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["pieces"]
+        assert (await client.post(URL, json={"query": "kiwi"})).status_code == 401
+        write = await client.post("/api/v1/decisions", json={"statement": "x"}, headers=headers)
+        assert write.status_code == 403
