@@ -13,6 +13,7 @@ from mimir import __version__
 from mimir.artifacts.rest import router as artifacts_router
 from mimir.auth.middleware import AuthMiddleware
 from mimir.config import LogFormat, Settings, WorkerMode, get_settings
+from mimir.context.rest import router as context_router
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
 from mimir.decisions.rest import router as decisions_router
@@ -53,6 +54,7 @@ OPENAPI_TAGS = [
     {"name": "relations", "description": "Typed edges between any two entities."},
     {"name": "provenance", "description": "How a derived entity was produced."},
     {"name": "search", "description": "Full-text, semantic and hybrid search."},
+    {"name": "context", "description": "Cited context for a question, within a token budget."},
     {"name": "jobs", "description": "The background job queue: counts and failures."},
     {"name": "health", "description": "Liveness and database reachability."},
     {"name": "admin", "description": "Admin keys only: erasure and the audit log."},
@@ -160,8 +162,8 @@ def create_app(
     install_error_handlers(app)
     for router in (artifacts_router, intents_router, decisions_router, spans_router,
                    relations_router, artifact_relations_router, provenance_router,
-                   search_router, embeddings_router, jobs_router, imports_router,
-                   health_router, erasure_router):
+                   search_router, context_router, embeddings_router, jobs_router,
+                   imports_router, health_router, erasure_router):
         app.include_router(add_trailing_slash_routes(router),
                            dependencies=[Depends(known_query_params)])
     graphql = graphql_router(settings)

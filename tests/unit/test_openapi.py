@@ -9,7 +9,7 @@ from mimir.app import create_app
 from mimir.config import Settings
 
 TAG_ORDER = ["artifacts", "intents", "decisions", "spans", "relations", "provenance",
-             "search", "jobs", "health", "admin"]
+             "search", "context", "jobs", "health", "admin"]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Authentication is required when MIMIR_REQUIRE_AUTH is set or any active key exists. Read
 keys may only read: REST methods other than GET/HEAD/OPTIONS need `write`, except the
-search endpoints (reads sent as POST); GraphQL requests pass, and mutations are checked
+search and context endpoints (reads sent as POST); GraphQL requests pass, and mutations are checked
 against the scope in the GraphQL layer; /mcp passes, and each MCP tool checks its scope. Keys never reach the logs: the request log does
 not record headers.
 """
@@ -21,7 +21,7 @@ OPEN_PATHS = frozenset({"/health", "/api/v1/health"})
 # GraphiQL's page and its static files reveal nothing; the queries it sends need a key.
 OPEN_PREFIXES = ("/graphql-assets/",)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-READ_POST_PREFIXES = ("/api/v1/search/", "/graphql")
+READ_POST_PREFIXES = ("/api/v1/search/", "/api/v1/context", "/graphql")
 MCP_PATH = "/mcp"
 
 

@@ -304,12 +304,15 @@ ROOT_RESOLVER_ONLY: dict[str, str] = {
     "search": "ranking runs in Python (BM25, fusion, embeddings)",
     "traverse": "a recursive walk with cycle and work limits (relations.service.traverse)",
     "provenanceChain": "a breadth-first walk over provenance and evidence",
+    "context": "search, merging and token counting run in Python (context.service)",
 }
 
 # Types only resolver-only root fields reach: type -> the root field.
 RESOLVER_ONLY_TYPES: dict[str, str] = {
     "SearchHit": "search", "TextMatch": "search", "Traversal": "traverse",
     "TraversalPath": "traverse", "ProvenanceStep": "provenanceChain",
+    "ContextResult": "context", "ContextPiece": "context", "ContextTokenizer": "context",
+    "ContextLeftOut": "context",
 }
 # Fields of the page types (every XConnection, XEdge and PageInfo) that the compiler renders.
 PAGE_FIELDS: dict[str, tuple[str, ...]] = {

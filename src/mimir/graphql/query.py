@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from mimir.db.queries import queries
 from mimir.errors import Invalid
+from mimir.graphql.cited_context import ContextResult, run_context
 from mimir.graphql.context import Info
 from mimir.graphql.enums import SearchableType
 from mimir.graphql.inputs import Connection, Edge, EntityRef, PageInfo, filter_params
@@ -178,6 +179,19 @@ class Query:
                                 created_after=created_after, created_before=created_before,
                                 latest_only=latest_only, limit=limit, space=space,
                                 offset=offset, match=match)
+
+    @strawberry.field(description="A ready-to-paste context for a question within a token "
+                      "budget, every piece cited (POST /api/v1/context's rules and filters).")
+    async def context(self, info: Info, query: str, budget: int = 2000, hits: int = 20,
+                      entity_types: list[SearchableType] | None = None,
+                      artifact_kinds: list[str] | None = None, sources: list[str] | None = None,
+                      created_after: datetime | None = None,
+                      created_before: datetime | None = None,
+                      latest_only: bool = True) -> ContextResult:
+        return await run_context(info, query=query, budget=budget, hits=hits,
+                                 entity_types=entity_types, artifact_kinds=artifact_kinds,
+                                 sources=sources, created_after=created_after,
+                                 created_before=created_before, latest_only=latest_only)
 
     @strawberry.field(description="Embedding spaces, by name.")
     async def embedding_spaces(self, info: Info) -> list[EmbeddingSpace]:
