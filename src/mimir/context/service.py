@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -298,6 +299,16 @@ PIECE_FIELDS = ("marker", "entity_type", "entity_id", "artifact_id", "version_id
                 "end_offset", "text", "status", "replaces", "truncated", "rank")
 
 
+def _packed(candidates: list[dict[str, Any]], budget: int
+            ) -> tuple[TokenCounter, list[dict[str, Any]], str, int, int]:
+    """Pack the candidates into the budget and count each chosen piece's tokens."""
+    counter = token_counter()
+    pieces, text, used, skipped = pack(candidates, budget, counter)
+    for piece in pieces:
+        piece["tokens"] = counter.count(_block(piece))
+    return counter, pieces, text, used, skipped
+
+
 async def build_context(conn: AsyncConnection, request: ContextRequest,
                         provider: EmbeddingProvider | None, default_space: str | None, *,
                         default_language: str) -> dict[str, Any]:
@@ -307,11 +318,10 @@ async def build_context(conn: AsyncConnection, request: ContextRequest,
                   *await _intent_pieces(conn, hits, left_out),
                   *await _passage_pieces(conn, hits)]
     candidates.sort(key=lambda p: (p["tier"], p["rank"], p["start_offset"] or 0))
-    counter = token_counter()
-    pieces, text, used, skipped = pack(candidates, request.budget, counter)
+    # Tokenizing is CPU work (and the first call loads the tokenizer file): off the loop.
+    counter, pieces, text, used, skipped = await asyncio.to_thread(
+        _packed, candidates, request.budget)
     left_out["over_budget"] = skipped
-    for piece in pieces:
-        piece["tokens"] = counter.count(_block(piece))
     return {
         "query": request.query, "budget": request.budget, "tokens_used": used,
         "tokenizer": {"name": counter.name, "exact": counter.exact, "note": counter.note},
