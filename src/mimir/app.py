@@ -21,7 +21,6 @@ from mimir.embeddings import runtime as embedding_runtime
 from mimir.embeddings import tasks as embedding_tasks
 from mimir.embeddings.rest import router as embeddings_router
 from mimir.erasure.rest import router as erasure_router
-from mimir.namespaces.rest import router as namespaces_router
 from mimir.graphql.fastpath import CompiledReads
 from mimir.graphql.ide import mount_graphiql_assets
 from mimir.graphql.schema import graphql_router
@@ -33,6 +32,7 @@ from mimir.jobs.rest import router as jobs_router
 from mimir.jobs.worker import JobWorker
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
 from mimir.mcp.http import mount_mcp, running_sessions
+from mimir.namespaces.rest import router as namespaces_router
 from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
 from mimir.relations.rest import router as relations_router

@@ -23,8 +23,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from mimir.config import Settings
 from mimir.db.session import set_namespace, use_app_role
 from mimir.db.statement_log import StatementLoggingCursor
-from mimir.namespaces import context as namespace_context
 from mimir.errors import MimirError, ServiceUnavailable
+from mimir.namespaces import context as namespace_context
 
 # orjson decodes json/jsonb columns several times faster than the standard library.
 set_json_loads(orjson.loads)
