@@ -12,6 +12,7 @@ import pytest
 from mimir.app import create_app
 from mimir.config import Settings
 from mimir.db.lifecycle import PreparedDatabase
+from mimir.namespaces.context import DEFAULT, use
 
 DOCS = {
     "cooking": "To bake sourdough bread, feed the starter the night before, mix flour and "
@@ -285,10 +286,11 @@ async def _index(app, version_id: str) -> int:
 
     from mimir.embeddings.service import get_space, index_version
 
-    async with app.state.pool.connection() as conn:
-        space = await get_space(conn, app.state.embedding_space)
-    return await index_version(app.state.pool, app.state.embedding_provider, space,
-                               uuid.UUID(version_id), min_chars=600, max_chars=1200)
+    with use(DEFAULT):  # as a job of the default namespace would
+        async with app.state.pool.connection() as conn:
+            space = await get_space(conn, app.state.embedding_space)
+        return await index_version(app.state.pool, app.state.embedding_provider, space,
+                                   uuid.UUID(version_id), min_chars=600, max_chars=1200)
 
 
 class TestPassages:
@@ -349,11 +351,12 @@ class TestPassages:
         [bare] = await app.state.embedding_provider.embed_passages([said])
         stored = {}
         for key in (("note", "Lisbon trip"), ("document", "Lisbon trip")):
-            async with app.state.pool.connection() as conn:
-                row = await (await conn.execute(
-                    "SELECT e.embedding::text AS v FROM embeddings e JOIN spans s ON "
-                    "s.id = e.target_id WHERE s.artifact_version_id = %s",
-                    (made[key]["versions"][0]["id"],))).fetchone()
+            with use(DEFAULT):
+                async with app.state.pool.connection() as conn:
+                    row = await (await conn.execute(
+                        "SELECT e.embedding::text AS v FROM embeddings e JOIN spans s ON "
+                        "s.id = e.target_id WHERE s.artifact_version_id = %s",
+                        (made[key]["versions"][0]["id"],))).fetchone()
             stored[key[0]] = [float(x) for x in row["v"].strip("[]").split(",")]
         assert stored["note"] == pytest.approx(bare, abs=1e-5)
         assert stored["document"] != pytest.approx(bare, abs=1e-3)
