@@ -66,6 +66,9 @@ def vector_literal(vector: list[float]) -> str:
 
 
 async def create_space_index(conn: AsyncConnection, space: dict[str, Any]) -> None:
+    """Inside a transaction: the app role does not own `embeddings`, so the index is made
+    as the login user (the tables' owner) until the transaction ends."""
+    await queries.embeddings_index_as_owner(conn)
     # DDL cannot take bind parameters: the name and predicate are built from the space's
     # server-generated id and validated integer dimensions, as composed SQL objects.
     await conn.execute(sql.SQL(
