@@ -105,12 +105,13 @@ class World:
         return await client.post("/graphql", content=json.dumps(body),
                                  headers={**headers, "content-type": "application/json"})
 
-    def leaks(self, text: str, into: str) -> list[str]:
+    def leaks(self, text: str, into: str, asked: str = "") -> list[str]:
         """What of the other namespace's rows (ids, marker) appears in `text`, a response
-        given in namespace `into`."""
+        given in namespace `into`; what the request itself said (`asked`: its path and
+        body), an error message may echo."""
         other = self.spaces[B if into == A else A]
-        found = [i for i in other.all_ids() if i in text]
-        if other.marker in text:
+        found = [i for i in other.all_ids() if i in text and i not in asked]
+        if other.marker in text and other.marker not in asked:
             found.append(other.marker)
         return found
 
