@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
 from mimir.app import create_app
 from mimir.config import Settings
 from mimir.db.lifecycle import PreparedDatabase

@@ -16,7 +16,7 @@ from psycopg import sql
 from mimir.db.tables import NAMESPACED
 from mimir.namespaces import context as namespace_context
 from mimir.search import text as text_search
-from tests.namespace_world import A, B, MARKERS, SPACE, World, build_world
+from tests.namespace_world import MARKERS, SPACE, A, B, World, build_world
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -455,10 +455,11 @@ class TestRawQueries:
                                                                  module_db, tmp_path):
         """One connection in the pool: a request in A, then work with no namespace on that
         same connection sees nothing; then a request in B sees only B."""
+        import httpx
+
         from mimir.app import create_app
         from mimir.config import Settings
         from mimir.db.lifecycle import PreparedDatabase
-        import httpx
 
         settings = Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path), MIMIR_WORKER="off",
                             MIMIR_EMBEDDING_PROVIDER="none", MIMIR_DB_POOL_MIN=1,
