@@ -10,32 +10,17 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-import pytest_asyncio
 from psycopg import sql
 
 from mimir.db.tables import NAMESPACED
 from mimir.namespaces import context as namespace_context
 from mimir.search import text as text_search
-from tests.namespace_world import MARKERS, SPACE, A, B, World, build_world
+from tests.namespace_world import MARKERS, SPACE, A, B, World
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 QUESTION = "when do we ship the importer after the weekly sync?"
 
-
-@pytest.fixture(scope="module")
-def module_db(pg_server):
-    name = pg_server.create_database(template=pg_server.template)
-    try:
-        yield pg_server.conninfo(name)
-    finally:
-        pg_server.drop_database(name)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(module_db, tmp_path_factory):
-    async for seeded in build_world(module_db, tmp_path_factory.mktemp("ns")):
-        yield seeded
 
 
 def _by_id_paths(world: World, name: str) -> list[str]:
@@ -452,7 +437,7 @@ class TestRawQueries:
             assert role["u"] == "mimir_app"
 
     async def test_a_pooled_connection_carries_no_namespace_over(self, world: World,
-                                                                 module_db, tmp_path):
+                                                                 namespaces_db, tmp_path):
         """One connection in the pool: a request in A, then work with no namespace on that
         same connection sees nothing; then a request in B sees only B."""
         import httpx
@@ -464,7 +449,7 @@ class TestRawQueries:
         settings = Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path), MIMIR_WORKER="off",
                             MIMIR_EMBEDDING_PROVIDER="none", MIMIR_DB_POOL_MIN=1,
                             MIMIR_DB_POOL_MAX=1)
-        app = create_app(settings, PreparedDatabase(conninfo=module_db), close_database=False)
+        app = create_app(settings, PreparedDatabase(conninfo=namespaces_db), close_database=False)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://m") as http:

@@ -12,11 +12,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.namespace_world import MARKERS, SPACE, A, B, World, build_world
+from tests.namespace_world import MARKERS, SPACE, A, B, World
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -31,20 +30,6 @@ ENTITY_TYPES = {"artifact": "artifact", "version": "artifact_version", "span": "
 WORDS = ["importer", "weekly", "sync", "friday", "thursday", "ship", "postgresql", "notes",
          "zoë", "review", MARKERS[A], MARKERS[B], "audit", "raw"]
 
-
-@pytest.fixture(scope="module")
-def module_db(pg_server):
-    name = pg_server.create_database(template=pg_server.template)
-    try:
-        yield pg_server.conninfo(name)
-    finally:
-        pg_server.drop_database(name)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(module_db, tmp_path_factory):
-    async for seeded in build_world(module_db, tmp_path_factory.mktemp("probes")):
-        yield seeded
 
 
 def collect(strategy: st.SearchStrategy) -> list[Any]:
