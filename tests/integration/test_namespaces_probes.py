@@ -114,7 +114,7 @@ async def test_rest_reads_never_show_the_other_namespace(world: World):
         assert response.status_code < 500, (path, response.text)
         assert not world.leaks(response.text, B, path), (path, response.text)
         answered += response.status_code in (200, 404)
-    assert answered > EXAMPLES // 2  # most probes were answered, not refused as malformed
+    assert answered > EXAMPLES // 3  # many probes were answered, not refused as malformed
 
 
 # Searches -----------------------------------------------------------------------------
