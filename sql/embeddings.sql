@@ -102,8 +102,6 @@ SELECT v.id FROM artifact_versions v
 -- one set of chunks.
 SELECT pg_advisory_xact_lock(hashtextextended(:version_id, 7));
 
--- name: embeddings_index_as_owner!
--- For the rest of this transaction, act as the login user, who owns the tables: the app
--- role (migration 0012) may not create an index on embeddings. SET LOCAL semantics, so
--- the app role is back when the transaction ends, committed or not.
-SELECT set_config('role', session_user, true);
+-- name: embeddings_create_space_index!
+-- The HNSW index of a space (created as the table owner; migration 0012).
+SELECT mimir_create_space_index(:space_id::uuid);
