@@ -108,14 +108,18 @@ def pg_server() -> Iterator[TestServer]:
             container.stop()
 
 
-@pytest.fixture
-def db_conninfo(pg_server: TestServer) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+def _migrated_database(pg_server: TestServer) -> Iterator[str]:
     name = pg_server.create_database(template=pg_server.template)
     try:
         yield pg_server.conninfo(name)
     finally:
         pg_server.drop_database(name)
+
+
+@pytest.fixture
+def db_conninfo(pg_server: TestServer) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    yield from _migrated_database(pg_server)
 
 
 @pytest.fixture
@@ -153,11 +157,7 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="module")
 def namespaces_db(pg_server: TestServer) -> Iterator[str]:
     """A fresh, migrated database for one test module (tests/namespace_world.py)."""
-    name = pg_server.create_database(template=pg_server.template)
-    try:
-        yield pg_server.conninfo(name)
-    finally:
-        pg_server.drop_database(name)
+    yield from _migrated_database(pg_server)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
