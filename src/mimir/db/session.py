@@ -37,6 +37,12 @@ async def set_namespace(conn: psycopg.AsyncConnection, namespace: str | None) ->
     setattr(conn, _MARK, value)
 
 
+def namespace_of(conn: psycopg.AsyncConnection) -> str | None:
+    """The namespace `set_namespace` last put the connection into ('' for none), or None
+    when it never did. Per-process caches of namespace data key their entries by it."""
+    return getattr(conn, _MARK, None)
+
+
 async def connect_app(conninfo: str, namespace: str | None, *, app_role: bool = True,
                       **kwargs) -> psycopg.AsyncConnection:
     """A new autocommit connection as the app role in `namespace` (jobs, imports, CLI)."""
