@@ -291,8 +291,9 @@ def db_url(
 
 def _register_subcommands() -> None:
     from mimir.namespaces.cli import keys_app, namespaces_app
-    from mimir.transfer.cli import export_command, import_app
+    from mimir.transfer.cli import export_command, import_app, import_mimir_command
 
+    app.command("restore")(import_mimir_command)
     app.add_typer(keys_app, name="keys")
     app.add_typer(namespaces_app, name="namespaces")
 

@@ -11,9 +11,8 @@ from fastapi import APIRouter, Path, Request
 from pydantic import Field, StringConstraints
 
 from mimir.auth import keys
-from mimir.namespaces import admin
 from mimir.erasure.rest import actor_of
-from mimir.namespaces import service
+from mimir.namespaces import admin, service
 from mimir.namespaces.context import NAME_RULE
 from mimir.rest.deps import Conn
 from mimir.rest.examples import ResponseModel

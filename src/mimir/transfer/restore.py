@@ -14,6 +14,14 @@ not switched off, so insertion order does what the original history did:
   space gets its HNSW index again once its vectors are in.
 Memory is bounded by the batch size plus the merged groups, superseded decisions and
 relations-between-relations, which are kept until their table is complete.
+
+Into a namespace (`restore_namespace`, issue 16): the rows are written by the app role in
+that namespace (row-level security: every row lands there), and only that namespace must be
+empty. Embedding spaces are shared by all namespaces: a space of the file that exists
+already (same id) is kept as it is, a new one is added and its HNSW index built afterwards
+by the owner (only a table's owner may create an index). Ids keep their values, and ids are
+primary keys across the whole database: the same export restored into a second namespace
+is refused (nothing written) with a message saying so.
 """
 
 from __future__ import annotations
@@ -109,8 +117,10 @@ def _defaults(version: int) -> dict[str, dict[str, object]]:
 
 class _Loader:
     def __init__(self, conn: AsyncConnection, progress: Callable[[str, int], None] | None, *,
-                 version: int = FORMAT_VERSION):
+                 version: int = FORMAT_VERSION, known_spaces: set[str] | None = None):
         self.conn = conn
+        # Into a namespace: the spaces already in the database (kept), else None.
+        self.known_spaces = known_spaces
         # Older records lack the fields later versions added; they get those defaults.
         self.defaults = _defaults(version)
         self.group_names: set[str] = set()
@@ -153,6 +163,9 @@ class _Loader:
             self.supersessions[row["id"]] = row["superseded_by_id"]
             row["status"], row["superseded_by_id"] = "active", None
         elif table == "embedding_spaces":
+            if self.known_spaces is not None and str(row["id"]) in self.known_spaces:
+                self.counts[table] += 1
+                return
             self.spaces.append(row)
         values = tuple(_value(c, row[c]) for c in columns)
         if table == "relations" and "relation" in (row["source_type"], row["target_type"]):
@@ -208,7 +221,7 @@ class _Loader:
                     raise RestoreError("relations between relations form a cycle: "
                                        f"{', '.join(sorted(pending))}")
                 await self._flush([pending.pop(rid)[0] for rid in ready])
-        elif table == "embeddings":
+        elif table == "embeddings" and self.known_spaces is None:
             for space in self.spaces:
                 await create_space_index(self.conn, {**space, "id": uuid.UUID(space["id"])})
 
@@ -245,6 +258,32 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
                            ) -> dict[str, int]:
     """Load an export into this (empty) database in one transaction; returns the row count
     per table. Raises RestoreError, and writes nothing, when anything is wrong."""
+    counts, _ = await _restore(conn, lines, progress, into_namespace=False)
+    return counts
+
+
+async def restore_namespace(conninfo: str, namespace: str, lines: Iterable[bytes], *,
+                            progress: Callable[[str, int], None] | None = None,
+                            app_role: bool = True) -> dict[str, int]:
+    """Load an export into the (empty) namespace `namespace`, as the app role in it; then
+    build the HNSW index of each embedding space the file added (as the owner)."""
+    from psycopg.rows import dict_row
+
+    from mimir.db.session import connect_app
+
+    async with await connect_app(conninfo, namespace, app_role=app_role) as conn:
+        counts, new_spaces = await _restore(conn, lines, progress, into_namespace=True)
+    if new_spaces:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
+                                                         row_factory=dict_row) as owner:
+            for space in new_spaces:
+                await create_space_index(owner, {**space, "id": uuid.UUID(space["id"])})
+    return counts
+
+
+async def _restore(conn: AsyncConnection, lines: Iterable[bytes],
+                   progress: Callable[[str, int], None] | None, *, into_namespace: bool
+                   ) -> tuple[dict[str, int], list[dict[str, Any]]]:
     stream = iter(lines)
     first = next(stream, b"")
     header = _header(first)
@@ -253,19 +292,35 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
         async with conn.transaction():
             await queries.portability_lock_tables(conn)
             filled = [t for t, used in (await queries.portability_list_nonempty_tables(conn)).items()
-                      if used]
+                      if used and not (into_namespace and t == "embedding_spaces")]
             if filled:
-                raise RestoreError("the database is not empty (it has rows in "
+                where = "namespace" if into_namespace else "database"
+                raise RestoreError(f"the {where} is not empty (it has rows in "
                                    f"{', '.join(filled)}); restore only goes into an empty "
-                                   "database, e.g. a new one after `mimir migrate`")
+                                   f"{where}, e.g. a new one after `mimir "
+                                   f"{'namespaces create' if into_namespace else 'migrate'}`")
+            if into_namespace:
+                loader.known_spaces = {row["id"] async for row in
+                                       queries.portability_list_space_ids(conn)}
             number = 1
             for number, table, data in _records(stream):
                 try:
                     await loader.add(table, data)
                 except RestoreError as exc:
                     raise RestoreError(f"line {number}: {exc}") from None
-            return await loader.finish()
+            return await loader.finish(), loader.spaces
+    except psycopg.errors.UniqueViolation as exc:
+        if not into_namespace:
+            raise RestoreError(_rejected(loader, exc)) from None
+        raise RestoreError(
+            f"{_rejected(loader, exc)}: its ids are in use already, in this or another "
+            "namespace (ids are unique across the database, so an export can be restored "
+            "into one namespace only)") from None
     except psycopg.Error as exc:
-        where = TABLE_ORDER[min(loader.position, len(TABLE_ORDER) - 1)]
-        detail = (exc.diag.message_primary or str(exc)).strip()
-        raise RestoreError(f"the database rejected the {where} records: {detail}") from None
+        raise RestoreError(_rejected(loader, exc)) from None
+
+
+def _rejected(loader: _Loader, exc: psycopg.Error) -> str:
+    where = TABLE_ORDER[min(loader.position, len(TABLE_ORDER) - 1)]
+    detail = (exc.diag.message_primary or str(exc)).strip()
+    return f"the database rejected the {where} records: {detail}"
