@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -189,9 +190,15 @@ class _Loader:
         if not rows:
             return
         statement = getattr(queries, f"portability_copy_{table}").sql.rstrip().rstrip(";")
-        async with self.conn.cursor() as cur, cur.copy(statement) as copy:
-            for values in rows:
-                await copy.write_row(values)
+        if self.known_spaces is not None:
+            # Into a namespace, as the app role: PostgreSQL refuses COPY FROM under
+            # row-level security, so the same rows go in as one pipelined INSERT each.
+            async with self.conn.cursor() as cur:
+                await cur.executemany(insert_statement(statement), rows)
+        else:
+            async with self.conn.cursor() as cur, cur.copy(statement) as copy:
+                for values in rows:
+                    await copy.write_row(values)
         if rows is self.batch:
             self.batch = []
         if self.progress:
@@ -224,6 +231,20 @@ class _Loader:
         elif table == "embeddings" and self.known_spaces is None:
             for space in self.spaces:
                 await create_space_index(self.conn, {**space, "id": uuid.UUID(space["id"])})
+
+
+_COPY = re.compile(r"COPY\s+(\w+)\s*\(([^)]*)\)\s+FROM\s+STDIN", re.S)
+
+
+def insert_statement(copy_statement: str) -> str:
+    """The INSERT of the table and columns of one of sql/portability.sql's COPY statements
+    (constants of this program, never input), one placeholder per column."""
+    found = _COPY.fullmatch(copy_statement.strip())
+    if found is None:
+        raise RuntimeError(f"not a COPY ... FROM STDIN statement: {copy_statement[:60]!r}")
+    table, columns = found.group(1), [c.strip() for c in found.group(2).split(",")]
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(['%s'] * len(columns))})")
 
 
 def _header(line: bytes) -> dict[str, Any]:
