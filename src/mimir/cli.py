@@ -72,7 +72,10 @@ def serve(
 
 
 @app.command()
-def mcp() -> None:
+def mcp(
+    namespace: Annotated[str, typer.Option(
+        help="The namespace every tool reads and writes in.")] = "default",
+) -> None:
     """Serve the MCP tools and resources over stdio (for desktop MCP clients) on the
     configured database, or the embedded one like `serve`. Logs go to stderr."""
     import asyncio
@@ -88,7 +91,7 @@ def mcp() -> None:
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        asyncio.run(run_stdio(settings, database))
+        asyncio.run(run_stdio(settings, database, namespace))
     except KeyboardInterrupt:
         pass
     finally:
