@@ -8,14 +8,13 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ListResourcesResult, ListToolsResult
 
-from mimir.namespaces import context as namespace_context
-
 from mimir import __version__
 from mimir.auth.keys import allows
 from mimir.mcp.access import request_key_scope, request_namespace
 from mimir.mcp.resources import list_artifact_resources, register_resources
 from mimir.mcp.tools_read import register_read_tools
 from mimir.mcp.tools_write import WRITE_TOOLS, register_write_tools
+from mimir.namespaces import context as namespace_context
 
 INSTRUCTIONS = (
     "Mímir is a durable memory. `remember` stores what was said or written; `recall` finds it "
