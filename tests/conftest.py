@@ -107,14 +107,24 @@ def pg_server() -> Iterator[TestServer]:
             container.stop()
 
 
-@pytest.fixture
-def db_conninfo(pg_server: TestServer) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+def _migrated_database(pg_server: TestServer) -> Iterator[str]:
     name = pg_server.create_database(template=pg_server.template)
     try:
         yield pg_server.conninfo(name)
     finally:
         pg_server.drop_database(name)
+
+
+@pytest.fixture
+def db_conninfo(pg_server: TestServer) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    yield from _migrated_database(pg_server)
+
+
+@pytest.fixture
+def target_conninfo(pg_server: TestServer) -> Iterator[str]:
+    """A second fresh, migrated database (to restore into)."""
+    yield from _migrated_database(pg_server)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import subprocess
 import psycopg
 from psycopg.rows import dict_row
 
+from tests.factories import insert_version
 from tests.faults import MIMIR, mimir_env
 
 A, B = {"X-Mimir-Namespace": "team-a"}, {"X-Mimir-Namespace": "team-b"}
@@ -126,12 +127,7 @@ def test_cli_namespaces_keys_and_erase(db_conninfo):
     assert "team-a" in listed and "agent" in listed
     with psycopg.connect(db_conninfo, autocommit=True) as conn:
         for space in ("team-a", "default"):
-            conn.execute("SELECT set_config('mimir.namespace', %s, false)", (space,))
-            artifact = conn.execute("INSERT INTO artifacts (artifact_type, source) VALUES"
-                                    " ('note', 'chat') RETURNING id").fetchone()[0]
-            conn.execute("INSERT INTO artifact_versions (artifact_id, version_number, content,"
-                         " content_hash) VALUES (%s, 1, %s, encode(sha256(convert_to(%s,"
-                         " 'UTF8')), 'hex'))", (artifact, space, space))
+            insert_version(conn, namespace=space, content=space, source="chat")
     erased = run("erase", "namespace", "team-a", "--reason", "project closed", "--no-vacuum")
     assert erased.returncode == 0, erased.stderr
     assert json.loads(erased.stdout)["counts"]["versions"] == 1

@@ -16,6 +16,7 @@ from mimir.db.lifecycle import PreparedDatabase
 from mimir.embeddings.tasks import INDEX_VERSION, backfill
 from mimir.jobs.app import defer_in_transaction
 from mimir.namespaces import context as namespace_context
+from tests.factories import insert_version
 
 A, B = {"X-Mimir-Namespace": "team-a"}, {"X-Mimir-Namespace": "team-b"}
 TEXT = ("To bake sourdough bread, feed the starter the night before, mix flour and water, "
@@ -79,12 +80,7 @@ async def test_backfill_queues_each_version_in_its_namespace(db_conninfo, tmp_pa
     with psycopg.connect(db_conninfo, autocommit=True) as conn:
         conn.execute("INSERT INTO namespaces (name) VALUES ('team-a'), ('team-b')")
         for space in ("team-a", "team-b"):
-            conn.execute("SELECT set_config('mimir.namespace', %s, false)", (space,))
-            artifact = conn.execute("INSERT INTO artifacts (artifact_type, source) VALUES"
-                                    " ('note', 'api') RETURNING id").fetchone()[0]
-            conn.execute("INSERT INTO artifact_versions (artifact_id, version_number, content,"
-                         " content_hash) VALUES (%s, 1, %s, encode(sha256(convert_to(%s,"
-                         " 'UTF8')), 'hex'))", (artifact, f"text of {space}", f"text of {space}"))
+            insert_version(conn, namespace=space, content=f"text of {space}")
     assert await backfill(db_conninfo) == 2
     with psycopg.connect(db_conninfo) as conn:
         rows = conn.execute("SELECT v.namespace, j.args->>'namespace' FROM procrastinate_jobs j"

@@ -25,15 +25,6 @@ async def _export(conninfo: str, namespace: str) -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture
-def target_conninfo(pg_server):
-    name = pg_server.create_database(template=pg_server.template)
-    try:
-        yield pg_server.conninfo(name)
-    finally:
-        pg_server.drop_database(name)
-
-
 async def test_export_and_restore_one_namespace(client, db_conninfo, target_conninfo):
     for name in ("team-a", "team-b"):
         assert (await client.post("/api/v1/admin/namespaces", json={"name": name})).status_code == 201

@@ -101,15 +101,6 @@ def _dump(conninfo: str) -> dict[str, list[tuple]]:
     return tables
 
 
-@pytest.fixture
-def target_conninfo(pg_server):
-    name = pg_server.create_database(template=pg_server.template)
-    try:
-        yield pg_server.conninfo(name)
-    finally:
-        pg_server.drop_database(name)
-
-
 class TestRoundTrip:
     async def test_restore_reproduces_every_row(self, client, db_conninfo, target_conninfo):
         """Export then restore into an empty database gives identical rows in every table."""
