@@ -102,3 +102,7 @@ SELECT v.id, v.namespace FROM artifact_versions v
 -- Lock one version's chunking until the transaction ends: two jobs for one version make
 -- one set of chunks.
 SELECT pg_advisory_xact_lock(hashtextextended(:version_id, 7));
+
+-- name: embeddings_create_space_index!
+-- The HNSW index of a space (created as the table owner; migration 0012).
+SELECT mimir_create_space_index(:space_id::uuid);

@@ -32,6 +32,8 @@
   existing read and write keys get {default}. audit_log.namespace records where an action
   happened. Erasure gains the scope `namespace`, and mimir_erase() works inside the
   session's namespace only.
+- mimir_create_space_index(space): the HNSW index of an embedding space, created as the
+  table's owner (SECURITY DEFINER) since the app role may not create indexes.
 - Global by design (no RLS): namespaces, api_keys, audit_log (admin only), embedding_spaces
   (model definitions, no content), job_errors and procrastinate's queue tables (the jobs
   API filters them by the job's namespace argument; procrastinate owns those tables).
@@ -133,6 +135,30 @@ REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM mimir_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO mimir_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO mimir_app;
+
+-- An embedding space's HNSW index, built for the app role, which does not own the table:
+-- SECURITY DEFINER (runs as the owner), and it takes only a space id; name, dimensions
+-- and operator class come from the stored space.
+CREATE FUNCTION mimir_create_space_index(space uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    target embedding_spaces%ROWTYPE;
+BEGIN
+    SELECT * INTO target FROM embedding_spaces WHERE id = space;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no embedding space %', space USING ERRCODE = 'no_data_found';
+    END IF;
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON embeddings USING hnsw '
+                   '((embedding::vector(%s)) %s) WHERE space_id = %L',
+                   'ix_embeddings_hnsw_' || replace(target.id::text, '-', ''),
+                   target.dimensions,
+                   CASE target.distance WHEN 'cosine' THEN 'vector_cosine_ops'
+                                       WHEN 'l2' THEN 'vector_l2_ops'
+                                       ELSE 'vector_ip_ops' END,
+                   target.id);
+END $$;
+REVOKE ALL ON FUNCTION mimir_create_space_index(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mimir_create_space_index(uuid) TO mimir_app;
 
 CREATE OR REPLACE FUNCTION mimir_drop_postings(target uuid) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -345,6 +371,7 @@ def downgrade() -> None:
         "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM mimir_app;\n"
         "REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM mimir_app;\n"
         "REVOKE USAGE ON SCHEMA public FROM mimir_app, mimir_maintenance;\n")
+    statements.append("DROP FUNCTION mimir_create_space_index(uuid);\n")
     op.execute("".join(statements))
     op.execute(_function_of("0010_previous_turn_context.py", "mimir_drop_postings"))
     op.execute(_function_of("0010_previous_turn_context.py", "mimir_write_postings"))
