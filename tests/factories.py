@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -41,3 +43,15 @@ def insert_version(conn: Any, *, namespace: str, content: str, source: str = "ap
                  " content_hash) VALUES (%s, 1, %s, encode(sha256(convert_to(%s, 'UTF8')),"
                  " 'hex'))", (artifact, content, content))
     return artifact
+
+
+@asynccontextmanager
+async def app_connection(conninfo: str, namespace: str) -> AsyncIterator[Any]:
+    """A connection as the app role in `namespace`, with the namespace in force (so jobs
+    deferred on it carry it), as the CLI and jobs work outside a request."""
+    from mimir.db.session import connect_app
+    from mimir.namespaces import context as namespace_context
+
+    with namespace_context.use(namespace):
+        async with await connect_app(conninfo, namespace) as conn:
+            yield conn

@@ -18,8 +18,7 @@ relations-between-relations, which are kept until their table is complete.
 Into a namespace (`restore_namespace`, issue 16): the rows are written by the app role in
 that namespace (row-level security: every row lands there), and only that namespace must be
 empty. Embedding spaces are shared by all namespaces: a space of the file that exists
-already (same id) is kept as it is, a new one is added and its HNSW index built afterwards
-by the owner (only a table's owner may create an index). Ids keep their values, and ids are
+already (same id) is kept as it is, a new one is added with its HNSW index. Ids keep their values, and ids are
 primary keys across the whole database: the same export restored into a second namespace
 is refused (nothing written) with a message saying so.
 """
@@ -228,7 +227,7 @@ class _Loader:
                     raise RestoreError("relations between relations form a cycle: "
                                        f"{', '.join(sorted(pending))}")
                 await self._flush([pending.pop(rid)[0] for rid in ready])
-        elif table == "embeddings" and self.known_spaces is None:
+        elif table == "embeddings":
             for space in self.spaces:
                 await create_space_index(self.conn, {**space, "id": uuid.UUID(space["id"])})
 
@@ -279,32 +278,22 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
                            ) -> dict[str, int]:
     """Load an export into this (empty) database in one transaction; returns the row count
     per table. Raises RestoreError, and writes nothing, when anything is wrong."""
-    counts, _ = await _restore(conn, lines, progress, into_namespace=False)
-    return counts
+    return await _restore(conn, lines, progress, into_namespace=False)
 
 
 async def restore_namespace(conninfo: str, namespace: str, lines: Iterable[bytes], *,
                             progress: Callable[[str, int], None] | None = None,
                             app_role: bool = True) -> dict[str, int]:
-    """Load an export into the (empty) namespace `namespace`, as the app role in it; then
-    build the HNSW index of each embedding space the file added (as the owner)."""
-    from psycopg.rows import dict_row
-
+    """Load an export into the (empty) namespace `namespace`, as the app role in it."""
     from mimir.db.session import connect_app
 
     async with await connect_app(conninfo, namespace, app_role=app_role) as conn:
-        counts, new_spaces = await _restore(conn, lines, progress, into_namespace=True)
-    if new_spaces:
-        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
-                                                         row_factory=dict_row) as owner:
-            for space in new_spaces:
-                await create_space_index(owner, {**space, "id": uuid.UUID(space["id"])})
-    return counts
+        return await _restore(conn, lines, progress, into_namespace=True)
 
 
 async def _restore(conn: AsyncConnection, lines: Iterable[bytes],
                    progress: Callable[[str, int], None] | None, *, into_namespace: bool
-                   ) -> tuple[dict[str, int], list[dict[str, Any]]]:
+                   ) -> dict[str, int]:
     stream = iter(lines)
     first = next(stream, b"")
     header = _header(first)
@@ -329,7 +318,7 @@ async def _restore(conn: AsyncConnection, lines: Iterable[bytes],
                     await loader.add(table, data)
                 except RestoreError as exc:
                     raise RestoreError(f"line {number}: {exc}") from None
-            return await loader.finish(), loader.spaces
+            return await loader.finish()
     except psycopg.errors.UniqueViolation as exc:
         if not into_namespace:
             raise RestoreError(_rejected(loader, exc)) from None
