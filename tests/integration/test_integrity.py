@@ -223,11 +223,11 @@ class TestCorruptedDatabase:
             result.stdout
         assert corrupted["orphan_span"] in result.stdout
         assert "WARNING imports_stalled: 1" in result.stdout
-        assert result.stdout.rstrip().splitlines()[-1].startswith("18 violations of 15 rules")
+        assert result.stdout.rstrip().splitlines()[-1].startswith("19 violations of 16 rules")
         result = _run_check(db_conninfo, "--json", "--limit", "1")
         assert result.returncode == 1
         body = json.loads(result.stdout)
-        assert body["ok"] is False and body["violations"] == 18 and body["warnings"] == 1
+        assert body["ok"] is False and body["violations"] == 19 and body["warnings"] == 1
         gaps = next(f for f in body["findings"] if f["check"] == "version_number_gaps")
         assert gaps["rows"] == [{"subject": corrupted["gap"],
                                  "detail": "version numbers are 1, 3, not 1..2"}]
