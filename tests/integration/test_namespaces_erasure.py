@@ -82,6 +82,20 @@ async def test_namespace_scope_only_from_inside(client, db_conninfo):
     assert "namespace name" in json.dumps(bad)
 
 
+async def test_graphql_erases_the_requests_namespace(client, db_conninfo):
+    """The GraphQL mutation with scope NAMESPACE erases the request's namespace only."""
+    await _setup(client)
+    mutation = ('mutation { erase(input: {scope: NAMESPACE, target: "team-a", reason: "r", '
+                'vacuum: false}) { scope counts } }')
+    refused = (await client.post("/graphql", headers=B, json={"query": mutation})).json()
+    assert "only be erased from inside" in refused["errors"][0]["message"]
+    done = (await client.post("/graphql", headers=A, json={"query": mutation})).json()
+    assert done["data"]["erase"]["scope"] == "NAMESPACE"
+    assert done["data"]["erase"]["counts"]["versions"] == 2
+    content = _content_by_namespace(db_conninfo)
+    assert content["team-a"] == ["", ""] and content["team-b"][0].startswith(MARK_B)
+
+
 async def test_audit_log_pages_by_cursor_and_filters_by_namespace(client):
     """Entries show their namespace; `after` walks the log newest first without repeats;
     `namespace` keeps one namespace's entries."""

@@ -7,7 +7,14 @@ import psycopg
 from psycopg.rows import dict_row
 
 from mimir.auth.keys import create_key
-from tests.mcp_clients import error_text, http_session, live_server, result
+from tests.mcp_clients import (
+    error_text,
+    http_session,
+    live_server,
+    result,
+    server_env,
+    stdio_session,
+)
 
 SAID = "The staging database moves to the Frankfurt region next sprint."
 
@@ -42,3 +49,19 @@ async def test_tools_and_resources_stay_in_the_keys_namespace(db_conninfo, tmp_p
         rows = conn.execute("SELECT namespace, content FROM artifact_versions ORDER BY 1"
                             ).fetchall()
     assert rows == [("team-a", SAID), ("team-b", "team b's own note")]
+
+
+async def test_stdio_works_in_the_namespace_it_was_given(db_conninfo, tmp_path):
+    """`mimir mcp --namespace team-a` writes and reads in team-a only."""
+    with psycopg.connect(db_conninfo, autocommit=True) as conn:
+        conn.execute("INSERT INTO namespaces (name) VALUES ('team-a')")
+        conn.execute("SELECT set_config('mimir.namespace', 'default', false)")
+        conn.execute("INSERT INTO artifacts (artifact_type, title) VALUES ('note', 'Frankfurt')")
+    env = server_env(db_conninfo, tmp_path, MIMIR_EMBEDDING_PROVIDER="none")
+    async with stdio_session(env, "--namespace", "team-a") as session:
+        result(await session.call_tool("remember", {"content": SAID}))
+        assert (await session.list_resources()).resources[0].name != "Frankfurt"
+        assert len((await session.list_resources()).resources) == 1
+    with psycopg.connect(db_conninfo) as conn:
+        rows = conn.execute("SELECT namespace FROM artifact_versions").fetchall()
+    assert rows == [("team-a",)]
