@@ -102,3 +102,28 @@ async def test_a_namespaced_job_needs_a_namespace(db_conninfo):
         row = await (await conn.execute("SELECT args FROM procrastinate_jobs WHERE id = %s",
                                         (job_id,))).fetchone()
     assert row[0] == {"version_id": "x", "namespace": "default"}
+
+
+async def test_jobs_api_shows_the_requests_namespace_only(client, db_conninfo):
+    """Counts and failures are of the request's namespace (a job without a namespace
+    argument is `default`'s), for admin and other keys alike."""
+    for name in ("team-a", "team-b"):
+        assert (await client.post("/api/v1/admin/namespaces", json={"name": name})
+                ).status_code == 201
+    async with await psycopg.AsyncConnection.connect(db_conninfo, autocommit=True) as conn:
+        ids = {}
+        for space in ("team-a", "team-b"):
+            async with conn.transaction():
+                ids[space] = await defer_in_transaction(conn, INDEX_VERSION, version_id=space,
+                                                        namespace=space)
+        await conn.execute("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = %s",
+                           (ids["team-a"],))
+    failed_a = (await client.get("/api/v1/jobs/failed", headers=A)).json()
+    failed_b = (await client.get("/api/v1/jobs/failed", headers=B)).json()
+    assert [item["id"] for item in failed_a["items"]] == [ids["team-a"]]
+    assert failed_a["items"][0]["args"]["namespace"] == "team-a"
+    assert failed_b == {"items": [], "total": 0, "has_more": False}
+    stats_b = (await client.get("/api/v1/jobs", headers=B)).json()
+    assert stats_b["total"] == 1 and stats_b["by_status"]["todo"] == 1
+    stats_default = (await client.get("/api/v1/jobs")).json()
+    assert stats_default["total"] == 0
