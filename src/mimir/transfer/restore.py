@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from mimir.db.queries import queries
 from mimir.embeddings.service import create_space_index
@@ -121,6 +121,7 @@ class _Loader:
         self.conn = conn
         # Into a namespace: the spaces already in the database (kept), else None.
         self.known_spaces = known_spaces
+        self.staged: set[str] = set()  # tables with a staging table (into a namespace)
         # Older records lack the fields later versions added; they get those defaults.
         self.defaults = _defaults(version)
         self.group_names: set[str] = set()
@@ -190,10 +191,7 @@ class _Loader:
             return
         statement = getattr(queries, f"portability_copy_{table}").sql.rstrip().rstrip(";")
         if self.known_spaces is not None:
-            # Into a namespace, as the app role: PostgreSQL refuses COPY FROM under
-            # row-level security, so the same rows go in as one pipelined INSERT each.
-            async with self.conn.cursor() as cur:
-                await cur.executemany(insert_statement(statement), rows)
+            await self._copy_through_staging(statement, rows)
         else:
             async with self.conn.cursor() as cur, cur.copy(statement) as copy:
                 for values in rows:
@@ -202,6 +200,35 @@ class _Loader:
             self.batch = []
         if self.progress:
             self.progress(table, self.counts[table])
+
+    async def _copy_through_staging(self, statement: str,
+                                    rows: list[tuple[Any, ...]]) -> None:
+        """COPY under row-level security: PostgreSQL refuses COPY FROM into a table with
+        RLS, so the rows are copied into a temporary table of the same columns (dropped at
+        commit), then inserted, in the order they came, through the policies."""
+        table, columns = copy_target(statement)
+        staging = sql.Identifier(f"mimir_restore_{table}")
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        if table not in self.staged:
+            await self.conn.execute(sql.SQL(
+                "CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {names} FROM {table} "
+                "WITH NO DATA").format(staging=staging, names=names,
+                                       table=sql.Identifier(table)))
+            await self.conn.execute(sql.SQL(
+                "ALTER TABLE {staging} ADD COLUMN restore_order bigserial").format(
+                    staging=staging))
+            self.staged.add(table)
+        copy = sql.SQL("COPY {staging} ({names}) FROM STDIN").format(staging=staging,
+                                                                      names=names)
+        async with self.conn.cursor() as cur:
+            async with cur.copy(copy) as stream:
+                for values in rows:
+                    await stream.write_row(values)
+            await cur.execute(sql.SQL(
+                "INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
+                "ORDER BY restore_order").format(table=sql.Identifier(table), names=names,
+                                                 staging=staging))
+            await cur.execute(sql.SQL("TRUNCATE {staging}").format(staging=staging))
 
     async def _advance(self, index: int) -> None:
         """Complete every table before `index`: flush its rows and apply its second pass."""
@@ -235,15 +262,13 @@ class _Loader:
 _COPY = re.compile(r"COPY\s+(\w+)\s*\(([^)]*)\)\s+FROM\s+STDIN", re.S)
 
 
-def insert_statement(copy_statement: str) -> str:
-    """The INSERT of the table and columns of one of sql/portability.sql's COPY statements
-    (constants of this program, never input), one placeholder per column."""
+def copy_target(copy_statement: str) -> tuple[str, list[str]]:
+    """The table and columns of one of sql/portability.sql's COPY statements (constants of
+    this program, never input)."""
     found = _COPY.fullmatch(copy_statement.strip())
     if found is None:
         raise RuntimeError(f"not a COPY ... FROM STDIN statement: {copy_statement[:60]!r}")
-    table, columns = found.group(1), [c.strip() for c in found.group(2).split(",")]
-    return (f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))})")
+    return found.group(1), [c.strip() for c in found.group(2).split(",")]
 
 
 def _header(line: bytes) -> dict[str, Any]:
