@@ -123,6 +123,12 @@ def db_conninfo(pg_server: TestServer) -> Iterator[str]:
 
 
 @pytest.fixture
+def target_conninfo(pg_server: TestServer) -> Iterator[str]:
+    """A second fresh, migrated database (to restore into)."""
+    yield from _migrated_database(pg_server)
+
+
+@pytest.fixture
 def empty_db_conninfo(pg_server: TestServer) -> Iterator[str]:
     """A fresh database with no schema at all."""
     name = pg_server.create_database()

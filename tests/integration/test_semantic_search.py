@@ -4,6 +4,7 @@ embedded by the real local model in the background queue, then found by meaning.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import httpx
 import psycopg
@@ -12,7 +13,6 @@ import pytest
 from mimir.app import create_app
 from mimir.config import Settings
 from mimir.db.lifecycle import PreparedDatabase
-from mimir.namespaces.context import DEFAULT, use
 
 DOCS = {
     "cooking": "To bake sourdough bread, feed the starter the night before, mix flour and "
@@ -281,12 +281,24 @@ async def unindexed(db_conninfo, tmp_path):
         yield http, app
 
 
+@asynccontextmanager
+async def _default_connection(app):
+    """A pooled connection outside a request: in the namespace `default`."""
+    from mimir.namespaces import context as namespace_context
+
+    with namespace_context.use("default"):
+        async with app.state.pool.connection() as conn:
+            yield conn
+
+
 async def _index(app, version_id: str) -> int:
     import uuid
 
     from mimir.embeddings.service import get_space, index_version
+    from mimir.namespaces import context as namespace_context
 
-    with use(DEFAULT):  # as a job of the default namespace would
+    # Outside a request, as a job does: in the namespace the version was written in.
+    with namespace_context.use("default"):
         async with app.state.pool.connection() as conn:
             space = await get_space(conn, app.state.embedding_space)
         return await index_version(app.state.pool, app.state.embedding_provider, space,
@@ -351,12 +363,11 @@ class TestPassages:
         [bare] = await app.state.embedding_provider.embed_passages([said])
         stored = {}
         for key in (("note", "Lisbon trip"), ("document", "Lisbon trip")):
-            with use(DEFAULT):
-                async with app.state.pool.connection() as conn:
-                    row = await (await conn.execute(
-                        "SELECT e.embedding::text AS v FROM embeddings e JOIN spans s ON "
-                        "s.id = e.target_id WHERE s.artifact_version_id = %s",
-                        (made[key]["versions"][0]["id"],))).fetchone()
+            async with _default_connection(app) as conn:
+                row = await (await conn.execute(
+                    "SELECT e.embedding::text AS v FROM embeddings e JOIN spans s ON "
+                    "s.id = e.target_id WHERE s.artifact_version_id = %s",
+                    (made[key]["versions"][0]["id"],))).fetchone()
             stored[key[0]] = [float(x) for x in row["v"].strip("[]").split(",")]
         assert stored["note"] == pytest.approx(bare, abs=1e-5)
         assert stored["document"] != pytest.approx(bare, abs=1e-3)

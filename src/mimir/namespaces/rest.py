@@ -12,7 +12,7 @@ from pydantic import Field, StringConstraints
 
 from mimir.auth import keys
 from mimir.erasure.rest import actor_of
-from mimir.namespaces import service
+from mimir.namespaces import admin, service
 from mimir.namespaces.context import NAME_RULE
 from mimir.rest.deps import Conn
 from mimir.rest.examples import ResponseModel
@@ -99,15 +99,8 @@ async def list_namespaces(conn: Conn):
              responses=errors(403, 404, 422))
 async def create_key(body: KeyIn, request: Request, conn: Conn):
     """A new key, returned once. Admin keys only."""
-    actor = actor_of(request)
-    async with conn.transaction():
-        key, record = await keys.create_key(conn, name=body.name, scope=body.scope,
-                                            namespaces=body.namespaces)
-        await service.audit(conn, action="key.create", actor=actor, namespace=None,
-                            subject=f"key:{record['id']}",
-                            details={"name": record["name"], "scope": record["scope"],
-                                     "namespaces": record["namespaces"],
-                                     "key_prefix": record["key_prefix"]})
+    key, record = await admin.create_key(conn, name=body.name, scope=body.scope,
+                                         namespaces=body.namespaces, actor=actor_of(request))
     return json_response({**record, "key": key}, status_code=201)
 
 
@@ -122,9 +115,4 @@ async def list_keys(conn: Conn):
 async def revoke_key(request: Request, conn: Conn,
                      key_id: Annotated[uuid.UUID, Path(description="The key's id.")]):
     """The key stops working at once (checked on every request). Admin keys only."""
-    async with conn.transaction():
-        record = await keys.revoke_key(conn, key_id)
-        await service.audit(conn, action="key.revoke", actor=actor_of(request), namespace=None,
-                            subject=f"key:{key_id}",
-                            details={"name": record["name"], "key_prefix": record["key_prefix"]})
-    return json_response(record)
+    return json_response(await admin.revoke_key(conn, key_id, actor=actor_of(request)))
