@@ -49,7 +49,8 @@ async def create_key(conn: AsyncConnection, *, name: str, scope: str,
                           details={"field": "namespaces"})
         bound = None
     else:
-        bound = sorted(set(namespaces or [DEFAULT_NAMESPACE]))
+        # In the order given, once each: the first is where its requests go by default.
+        bound = list(dict.fromkeys(namespaces or [DEFAULT_NAMESPACE]))
         await require_existing(conn, bound)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = await queries.auth_insert_key(conn, name=name, scope=scope, key_hash=hash_key(key),

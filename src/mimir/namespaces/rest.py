@@ -79,7 +79,7 @@ class KeyPage(ResponseModel):
 
 
 @router.post("/namespaces", status_code=201, summary="Create a namespace",
-             response_model=NamespaceOut, responses=errors(403, 409, 422))
+             response_model=NamespaceOut, responses=errors(400, 403, 409, 422))
 async def create_namespace(body: NamespaceIn, request: Request, conn: Conn):
     """A new, empty namespace. Keys are then bound to it (`POST /api/v1/admin/keys`), and
     requests choose it with the `X-Mimir-Namespace` header. Admin keys only."""
@@ -96,7 +96,7 @@ async def list_namespaces(conn: Conn):
 
 
 @router.post("/keys", status_code=201, summary="Create an API key", response_model=NewKeyOut,
-             responses=errors(403, 404, 422))
+             responses=errors(400, 403, 404, 422))
 async def create_key(body: KeyIn, request: Request, conn: Conn):
     """A new key, returned once. Admin keys only."""
     key, record = await admin.create_key(conn, name=body.name, scope=body.scope,
@@ -111,7 +111,7 @@ async def list_keys(conn: Conn):
 
 
 @router.delete("/keys/{key_id}", summary="Revoke an API key", response_model=KeyOut,
-               responses=errors(403, 404, 422))
+               responses=errors(400, 403, 404, 422))
 async def revoke_key(request: Request, conn: Conn,
                      key_id: Annotated[uuid.UUID, Path(description="The key's id.")]):
     """The key stops working at once (checked on every request). Admin keys only."""
