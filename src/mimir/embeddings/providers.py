@@ -28,6 +28,8 @@ from tenacity import (
 
 from mimir.config import ConfigError
 from mimir.embeddings.provider import EmbeddingProvider, EmbeddingUnavailable
+from mimir.embeddings.query_cache import DEFAULT_SIZE as QUERY_CACHE_SIZE
+from mimir.embeddings.query_cache import QueryVectorCache
 
 # --------------------------------------------------------------------------- local models
 
@@ -212,12 +214,14 @@ def _normalise(vector: Sequence[float]) -> list[float]:
 class LocalProvider:
     """An in-process model from a PyPI package. Loaded once, lazily, on first use (thread
     safe); encoding runs in a worker thread, one call at a time (the engine already uses
-    every core), in batches; inputs longer than the model's window are truncated."""
+    every core), in batches; inputs longer than the model's window are truncated. The
+    vectors of recent queries are kept (`QueryVectorCache`)."""
 
     name = "local"
     distance = "cosine"
 
-    def __init__(self, model: str = DEFAULT_LOCAL_MODEL) -> None:
+    def __init__(self, model: str = DEFAULT_LOCAL_MODEL, *,
+                 query_cache_size: int = QUERY_CACHE_SIZE) -> None:
         try:
             spec = LOCAL_MODELS[model]
         except KeyError:
@@ -232,6 +236,8 @@ class LocalProvider:
         self._engine: _Engine | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
+        # Repeated questions skip the model (the same text always gives the same vector).
+        self._queries = QueryVectorCache(query_cache_size)
 
     def _load(self) -> _Engine:
         if self._engine is None:
@@ -275,7 +281,10 @@ class LocalProvider:
         return await asyncio.to_thread(self._encode, list(texts), False)
 
     async def embed_query(self, text: str) -> list[float]:
-        [vector] = await asyncio.to_thread(self._encode, [text], True)
+        vector = self._queries.get(text)
+        if vector is None:
+            [vector] = await asyncio.to_thread(self._encode, [text], True)
+            self._queries.put(text, vector)
         return vector
 
 
