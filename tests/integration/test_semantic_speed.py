@@ -1,13 +1,17 @@
-"""How deep hybrid search looks into the semantic list: exactly its `candidates` nearest
-vectors (not the standalone semantic search's 4x headroom), with the same nearest hits."""
+"""What keeps semantic and hybrid search fast: hybrid looks exactly `candidates` deep into
+the semantic list (not the standalone semantic search's 4x headroom) and finds the same
+nearest hits; a search's statements are planned for their actual filter values."""
 
 from __future__ import annotations
 
 import random
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 import mimir.search.semantic as semantic_module
+from mimir.db.queries import queries
 
 
 @pytest.fixture
@@ -46,3 +50,19 @@ async def test_hybrid_fetches_its_candidates_from_the_index(client, intents_with
     assert [h["entity_id"] for h in hybrid] == [h["entity_id"] for h in semantic]
     assert [h["semantic"]["rank"] for h in hybrid] == [1, 2, 3, 4]
     assert {h["entity_id"] for h in hybrid} <= set(intents_with_vectors)
+
+
+async def test_search_options_plan_for_the_actual_filters(db_conninfo):
+    """Inside a semantic search's transaction, statements get custom plans (so a prepared
+    scope count with `sources` can use the source index), and only there."""
+    async with await psycopg.AsyncConnection.connect(db_conninfo, autocommit=True,
+                                                     row_factory=dict_row) as conn:
+        async with conn.transaction():
+            await queries.semantic_set_search_options(conn, ef_search=64)
+            inside = await (await conn.execute(
+                "SELECT current_setting('plan_cache_mode') AS mode, "
+                "current_setting('hnsw.ef_search') AS ef")).fetchone()
+        after = await (await conn.execute(
+            "SELECT current_setting('plan_cache_mode') AS mode")).fetchone()
+    assert inside == {"mode": "force_custom_plan", "ef": "64"}
+    assert after["mode"] == "auto"
