@@ -2,6 +2,7 @@
 
     poetry run python scripts/bench_scale.py --sizes 10000 100000
     poetry run python scripts/bench_scale.py --sizes 1000000 --no-vectors   # text only
+    poetry run python scripts/bench_scale.py --sizes 1000000 --build-only   # build, no timing
 
 For each size, in its own embedded PostgreSQL (`--root`/<size>, kept for reruns):
 1. Generates the messages with a bigram model trained on real conversational text (the
