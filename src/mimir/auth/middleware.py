@@ -15,6 +15,8 @@ request, and every pooled connection the request takes is in it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -112,7 +114,7 @@ class AuthMiddleware:
             try:
                 credential = parse_authorization(request.headers)
                 requested = requested_namespace(request.headers)
-                key_scope, key_namespaces = await self._authenticate(request, credential)
+                key_scope, key_namespaces, key_id = await self._authenticate(request, credential)
             except (Unauthorized, BadRequest):
                 if self.limiter is not None:
                     self._check(self.limiter.take(address))
@@ -139,6 +141,7 @@ class AuthMiddleware:
         state["api_key_scope"] = key_scope
         # Who, for the audit log: the key's stored prefix, never the key.
         state["api_key_prefix"] = credential[:12] if key_scope is not None else None
+        state["api_key_id"] = key_id
         state["namespace"] = namespace
         state["key_namespaces"] = key_namespaces
         with namespace_context.use(namespace):
@@ -152,19 +155,19 @@ class AuthMiddleware:
                               details={"retry_after_s": int(seconds)})
 
     async def _authenticate(self, request: Request,
-                            key: str | None) -> tuple[str | None, list[str] | None]:
-        """The caller's scope (None when no key is needed and none was given) and the
-        namespaces its key may use (None: all)."""
+                            key: str | None) -> tuple[str | None, list[str] | None, Any]:
+        """The caller's scope (None when no key is needed and none was given), the
+        namespaces its key may use (None: all) and the key's id."""
         state = request.app.state
         async with state.pool.connection() as conn:
             if key is None:
                 if state.settings.require_auth or await auth_required(conn):
                     raise Unauthorized("this endpoint needs `Authorization: Bearer <key>`")
-                return None, None
+                return None, None, None
             row = await key_of(conn, key)
         if row is None:
             raise Unauthorized("the key is unknown or revoked")
-        return row["scope"], row["namespaces"]
+        return row["scope"], row["namespaces"], row["id"]
 
     @staticmethod
     async def _namespace(request: Request, requested: str | None,

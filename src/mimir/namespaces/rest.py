@@ -12,6 +12,7 @@ from pydantic import Field, StringConstraints
 
 from mimir.auth import keys
 from mimir.erasure.rest import actor_of
+from mimir.errors import Conflict
 from mimir.namespaces import admin, service
 from mimir.namespaces.context import NAME_RULE
 from mimir.rest.deps import Conn
@@ -111,8 +112,13 @@ async def list_keys(conn: Conn):
 
 
 @router.delete("/keys/{key_id}", summary="Revoke an API key", response_model=KeyOut,
-               responses=errors(400, 403, 404, 422))
+               responses=errors(400, 403, 404, 409, 422))
 async def revoke_key(request: Request, conn: Conn,
                      key_id: Annotated[uuid.UUID, Path(description="The key's id.")]):
-    """The key stops working at once (checked on every request). Admin keys only."""
+    """The key stops working at once (checked on every request). Admin keys only; a key
+    cannot revoke itself (409: revoke it with another admin key, or with `mimir keys
+    revoke`), so an admin cannot lock every admin out by accident."""
+    if request.scope.get("state", {}).get("api_key_id") == key_id:
+        raise Conflict("a key cannot revoke itself; use another admin key or `mimir keys revoke`",
+                       details={"key_id": str(key_id)})
     return json_response(await admin.revoke_key(conn, key_id, actor=actor_of(request)))
