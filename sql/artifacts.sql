@@ -2,7 +2,7 @@
 -- Create an artifact; on a repeated (source, external_id) insert nothing and return no row.
 INSERT INTO artifacts (artifact_type, title, source, external_id, metadata)
 VALUES (:artifact_type::artifact_kind, :title, :source, :external_id, :metadata::jsonb)
-ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING
+ON CONFLICT (namespace, source, external_id) WHERE external_id IS NOT NULL DO NOTHING
 RETURNING id, artifact_type, title, source, external_id, metadata, created_at;
 
 -- name: artifacts_get_by_external_id^

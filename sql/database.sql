@@ -16,3 +16,16 @@ SELECT version_num FROM alembic_version LIMIT 1;
 -- name: database_begin_read_snapshot!
 -- Make the current transaction one read-only snapshot (the first statement in it).
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+
+-- name: database_set_app_role!
+-- Run as the role row-level security applies to (migration 0012); the pool does this once
+-- per new connection.
+SET ROLE mimir_app;
+
+-- name: database_set_namespace!
+-- Put the session into a namespace ('' for none: row-level security then shows nothing).
+SELECT set_config('mimir.namespace', :namespace::text, false);
+
+-- name: database_get_session^
+-- The session's role and namespace, as row-level security sees them.
+SELECT current_user::text AS role, coalesce(current_setting('mimir.namespace', true), '') AS namespace;

@@ -85,8 +85,9 @@ SELECT id, statement || coalesce(E'\n' || rationale, '') AS text FROM decisions 
 -- name: embeddings_list_versions_without_chunks
 -- Latest versions with no chunk spans yet (what a crashed or skipped indexing left behind),
 -- and, given a :space_id, those with a chunk that has no vector in that space (chunks
--- embedded by another model before the default model changed).
-SELECT v.id FROM artifact_versions v
+-- embedded by another model before the default model changed). With the namespace of
+-- each (run by the owner, over every namespace).
+SELECT v.id, v.namespace FROM artifact_versions v
  WHERE v.content_length > 0
    AND (NOT EXISTS (SELECT 1 FROM spans s WHERE s.artifact_version_id = v.id AND s.span_type = 'chunk')
         OR (:space_id::uuid IS NOT NULL AND EXISTS (
@@ -101,3 +102,7 @@ SELECT v.id FROM artifact_versions v
 -- Lock one version's chunking until the transaction ends: two jobs for one version make
 -- one set of chunks.
 SELECT pg_advisory_xact_lock(hashtextextended(:version_id, 7));
+
+-- name: embeddings_create_space_index!
+-- The HNSW index of a space (created as the table owner; migration 0012).
+SELECT mimir_create_space_index(:space_id::uuid);

@@ -169,6 +169,41 @@ SELECT m.id::text AS subject,
  ORDER BY m.id
  LIMIT :limit;
 
+-- name: integrity_namespace_mismatch
+-- References no foreign key holds to one namespace (relation ends, provenance targets,
+-- embedding targets) whose entity is in another namespace than the referring row (the
+-- triggers of migration 0012 refuse them; this finds any written around them).
+WITH entities AS (
+    SELECT 'artifact' AS kind, id, namespace FROM artifacts
+    UNION ALL SELECT 'artifact_version', id, namespace FROM artifact_versions
+    UNION ALL SELECT 'intent', id, namespace FROM intents
+    UNION ALL SELECT 'intent_group', id, namespace FROM intent_groups
+    UNION ALL SELECT 'decision', id, namespace FROM decisions
+    UNION ALL SELECT 'span', id, namespace FROM spans
+    UNION ALL SELECT 'relation', id, namespace FROM relations
+), refs AS (
+    SELECT 'relation' AS referrer, r.id, r.namespace, 'source' AS role,
+           r.source_type::text AS kind, r.source_id AS entity_id FROM relations r
+    UNION ALL
+    SELECT 'relation', r.id, r.namespace, 'target', r.target_type::text, r.target_id
+      FROM relations r
+    UNION ALL
+    SELECT 'provenance', p.id, p.namespace, 'target', p.target_type::text, p.target_id
+      FROM provenance p
+    UNION ALL
+    SELECT 'embedding', m.id, m.namespace, 'target', m.target_type::text, m.target_id
+      FROM embeddings m
+)
+SELECT r.id::text AS subject,
+       format('%%s in namespace %%s: its %%s %%s %%s is in namespace %%s', r.referrer,
+              r.namespace, r.role, r.kind, r.entity_id, e.namespace) AS detail,
+       count(*) OVER () AS total
+  FROM refs r
+  JOIN entities e ON e.kind = r.kind AND e.id = r.entity_id
+ WHERE e.namespace <> r.namespace
+ ORDER BY r.id, r.role
+ LIMIT :limit;
+
 -- name: integrity_embedding_space_mismatch
 -- Embeddings whose space does not exist or whose dimensions are not the space's.
 SELECT m.id::text AS subject,

@@ -1,7 +1,11 @@
+-- Jobs belong to the namespace in their `namespace` argument (issue 16); a job without one
+-- (queued before namespaces, or global upkeep such as pruning) counts as `default`'s.
+
 -- name: jobs_count_by_queue_and_status
--- Number of jobs per (queue, status).
+-- Number of jobs of one namespace per (queue, status).
 SELECT queue_name AS queue, status::text AS status, count(*)::int AS count
   FROM procrastinate_jobs
+ WHERE coalesce(args->>'namespace', 'default') = :namespace
  GROUP BY queue_name, status
  ORDER BY queue_name, status;
 
@@ -24,7 +28,7 @@ SELECT count(*) FILTER (WHERE status = 'todo')::int AS queued,
  WHERE status IN ('todo', 'doing', 'failed');
 
 -- name: jobs_list_recent_failures
--- Failed jobs, most recently failed first, with the error of their last recorded attempt.
+-- Failed jobs of one namespace, most recently failed first, with the error of their last recorded attempt.
 SELECT j.id, j.task_name, j.queue_name AS queue, j.attempts, j.args,
        f.failed_at, e.attempt AS error_attempt, e.error_type, e.message AS error_message
   FROM procrastinate_jobs j
@@ -35,6 +39,7 @@ SELECT j.id, j.task_name, j.queue_name AS queue, j.attempts, j.args,
         SELECT je.attempt, je.error_type, je.message FROM job_errors je
          WHERE je.job_id = j.id ORDER BY je.attempt DESC, je.created_at DESC LIMIT 1) e ON TRUE
  WHERE j.status = 'failed'
+   AND coalesce(j.args->>'namespace', 'default') = :namespace
    AND (:task_name::text IS NULL OR j.task_name = :task_name::text)
    AND (:queue::text IS NULL OR j.queue_name = :queue::text)
  ORDER BY f.failed_at DESC NULLS LAST, j.id DESC
@@ -45,6 +50,7 @@ SELECT j.id, j.task_name, j.queue_name AS queue, j.attempts, j.args,
 SELECT count(*)::int AS total
   FROM procrastinate_jobs j
  WHERE j.status = 'failed'
+   AND coalesce(j.args->>'namespace', 'default') = :namespace
    AND (:task_name::text IS NULL OR j.task_name = :task_name::text)
    AND (:queue::text IS NULL OR j.queue_name = :queue::text);
 

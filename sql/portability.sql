@@ -18,6 +18,10 @@ SELECT EXISTS (SELECT 1 FROM erasures) AS erasures,
        EXISTS (SELECT 1 FROM embedding_spaces) AS embedding_spaces,
        EXISTS (SELECT 1 FROM embeddings) AS embeddings;
 
+-- name: portability_list_space_ids
+-- The ids of the embedding spaces present (shared by every namespace).
+SELECT id::text AS id FROM embedding_spaces;
+
 -- name: portability_lock_tables!
 -- Keep other writers out of the domain tables while a restore fills them.
 LOCK TABLE erasures, artifacts, artifact_versions, spans, intent_groups, intents, decisions, relations,

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import pytest_asyncio
 from psycopg import sql
 
 from mimir.config import Settings
@@ -107,14 +108,24 @@ def pg_server() -> Iterator[TestServer]:
             container.stop()
 
 
-@pytest.fixture
-def db_conninfo(pg_server: TestServer) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+def _migrated_database(pg_server: TestServer) -> Iterator[str]:
     name = pg_server.create_database(template=pg_server.template)
     try:
         yield pg_server.conninfo(name)
     finally:
         pg_server.drop_database(name)
+
+
+@pytest.fixture
+def db_conninfo(pg_server: TestServer) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    yield from _migrated_database(pg_server)
+
+
+@pytest.fixture
+def target_conninfo(pg_server: TestServer) -> Iterator[str]:
+    """A second fresh, migrated database (to restore into)."""
+    yield from _migrated_database(pg_server)
 
 
 @pytest.fixture
@@ -147,3 +158,18 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://mimir.test") as http:
         yield http
+
+
+@pytest.fixture(scope="module")
+def namespaces_db(pg_server: TestServer) -> Iterator[str]:
+    """A fresh, migrated database for one test module (tests/namespace_world.py)."""
+    yield from _migrated_database(pg_server)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(namespaces_db: str, tmp_path_factory):
+    """Two namespaces with overlapping content and their keys, seeded once per module."""
+    from tests.namespace_world import build_world
+
+    async for seeded in build_world(namespaces_db, tmp_path_factory.mktemp("namespaces")):
+        yield seeded

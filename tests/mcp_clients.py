@@ -63,9 +63,10 @@ async def http_session(base: str, key: str | None) -> AsyncIterator[ClientSessio
 
 
 @asynccontextmanager
-async def stdio_session(env: dict[str, str]) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "mimir.cli", "mcp"],
-                                   env=env)
+async def stdio_session(env: dict[str, str], *args: str) -> AsyncIterator[ClientSession]:
+    """`mimir mcp ARGS...` as a stdio server, with an initialized client session."""
+    params = StdioServerParameters(command=sys.executable,
+                                   args=["-m", "mimir.cli", "mcp", *args], env=env)
     async with stdio_client(params) as (read, write), \
             ClientSession(read, write, client_info=CLIENT) as session:
         await session.initialize()

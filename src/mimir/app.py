@@ -32,6 +32,7 @@ from mimir.jobs.rest import router as jobs_router
 from mimir.jobs.worker import JobWorker
 from mimir.logging import RequestLogMiddleware, configure_logging, get_logger
 from mimir.mcp.http import mount_mcp, running_sessions
+from mimir.namespaces.rest import router as namespaces_router
 from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
 from mimir.relations.rest import router as relations_router
@@ -57,7 +58,7 @@ OPENAPI_TAGS = [
     {"name": "context", "description": "Cited context for a question, within a token budget."},
     {"name": "jobs", "description": "The background job queue: counts and failures."},
     {"name": "health", "description": "Liveness and database reachability."},
-    {"name": "admin", "description": "Admin keys only: erasure and the audit log."},
+    {"name": "admin", "description": "Admin keys only: namespaces, API keys, erasure and the audit log."},
 ]
 
 
@@ -163,7 +164,7 @@ def create_app(
     for router in (artifacts_router, intents_router, decisions_router, spans_router,
                    relations_router, artifact_relations_router, provenance_router,
                    search_router, context_router, embeddings_router, jobs_router,
-                   imports_router, health_router, erasure_router):
+                   imports_router, health_router, erasure_router, namespaces_router):
         app.include_router(add_trailing_slash_routes(router),
                            dependencies=[Depends(known_query_params)])
     graphql = graphql_router(settings)

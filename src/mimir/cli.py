@@ -72,7 +72,10 @@ def serve(
 
 
 @app.command()
-def mcp() -> None:
+def mcp(
+    namespace: Annotated[str, typer.Option(
+        help="The namespace every tool reads and writes in.")] = "default",
+) -> None:
     """Serve the MCP tools and resources over stdio (for desktop MCP clients) on the
     configured database, or the embedded one like `serve`. Logs go to stderr."""
     import asyncio
@@ -88,7 +91,7 @@ def mcp() -> None:
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        asyncio.run(run_stdio(settings, database))
+        asyncio.run(run_stdio(settings, database, namespace))
     except KeyboardInterrupt:
         pass
     finally:
@@ -152,24 +155,30 @@ def _open_production_refusal(settings: Settings, conninfo: str) -> str | None:
             "keys create`), set MIMIR_REQUIRE_AUTH=true, or MIMIR_ALLOW_NO_AUTH=true on purpose")
 
 
-keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-
-
-def _with_connection(work):
+def _with_connection(work, namespace: str | None = None):
+    """Run `work(conn)` on one autocommit connection: the owner's (global tables, every
+    namespace), or with `namespace` the app role's in that namespace (row-level security
+    applies, and the namespace is in force for anything the work defers)."""
     import asyncio
 
     import psycopg
     from psycopg.rows import dict_row
 
+    from mimir.db.session import connect_app
+    from mimir.namespaces import context as namespace_context
 
     settings = _settings()
     database = _prepare(settings)
 
     async def run():
-        async with await psycopg.AsyncConnection.connect(
-                database.conninfo, autocommit=True, row_factory=dict_row) as conn:
-            return await work(conn)
+        if namespace is None:
+            async with await psycopg.AsyncConnection.connect(
+                    database.conninfo, autocommit=True, row_factory=dict_row) as conn:
+                return await work(conn)
+        with namespace_context.use(namespace):
+            async with await connect_app(database.conninfo, namespace,
+                                         app_role=settings.db_app_role) as conn:
+                return await work(conn)
 
     try:
         return asyncio.run(run())
@@ -177,62 +186,23 @@ def _with_connection(work):
         database.close()
 
 
-@keys_app.command("create")
-def keys_create(
-    name: Annotated[str, typer.Option(help="What the key is for.")],
-    scope: Annotated[str, typer.Option(help="read, write or admin.")] = "read",
-) -> None:
-    """Create a key and print it once; only its hash is stored."""
-    from mimir.auth.keys import create_key
-    from mimir.errors import MimirError
-
-    try:
-        key, record = _with_connection(lambda conn: create_key(conn, name=name, scope=scope))
-    except MimirError as exc:
-        _fail(exc.message, 2)
-    print(key)
-    print(f"id {record['id']}, scope {record['scope']}: store the key now, it is not shown again",
-          file=sys.stderr)
-
-
-@keys_app.command("list")
-def keys_list() -> None:
-    """List keys (never the keys themselves)."""
-    from mimir.auth.keys import list_keys
-
-    for row in _with_connection(list_keys):
-        state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
-        print(f"{row['id']}  {row['scope']:<5}  {row['key_prefix']}…  {state}  {row['name']}")
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
-    """Revoke a key; it stops working at once."""
-    import uuid
-
-    from mimir.auth.keys import revoke_key
-    from mimir.errors import MimirError
-
-    try:
-        row = _with_connection(lambda conn: revoke_key(conn, uuid.UUID(key_id)))
-    except (MimirError, ValueError) as exc:
-        _fail(getattr(exc, "message", "not a key id"), 2)
-    print(f"revoked {row['id']} ({row['name']})")
-
-
 @app.command()
 def erase(
-    scope: Annotated[str, typer.Argument(help="artifact, version or source.")],
-    target: Annotated[str, typer.Argument(help="The artifact or version id, or the source.")],
+    scope: Annotated[str, typer.Argument(help="artifact, version, source or namespace.")],
+    target: Annotated[str, typer.Argument(
+        help="The artifact or version id, the source, or the namespace.")],
     reason: Annotated[str, typer.Option(help="Why (kept in the erasure record and audit log).")],
     vacuum: Annotated[bool, typer.Option(help="VACUUM (FULL) the touched tables after.")] = True,
+    namespace: Annotated[str, typer.Option(
+        help="The namespace to erase in (scope namespace: the target itself).")] = "default",
 ) -> None:
-    """Erase an artifact, one version or a whole source: content becomes a tombstone, its
-    chunks, vectors, postings and metadata copies go. Prints the erasure record as JSON."""
+    """Erase an artifact, one version, a whole source or everything in a namespace, inside
+    one namespace: content becomes a tombstone, its chunks, vectors, postings and metadata
+    copies go. Prints the erasure record as JSON."""
     from mimir.erasure.cli import run_erase
 
     run_erase(_with_connection, _fail, scope=scope, target=target, reason=reason,
-              vacuum=vacuum)
+              vacuum=vacuum, namespace=namespace)
 
 
 @app.command()
@@ -323,7 +293,12 @@ def db_url(
 
 
 def _register_subcommands() -> None:
-    from mimir.transfer.cli import export_command, import_app
+    from mimir.namespaces.cli import keys_app, namespaces_app
+    from mimir.transfer.cli import export_command, import_app, import_mimir_command
+
+    app.command("restore")(import_mimir_command)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(namespaces_app, name="namespaces")
 
     app.command("export")(export_command)
     app.add_typer(import_app, name="import")

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = Field(
         default=30.0, gt=0, le=600, validation_alias=AliasChoices("MIMIR_DB_CONNECT_TIMEOUT")
     )
+    # Run queries as the role row-level security applies to (migration 0012). Off only to
+    # measure the cost of RLS: every namespace is then visible to every key.
+    db_app_role: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_DB_APP_ROLE"))
     db_pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=AliasChoices("MIMIR_DB_POOL_MIN"))
     db_pool_max_size: int = Field(default=10, ge=1, le=200, validation_alias=AliasChoices("MIMIR_DB_POOL_MAX"))
     db_acquire_timeout_s: float = Field(

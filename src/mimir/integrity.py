@@ -57,6 +57,8 @@ CHECKS: tuple[Check, ...] = (
     Check("evidence_without_provenance", "provenance evidence of a missing provenance record"),
     Check("relation_end_missing", "relations whose source or target does not exist"),
     Check("embedding_target_missing", "embeddings whose target does not exist"),
+    Check("namespace_mismatch", "relations, provenance or embeddings whose entity is in "
+          "another namespace"),
     Check("embedding_space_mismatch",
           "embeddings in a missing space or with the wrong number of dimensions"),
     Check("reference_missing",

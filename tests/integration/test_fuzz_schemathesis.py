@@ -92,6 +92,9 @@ class Known:
 
     ids: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     responses: list[httpx.Response] = field(default_factory=list)
+    # An admin key made first: the fuzzer creates keys too (POST /api/v1/admin/keys), and
+    # once one exists every request needs one.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def add(self, kind: str, ident: str) -> str:
         self.ids[kind].append(ident)
@@ -205,6 +208,7 @@ def _config(server: FuzzServer, base_url: str, bindings: dict[str, str],
     return schemathesis.Config.from_dict({
         **({"seed": int(SEED)} if SEED else {}),
         "base-url": base_url,
+        "headers": known.headers,
         "request-timeout": 30,
         "workers": WORKERS,
         "continue-on-failure": True,
@@ -237,6 +241,10 @@ def _seed(base_url: str) -> Known:
             response = http.request(method, path, json=body)
             assert response.status_code == expect, (method, path, response.text)
             return response.json()
+
+        admin = send("POST", "/api/v1/admin/keys", {"name": "fuzzer", "scope": "admin"})
+        known.headers["Authorization"] = f"Bearer {admin['key']}"
+        http.headers.update(known.headers)
 
         texts = ["Hello world, this is the first note.",
                  "User: when do we ship?\nAssistant: Thursday 👋🏽 e\u0301",
@@ -452,7 +460,8 @@ class TestWhatTheFuzzersFound:
         deep: dict[str, Any] = {}
         for _ in range(300):
             deep = {"a": deep}
-        with httpx.Client(base_url=fuzz_server.base_url, timeout=30) as http:
+        with httpx.Client(base_url=fuzz_server.base_url, timeout=30,
+                          headers=fuzz_server.known.headers) as http:
             before = http.get("/api/v1/artifacts", params={"source": "bigint"}).json()["items"]
             for body in ({"metadata": {"n": 2**64}},
                          {"metadata": {"n": [-(2**63) - 1]}},
@@ -468,7 +477,8 @@ class TestWhatTheFuzzersFound:
     def test_empty_provenance_header_is_ignored(self, fuzz_server):
         """An empty X-Provenance-* header next to a filled one says nothing; the write
         succeeds with the filled one's provenance."""
-        with httpx.Client(base_url=fuzz_server.base_url, timeout=30) as http:
+        with httpx.Client(base_url=fuzz_server.base_url, timeout=30,
+                          headers=fuzz_server.known.headers) as http:
             response = http.post("/api/v1/intents/groups", json={"name": "headers"},
                                  headers={"X-Provenance-Model": "", "X-Provenance-Pipeline": "p1"})
             assert response.status_code == 201, response.text
@@ -478,7 +488,8 @@ class TestWhatTheFuzzersFound:
     def test_body_that_is_not_utf8_is_a_documented_400(self, fuzz_server):
         """A JSON body that is not UTF-8 is a 400 in the error shape (FastAPI cannot decode
         it), and 400 is documented on every operation that takes a body."""
-        with httpx.Client(base_url=fuzz_server.base_url, timeout=30) as http:
+        with httpx.Client(base_url=fuzz_server.base_url, timeout=30,
+                          headers=fuzz_server.known.headers) as http:
             error = _error(http.post("/api/v1/relations", content=b"\xff\xfe{",
                                      headers={"Content-Type": "application/json"}), 400)
             spec = http.get("/openapi.json").json()
@@ -495,7 +506,8 @@ class TestWhatTheFuzzersFound:
         from mimir.relations.rest import RELATION_TYPES_MAX_CHARS
 
         intent = fuzz_server.known.ids["intent"][0]
-        with httpx.Client(base_url=fuzz_server.base_url, timeout=30) as http:
+        with httpx.Client(base_url=fuzz_server.base_url, timeout=30,
+                          headers=fuzz_server.known.headers) as http:
             for length in (RELATION_TYPES_MAX_CHARS, RELATION_TYPES_MAX_CHARS + 1):
                 error = _error(http.get("/api/v1/relations/traverse", params={
                     "from_type": "intent", "from_id": intent,

@@ -117,7 +117,8 @@ class TestUpload:
         assert [p.name for p in saved] == [f"{body['id']}-my_export.json"]
         assert saved[0].read_bytes() == content
         jobs = _fetch(db_conninfo, "SELECT task_name, args FROM procrastinate_jobs")
-        assert jobs == [{"task_name": "imports.run", "args": {"import_id": body["id"]}}]
+        assert jobs == [{"task_name": "imports.run",
+                         "args": {"import_id": body["id"], "namespace": "default"}}]
 
     async def test_unknown_kind_is_422(self, client, db_conninfo, uploads):
         """A kind other than chatgpt or mimir is refused; nothing is recorded or saved."""
@@ -227,6 +228,36 @@ class TestRun:
         body = await _finished(client, created.json()["id"])
         assert body["status"] == "failed"
         assert body["error"].startswith("nothing restored: ")
+
+
+class TestNamespaces:
+    async def test_an_upload_is_imported_into_the_requests_namespace(self, client, worker,
+                                                                     db_conninfo):
+        """An upload sent in team-b is recorded, queued, run (child process included) and
+        written in team-b: team-a sees neither the import nor what it created."""
+        b = {"X-Mimir-Namespace": "team-b"}
+        a = {"X-Mimir-Namespace": "team-a"}
+        for name in ("team-a", "team-b"):
+            assert (await client.post("/api/v1/admin/namespaces",
+                                      json={"name": name})).status_code == 201
+        created = await client.post("/api/v1/imports", data={"kind": "chatgpt"}, headers=b,
+                                    files={"file": ("c.json", VARIANTS.read_bytes(),
+                                                    "application/json")})
+        assert created.status_code == 202, created.text
+        import_id = created.json()["id"]
+        deadline = asyncio.get_running_loop().time() + 25
+        while (body := (await client.get(f"/api/v1/imports/{import_id}", headers=b)).json()
+               )["status"] not in ("succeeded", "failed"):
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.1)
+        assert body["status"] == "succeeded", body["error"]
+        assert (await client.get(f"/api/v1/imports/{import_id}", headers=a)).status_code == 404
+        assert (await client.get("/api/v1/artifacts", headers=a)).json()["items"] == []
+        spaces = _fetch(db_conninfo, "SELECT DISTINCT namespace FROM artifact_versions")
+        assert spaces == [{"namespace": "team-b"}]
+        job = _fetch(db_conninfo, "SELECT args FROM procrastinate_jobs WHERE id = ("
+                     "SELECT min(id) FROM procrastinate_jobs)")
+        assert job[0]["args"]["namespace"] == "team-b"
 
 
 class TestRead:

@@ -90,7 +90,7 @@ def corrupted(db_conninfo) -> dict[str, str]:
         "no_v1", "gap", "orphan_version", "missing_artifact", "bad_hash", "bad_hash_version", "orphan_span",
         "missing_version", "outside_span", "provenance", "missing_target", "evidence_prov",
         "missing_span", "orphan_evidence_prov", "relation", "missing_intent", "space",
-        "embedding", "bad_dims", "intent", "missing_group", "import")}
+        "embedding", "bad_dims", "intent", "missing_group", "import", "cross")}
     with psycopg.connect(db_conninfo, autocommit=True) as conn:
         good = conn.execute("INSERT INTO artifacts (artifact_type) VALUES ('note') RETURNING id"
                             ).fetchone()[0]
@@ -140,6 +140,11 @@ def corrupted(db_conninfo) -> dict[str, str]:
             q("INSERT INTO relations (id, source_type, source_id, relation_type, target_type, "
               "target_id) VALUES (%s, 'artifact', %s, 'mentions', 'intent', %s)",
               (ids["relation"], good, ids["missing_intent"]))
+            # A relation of namespace `other` from `default`'s artifact (to itself).
+            q("INSERT INTO namespaces (name) VALUES ('other')")
+            q("INSERT INTO relations (id, namespace, source_type, source_id, relation_type, "
+              "target_type, target_id) VALUES (%s, 'other', 'artifact', %s, 'mentions', "
+              "'relation', %s)", (ids["cross"], good, ids["cross"]))
             q("INSERT INTO embedding_spaces (id, name, model, dimensions) "
               "VALUES (%s, 'test', 'm', 3)", (ids["space"],))
             q("INSERT INTO embeddings (id, space_id, target_type, target_id, embedding) "
@@ -184,6 +189,9 @@ class TestCorruptedDatabase:
         assert "target intent " + ids["missing_intent"] in \
             found["relation_end_missing"].rows[0]["detail"]
         assert subjects("embedding_target_missing") == {ids["embedding"]}
+        assert subjects("namespace_mismatch") == {ids["cross"]}
+        assert "in namespace other: its source artifact" in \
+            found["namespace_mismatch"].rows[0]["detail"]
         assert subjects("embedding_space_mismatch") == {ids["bad_dims"]}
         assert subjects("reference_missing") == {ids["intent"]}
         assert subjects("search_postings_stale") == {
@@ -192,7 +200,7 @@ class TestCorruptedDatabase:
         assert subjects("imports_stalled") == {ids["import"]}
         assert found["imports_stalled"].severity == "warning"
         assert not report.ok
-        assert report.violations == 13 + 4 + 1
+        assert report.violations == 14 + 4 + 1
         assert len(report.findings) == len(CHECKS)
 
     async def test_limit_lists_fewer_rows_but_counts_all(self, db_conninfo):
@@ -215,11 +223,11 @@ class TestCorruptedDatabase:
             result.stdout
         assert corrupted["orphan_span"] in result.stdout
         assert "WARNING imports_stalled: 1" in result.stdout
-        assert result.stdout.rstrip().splitlines()[-1].startswith("18 violations of 15 rules")
+        assert result.stdout.rstrip().splitlines()[-1].startswith("19 violations of 16 rules")
         result = _run_check(db_conninfo, "--json", "--limit", "1")
         assert result.returncode == 1
         body = json.loads(result.stdout)
-        assert body["ok"] is False and body["violations"] == 18 and body["warnings"] == 1
+        assert body["ok"] is False and body["violations"] == 19 and body["warnings"] == 1
         gaps = next(f for f in body["findings"] if f["check"] == "version_number_gaps")
         assert gaps["rows"] == [{"subject": corrupted["gap"],
                                  "detail": "version numbers are 1, 3, not 1..2"}]

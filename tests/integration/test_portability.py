@@ -18,7 +18,7 @@ from mimir.transfer.export import export_database
 from mimir.transfer.files import import_files
 from mimir.transfer.mimir_format import ADDED_IN_3, TABLES
 from mimir.transfer.restore import RestoreError, chain_levels, restore_database
-from tests.factories import append_version, make_artifact, make_span
+from tests.factories import app_connection, append_version, make_artifact, make_span
 
 # Every column (SELECT *), generated ones included, in a stable order.
 COMPARED = {**{t: "id" for t in TABLES}, "provenance_evidence": "provenance_id, span_id"}
@@ -99,15 +99,6 @@ def _dump(conninfo: str) -> dict[str, list[tuple]]:
             "SELECT indexname, replace(indexdef, current_database(), '') FROM pg_indexes"
             " WHERE indexname LIKE 'ix_embeddings_hnsw_%' ORDER BY 1").fetchall()
     return tables
-
-
-@pytest.fixture
-def target_conninfo(pg_server):
-    name = pg_server.create_database(template=pg_server.template)
-    try:
-        yield pg_server.conninfo(name)
-    finally:
-        pg_server.drop_database(name)
 
 
 class TestRoundTrip:
@@ -279,8 +270,8 @@ class TestFilesImport:
         (tmp_path / "c.txt").write_text("plain text")
         (tmp_path / "skip.json").write_text("{}")
         (tmp_path / ".hidden.md").write_text("# hidden")
-        async with await psycopg.AsyncConnection.connect(db_conninfo, autocommit=True,
-                                                         row_factory=dict_row) as conn:
+        # As `mimir import files` runs: the app role in a namespace, which its jobs get.
+        async with app_connection(db_conninfo, "default") as conn:
             first = await import_files(conn, tmp_path, max_chars=10_000)
             assert (first.created, first.updated, first.unchanged) == (3, 0, 0)
             (tmp_path / "c.txt").write_text("plain text, edited")

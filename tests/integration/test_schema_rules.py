@@ -301,7 +301,7 @@ class TestArtifacts:
         make_artifact(conn, source="slack")
         make_artifact(conn, source="slack", external_id="T1")
         make_artifact(conn, source="github", external_id="T1")
-        with rejected(errors.UniqueViolation, "uq_artifacts_source_external_id"):
+        with rejected(errors.UniqueViolation, "uq_artifacts_namespace_source_external_id"):
             make_artifact(conn, source="slack", external_id="T1")
         assert _count(conn, "artifacts") == 4
 

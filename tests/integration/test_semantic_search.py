@@ -4,6 +4,7 @@ embedded by the real local model in the background queue, then found by meaning.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import httpx
 import psycopg
@@ -280,15 +281,28 @@ async def unindexed(db_conninfo, tmp_path):
         yield http, app
 
 
+@asynccontextmanager
+async def _default_connection(app):
+    """A pooled connection outside a request: in the namespace `default`."""
+    from mimir.namespaces import context as namespace_context
+
+    with namespace_context.use("default"):
+        async with app.state.pool.connection() as conn:
+            yield conn
+
+
 async def _index(app, version_id: str) -> int:
     import uuid
 
     from mimir.embeddings.service import get_space, index_version
+    from mimir.namespaces import context as namespace_context
 
-    async with app.state.pool.connection() as conn:
-        space = await get_space(conn, app.state.embedding_space)
-    return await index_version(app.state.pool, app.state.embedding_provider, space,
-                               uuid.UUID(version_id), min_chars=600, max_chars=1200)
+    # Outside a request, as a job does: in the namespace the version was written in.
+    with namespace_context.use("default"):
+        async with app.state.pool.connection() as conn:
+            space = await get_space(conn, app.state.embedding_space)
+        return await index_version(app.state.pool, app.state.embedding_provider, space,
+                                   uuid.UUID(version_id), min_chars=600, max_chars=1200)
 
 
 class TestPassages:
@@ -349,7 +363,7 @@ class TestPassages:
         [bare] = await app.state.embedding_provider.embed_passages([said])
         stored = {}
         for key in (("note", "Lisbon trip"), ("document", "Lisbon trip")):
-            async with app.state.pool.connection() as conn:
+            async with _default_connection(app) as conn:
                 row = await (await conn.execute(
                     "SELECT e.embedding::text AS v FROM embeddings e JOIN spans s ON "
                     "s.id = e.target_id WHERE s.artifact_version_id = %s",

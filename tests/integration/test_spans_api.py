@@ -247,7 +247,7 @@ class TestText:
             columns = {row[0] for row in conn.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = 'spans'")}
         assert columns == {"id", "artifact_version_id", "start_offset", "end_offset", "span_type", "label",
-                           "metadata", "created_at"}
+                           "metadata", "created_at", "namespace"}
 
 
 class TestGet:

@@ -5,17 +5,27 @@ keys may only read: REST methods other than GET/HEAD/OPTIONS need `write`, excep
 search and context endpoints (reads sent as POST); GraphQL requests pass, and mutations are checked
 against the scope in the GraphQL layer; /mcp passes, and each MCP tool checks its scope. Keys never reach the logs: the request log does
 not record headers.
+
+Namespaces: a request works in the namespace of its `X-Mimir-Namespace` header, else in
+the key's first namespace (`default` for admin keys and when no key is needed). A key
+bound to other namespaces gets 403 for it, reads and writes alike; an unknown namespace is
+a 404. The namespace is put in force (`mimir.namespaces.context`) for the rest of the
+request, and every pooled connection the request takes is in it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mimir.auth.keys import allows, auth_required, hash_key, scope_of
+from mimir.auth.keys import allows, auth_required, hash_key, key_of
 from mimir.auth.ratelimit import RateLimiter, retry_after
-from mimir.errors import BadRequest, Forbidden, MimirError, RateLimited, Unauthorized
+from mimir.errors import BadRequest, Forbidden, MimirError, NotFound, RateLimited, Unauthorized
+from mimir.namespaces import context as namespace_context
+from mimir.namespaces.service import exists as namespace_exists
 
 OPEN_PATHS = frozenset({"/health", "/api/v1/health"})
 # GraphiQL's page and its static files reveal nothing; the queries it sends need a key.
@@ -43,6 +53,21 @@ def parse_authorization(headers: Headers) -> str | None:
     if len(parts) != 2 or parts[0].lower() != "bearer":
         raise Unauthorized("use `Authorization: Bearer <key>`")
     return parts[1]
+
+
+def requested_namespace(headers: Headers) -> str | None:
+    """The namespace named by `X-Mimir-Namespace` (None without the header); a malformed
+    name or several headers are a 400."""
+    values = headers.getlist(namespace_context.HEADER)
+    if len(values) > 1:
+        raise BadRequest(f"send one {namespace_context.HEADER} header, not several")
+    if not values:
+        return None
+    name = values[0].strip()
+    if namespace_context.NAME.fullmatch(name) is None:
+        raise BadRequest(f"{namespace_context.HEADER} must be {namespace_context.NAME_RULE}",
+                         details={"header": namespace_context.HEADER})
+    return name
 
 
 ADMIN_PREFIX = "/api/v1/admin"
@@ -88,7 +113,8 @@ class AuthMiddleware:
                 self._check(self.limiter.available(address))
             try:
                 credential = parse_authorization(request.headers)
-                key_scope = await self._authenticate(request, credential)
+                requested = requested_namespace(request.headers)
+                key_scope, key_namespaces, key_id = await self._authenticate(request, credential)
             except (Unauthorized, BadRequest):
                 if self.limiter is not None:
                     self._check(self.limiter.take(address))
@@ -100,6 +126,7 @@ class AuthMiddleware:
             if key_scope is not None and not allows(key_scope, needed):
                 raise Forbidden(f"a {key_scope} key cannot do this; it needs a {needed} key",
                                 details={"scope": key_scope, "needed": needed})
+            namespace = await self._namespace(request, requested, key_namespaces)
         except MimirError as error:
             from mimir.http_errors import render_error
 
@@ -114,7 +141,11 @@ class AuthMiddleware:
         state["api_key_scope"] = key_scope
         # Who, for the audit log: the key's stored prefix, never the key.
         state["api_key_prefix"] = credential[:12] if key_scope is not None else None
-        await self.app(scope, receive, send)
+        state["api_key_id"] = key_id
+        state["namespace"] = namespace
+        state["key_namespaces"] = key_namespaces
+        with namespace_context.use(namespace):
+            await self.app(scope, receive, send)
 
     @staticmethod
     def _check(wait: float) -> None:
@@ -123,15 +154,33 @@ class AuthMiddleware:
             raise RateLimited(f"too many requests; retry in {seconds} s",
                               details={"retry_after_s": int(seconds)})
 
-    async def _authenticate(self, request: Request, key: str | None) -> str | None:
-        """The caller's scope (None when no key is needed and none was given)."""
+    async def _authenticate(self, request: Request,
+                            key: str | None) -> tuple[str | None, list[str] | None, Any]:
+        """The caller's scope (None when no key is needed and none was given), the
+        namespaces its key may use (None: all) and the key's id."""
         state = request.app.state
         async with state.pool.connection() as conn:
             if key is None:
                 if state.settings.require_auth or await auth_required(conn):
                     raise Unauthorized("this endpoint needs `Authorization: Bearer <key>`")
-                return None
-            key_scope = await scope_of(conn, key)
-        if key_scope is None:
+                return None, None, None
+            row = await key_of(conn, key)
+        if row is None:
             raise Unauthorized("the key is unknown or revoked")
-        return key_scope
+        return row["scope"], row["namespaces"], row["id"]
+
+    @staticmethod
+    async def _namespace(request: Request, requested: str | None,
+                         allowed: list[str] | None) -> str:
+        """The namespace the request works in; 403 when the key may not use it, 404 when it
+        does not exist."""
+        if requested is None:
+            return allowed[0] if allowed else namespace_context.DEFAULT
+        if allowed is not None and requested not in allowed:
+            raise Forbidden(f"this key may not use namespace {requested}",
+                            details={"namespace": requested, "allowed": allowed})
+        if requested != namespace_context.DEFAULT:
+            async with request.app.state.pool.connection() as conn:
+                if not await namespace_exists(conn, requested):
+                    raise NotFound(f"no namespace {requested}", details={"namespace": requested})
+        return requested

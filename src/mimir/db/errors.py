@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import errors as pg
 
-from mimir.errors import Conflict, Invalid, MimirError
+from mimir.errors import Conflict, Forbidden, Invalid, MimirError
 
 # Constraint name -> (error class, message or None to use the trigger's own message).
 _BY_CONSTRAINT: dict[str, tuple[type[MimirError], str | None]] = {
@@ -22,20 +22,20 @@ _BY_CONSTRAINT: dict[str, tuple[type[MimirError], str | None]] = {
     "uq_artifact_versions_artifact_id_version_number": (
         Conflict, "another version was appended at the same time; retry"),
     "ck_artifact_versions_content_hash_is_sha256": (Invalid, "content_hash is not the SHA-256 of the content"),
-    "uq_artifacts_source_external_id": (Conflict, "an artifact with this source and external_id exists"),
+    "uq_artifacts_namespace_source_external_id": (Conflict, "an artifact with this source and external_id exists"),
     "ck_artifacts_source_not_blank": (Invalid, "source must not be blank"),
     "ck_artifacts_external_id_not_blank": (Invalid, "external_id must not be blank"),
     "spans_within_version": (Invalid, None),
     "ck_spans_offsets_ordered": (Invalid, "a span needs 0 <= start_offset < end_offset"),
     "ck_spans_span_type_format": (Invalid, "span_type must match ^[a-z][a-z0-9_]{0,63}$"),
-    "fk_spans_version_id_artifact_versions": (Invalid, "the span's version does not exist"),
-    "uq_intent_groups_name": (Conflict, "an intent group with this name exists"),
+    "fk_spans_artifact_version_id_artifact_versions": (Invalid, "the span's version does not exist"),
+    "uq_intent_groups_namespace_name": (Conflict, "an intent group with this name exists"),
     "ck_intent_groups_no_self_merge": (Conflict, "a group cannot be merged into itself"),
     "intent_groups_merged_is_final": (Conflict, None),
     "intent_groups_merge_target_active": (Conflict, None),
     "intents_status_transition": (Conflict, None),
     "ck_intents_confidence_range": (Invalid, "confidence must be between 0 and 1"),
-    "fk_intents_group_id_intent_groups": (Invalid, "the intent group does not exist"),
+    "fk_intents_intent_group_id_intent_groups": (Invalid, "the intent group does not exist"),
     "uq_decisions_superseded_by_id": (Conflict, "that decision already supersedes another one"),
     "ck_decisions_not_self_superseded": (Conflict, "a decision cannot supersede itself"),
     "decisions_superseded_is_final": (Conflict, None),
@@ -64,6 +64,8 @@ _BY_CLASS: list[tuple[type[psycopg.Error], type[MimirError], str]] = [
     (pg.CharacterNotInRepertoire, Invalid, "a value contains a character that cannot be stored"),
     (pg.ProgramLimitExceeded, Invalid, "a value is too large to store or index"),
     (pg.RestrictViolation, Conflict, "this record is still referenced"),
+    # Row-level security's WITH CHECK (migration 0012): a write outside the namespace.
+    (pg.InsufficientPrivilege, Forbidden, "this would write outside the request's namespace"),
 ]
 
 

@@ -21,8 +21,10 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mimir.config import Settings
+from mimir.db.session import set_namespace, use_app_role
 from mimir.db.statement_log import StatementLoggingCursor
 from mimir.errors import MimirError, ServiceUnavailable
+from mimir.namespaces import context as namespace_context
 
 # orjson decodes json/jsonb columns several times faster than the standard library.
 set_json_loads(orjson.loads)
@@ -114,9 +116,11 @@ class MimirPool(AsyncConnectionPool):
         """As `AsyncConnectionPool.connection`; when the connection is lost inside the block
         (the server shut down or went away), the error the block raised becomes
         `DatabaseUnavailable`, whatever wraps the driver's error (procrastinate raises its
-        own `ConnectorException`, for one)."""
+        own `ConnectorException`, for one). The connection is in the namespace in force
+        (`mimir.namespaces.context`; none: it sees nothing) before the block runs."""
         async with super().connection(timeout) as conn:
             try:
+                await set_namespace(conn, namespace_context.current())
                 yield conn
             except Exception as exc:
                 # Judged before the pool takes the connection back: closed here means lost.
@@ -129,7 +133,8 @@ def make_pool(conninfo: str, settings: Settings) -> MimirPool:
     """A closed pool; the FastAPI lifespan opens and closes it.
 
     Connections are autocommit: a service that needs a transaction opens one explicitly
-    with `conn.transaction()`, so no request leaves a transaction idle.
+    with `conn.transaction()`, so no request leaves a transaction idle. Each new connection
+    switches to the app role (`mimir.db.session`) unless `MIMIR_DB_APP_ROLE=off`.
     """
     return MimirPool(
         conninfo,
@@ -144,4 +149,5 @@ def make_pool(conninfo: str, settings: Settings) -> MimirPool:
                 "cursor_factory": StatementLoggingCursor},
         name="mimir",
         reconnect_timeout=RECONNECT_SERIES_S,
+        configure=use_app_role if settings.db_app_role else None,
     )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Double,
     Enum,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP, TSVECTOR, UUID
 
 from mimir.entities import EntityType
 
@@ -76,8 +77,6 @@ artifacts = Table(
     CheckConstraint("source ~ '\\S'", name="source_not_blank"),
     CheckConstraint("external_id ~ '\\S'", name="external_id_not_blank"),
     _is_object(),
-    Index("uq_artifacts_source_external_id", "source", "external_id", unique=True,
-          postgresql_where=text("external_id IS NOT NULL")),
     Index(None, "created_at", "id"),
     Index(None, "metadata", postgresql_using="gin", postgresql_ops={"metadata": "jsonb_path_ops"}),
     Index(None, "source", "created_at", "id"),
@@ -86,7 +85,7 @@ artifacts = Table(
 artifact_versions = Table(
     "artifact_versions", metadata,
     _id(),
-    Column("artifact_id", UUID(as_uuid=True), ForeignKey("artifacts.id", ondelete="RESTRICT"), nullable=False),
+    Column("artifact_id", UUID(as_uuid=True), nullable=False),
     Column("version_number", Integer, nullable=False),
     Column("content", Text, nullable=False),
     Column("content_hash", Text, nullable=False),
@@ -115,8 +114,7 @@ artifact_versions = Table(
 spans = Table(
     "spans", metadata,
     _id(),
-    Column("artifact_version_id", UUID(as_uuid=True), ForeignKey("artifact_versions.id", ondelete="RESTRICT"),
-           nullable=False),
+    Column("artifact_version_id", UUID(as_uuid=True), nullable=False),
     Column("start_offset", Integer, nullable=False),
     Column("end_offset", Integer, nullable=False),
     Column("span_type", Text, nullable=False, server_default=text("'generic'")),
@@ -136,7 +134,7 @@ intent_groups = Table(
     Column("name", Text, nullable=False),
     Column("description", Text),
     Column("status", intent_group_status, nullable=False, server_default=text("'active'")),
-    Column("merged_into_id", UUID(as_uuid=True), ForeignKey("intent_groups.id", ondelete="RESTRICT")),
+    Column("merged_into_id", UUID(as_uuid=True)),
     _metadata(),
     _timestamp("created_at"),
     _timestamp("updated_at"),
@@ -144,7 +142,6 @@ intent_groups = Table(
     CheckConstraint("merged_into_id <> id", name="no_self_merge"),
     CheckConstraint("(status = 'merged') = (merged_into_id IS NOT NULL)", name="merged_has_target"),
     CheckConstraint("name ~ '\\S'", name="name_not_blank"),
-    UniqueConstraint("name"),
     _is_object(),
     Index(None, "merged_into_id"),
     Index(None, "created_at", "id"),
@@ -155,7 +152,7 @@ intents = Table(
     _id(),
     Column("statement", Text, nullable=False),
     Column("status", intent_status, nullable=False, server_default=text("'proposed'")),
-    Column("intent_group_id", UUID(as_uuid=True), ForeignKey("intent_groups.id", ondelete="SET NULL")),
+    Column("intent_group_id", UUID(as_uuid=True)),
     Column("confidence", Double),
     _metadata(),
     _timestamp("created_at"),
@@ -176,7 +173,7 @@ decisions = Table(
     Column("statement", Text, nullable=False),
     Column("rationale", Text),
     Column("status", decision_status, nullable=False, server_default=text("'active'")),
-    Column("superseded_by_id", UUID(as_uuid=True), ForeignKey("decisions.id", ondelete="RESTRICT")),
+    Column("superseded_by_id", UUID(as_uuid=True)),
     _metadata(),
     _timestamp("created_at"),
     _timestamp("updated_at"),
@@ -228,8 +225,8 @@ provenance = Table(
 
 provenance_evidence = Table(
     "provenance_evidence", metadata,
-    Column("provenance_id", UUID(as_uuid=True), ForeignKey("provenance.id", ondelete="CASCADE"), nullable=False),
-    Column("span_id", UUID(as_uuid=True), ForeignKey("spans.id", ondelete="RESTRICT"), nullable=False),
+    Column("provenance_id", UUID(as_uuid=True), nullable=False),
+    Column("span_id", UUID(as_uuid=True), nullable=False),
     Column("position", Integer, nullable=False, server_default=text("0")),
     # Set when the cited span's content was erased (migration 0011).
     Column("erasure_id", UUID(as_uuid=True), ForeignKey("erasures.id", ondelete="RESTRICT")),
@@ -274,11 +271,9 @@ embeddings = Table(
 search_postings = Table(
     "search_postings", metadata,
     Column("lexeme", Text, nullable=False),
-    Column("version_id", UUID(as_uuid=True),
-           ForeignKey("artifact_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("version_id", UUID(as_uuid=True), nullable=False),
     Column("tf", Integer, nullable=False),
     Column("dl", Integer, nullable=False),
-    PrimaryKeyConstraint("lexeme", "version_id", postgresql_include=["tf", "dl"]),
     Index(None, "version_id"),
 )
 
@@ -287,7 +282,6 @@ search_stats = Table(
     Column("shard", SmallInteger, nullable=False),
     Column("docs", BigInteger, nullable=False, server_default=text("0")),
     Column("total_len", BigInteger, nullable=False, server_default=text("0")),
-    PrimaryKeyConstraint("shard"),
     CheckConstraint("shard BETWEEN 0 AND 15", name="shard"),
 )
 
@@ -342,11 +336,15 @@ api_keys = Table(
     UniqueConstraint("key_hash"),
     CheckConstraint("scope IN ('read', 'write', 'admin')", name="scope"),
     CheckConstraint("name ~ '\\S'", name="name_not_blank"),
+    # The namespaces a key may use (migration 0012): NULL for admin keys (all).
+    Column("namespaces", ARRAY(Text)),
+    CheckConstraint("(scope = 'admin') = (namespaces IS NULL) AND cardinality(namespaces) > 0",
+                    name="namespaces"),
 )
 
 
 # Erasure (migration 0011): one row per erasure request; a tombstoned version points at it.
-erasure_scope = Enum("artifact", "version", "source", name="erasure_scope")
+erasure_scope = Enum("artifact", "version", "source", "namespace", name="erasure_scope")
 
 erasures = Table(
     "erasures", metadata,
@@ -374,9 +372,60 @@ audit_log = Table(
     Column("actor", Text, nullable=False),
     Column("subject", Text),
     _metadata("details"),
+    Column("namespace", Text),
     _timestamp("created_at"),
     PrimaryKeyConstraint("id"),
     CheckConstraint("action ~ '^[a-z][a-z0-9_.]{0,63}$'", name="action_format"),
     _is_object("details"),
     Index(None, "created_at", "id"),
 )
+
+
+# Namespaces (migration 0012). Every table of memory content has a `namespace` column that
+# defaults to the session's `mimir.namespace` and that row-level security filters on (the
+# policies live in the migration; autogenerate does not compare them). Parents and children
+# share a namespace through composite foreign keys.
+namespaces = Table(
+    "namespaces", metadata,
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("created_by", Text),
+    _timestamp("created_at"),
+    PrimaryKeyConstraint("name"),
+    CheckConstraint("name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'", name="name_format"),
+)
+
+NAMESPACED = (artifacts, artifact_versions, spans, intent_groups, intents, decisions, relations,
+              provenance, provenance_evidence, embeddings, search_postings, search_stats, imports,
+              erasures)
+# (child, column, parent, ON DELETE) of every same-namespace link.
+NAMESPACE_LINKS = (
+    (artifact_versions, "artifact_id", artifacts, "RESTRICT"),
+    (spans, "artifact_version_id", artifact_versions, "RESTRICT"),
+    (intents, "intent_group_id", intent_groups, "SET NULL (intent_group_id)"),
+    (intent_groups, "merged_into_id", intent_groups, "RESTRICT"),
+    (decisions, "superseded_by_id", decisions, "RESTRICT"),
+    (provenance_evidence, "provenance_id", provenance, "CASCADE"),
+    (provenance_evidence, "span_id", spans, "RESTRICT"),
+    (search_postings, "version_id", artifact_versions, "CASCADE"),
+)
+
+for _table in NAMESPACED:
+    _table.append_column(Column(
+        "namespace", Text, ForeignKey("namespaces.name", ondelete="RESTRICT"), nullable=False,
+        server_default=text(
+            "COALESCE(NULLIF(current_setting('mimir.namespace'::text, true), ''::text), "
+            "'default'::text)")))
+for _table in {parent for _, _, parent, _ in NAMESPACE_LINKS}:
+    _table.append_constraint(UniqueConstraint("id", "namespace"))
+for _child, _column, _parent, _action in NAMESPACE_LINKS:
+    _child.append_constraint(ForeignKeyConstraint(
+        [_column, "namespace"], [f"{_parent.name}.id", f"{_parent.name}.namespace"],
+        name=f"fk_{_child.name}_{_column}_{_parent.name}", ondelete=_action))
+search_postings.append_constraint(
+    PrimaryKeyConstraint("namespace", "lexeme", "version_id", postgresql_include=["tf", "dl"]))
+search_stats.append_constraint(PrimaryKeyConstraint("namespace", "shard"))
+artifacts.append_constraint(Index("uq_artifacts_namespace_source_external_id", "namespace", "source",
+                                  "external_id", unique=True,
+                                  postgresql_where=text("external_id IS NOT NULL")))
+intent_groups.append_constraint(UniqueConstraint("namespace", "name"))

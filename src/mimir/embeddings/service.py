@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import Field
 
@@ -66,15 +66,10 @@ def vector_literal(vector: list[float]) -> str:
 
 
 async def create_space_index(conn: AsyncConnection, space: dict[str, Any]) -> None:
-    # DDL cannot take bind parameters: the name and predicate are built from the space's
-    # server-generated id and validated integer dimensions, as composed SQL objects.
-    await conn.execute(sql.SQL(
-        "CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
-        "((embedding::vector({dims})) {ops}) WHERE space_id = {space_id}"
-    ).format(name=sql.Identifier(hnsw_index_name(space["id"])),
-             dims=sql.Literal(int(space["dimensions"])),
-             ops=sql.SQL(OPERATOR_CLASS[space["distance"]]),
-             space_id=sql.Literal(str(space["id"]))))
+    """The space's HNSW index (its name is `hnsw_index_name(space id)`), built by
+    mimir_create_space_index (migration 0012) as the table's owner: the app role Mímir runs
+    as may not create indexes."""
+    await queries.embeddings_create_space_index(conn, space_id=space["id"])
 
 
 async def register_space(conn: AsyncConnection, data: SpaceCreate) -> tuple[dict[str, Any], bool]:

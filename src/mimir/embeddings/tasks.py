@@ -13,7 +13,7 @@ from mimir.db.queries import queries
 from mimir.embeddings import runtime
 from mimir.embeddings.service import index_statement, index_version
 from mimir.entities import EntityType
-from mimir.jobs.app import defer_in_transaction, job_app
+from mimir.jobs.app import defer_in_transaction, namespaced_task
 from mimir.logging import get_logger
 
 log = get_logger("mimir.embeddings")
@@ -38,7 +38,7 @@ async def _runtime() -> runtime.IndexingRuntime | None:
     return rt
 
 
-@job_app.task(name=INDEX_VERSION, queue=QUEUE, retry=RETRY)
+@namespaced_task(name=INDEX_VERSION, queue=QUEUE, retry=RETRY)
 async def index_version_job(version_id: str) -> int:
     """Chunk one version into spans and embed the chunks (idempotent)."""
     rt = await _runtime()
@@ -49,7 +49,7 @@ async def index_version_job(version_id: str) -> int:
                                min_chars=settings.chunk_min_chars, max_chars=settings.chunk_max_chars)
 
 
-@job_app.task(name=INDEX_STATEMENT, queue=QUEUE, retry=RETRY)
+@namespaced_task(name=INDEX_STATEMENT, queue=QUEUE, retry=RETRY)
 async def index_statement_job(entity_type: str, entity_id: str) -> bool:
     """Embed an intent's or a decision's text (idempotent)."""
     rt = await _runtime()
@@ -64,27 +64,33 @@ async def backfill(conninfo: str, *, limit: int = 10_000,
     """Queue every version that has no chunks yet (written while no worker ran, or whose
     job failed for good) or, given the current space, a chunk without a vector in it (the
     default model changed). Run at start-up by the server and by `mimir worker`; a version
-    already waiting in the queue is not queued twice."""
+    already waiting in the queue is not queued twice. Scans every namespace (as the
+    database's owner, whom the `maintenance` policy lets see them all) and queues each
+    version in its own namespace."""
     import psycopg
     from psycopg.rows import dict_row
 
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
                                                      row_factory=dict_row) as conn:
-        ids = [row["id"] async for row in queries.embeddings_list_versions_without_chunks(
-            conn, limit=limit, space_id=space_id)]
-        for version_id in ids:
+        ids = [(row["id"], row["namespace"]) async for row in
+               queries.embeddings_list_versions_without_chunks(conn, limit=limit,
+                                                               space_id=space_id)]
+        for version_id, namespace in ids:
             async with conn.transaction():
-                await enqueue_version(conn, version_id)
+                await enqueue_version(conn, version_id, namespace=namespace)
     if ids:
         log.info("queued unindexed versions", count=len(ids))
     return len(ids)
 
 
-async def enqueue_version(conn: AsyncConnection, version_id: uuid.UUID) -> None:
+async def enqueue_version(conn: AsyncConnection, version_id: uuid.UUID, *,
+                          namespace: str | None = None) -> None:
     """Queue the indexing of a version, inside the caller's transaction (once: a version
-    already waiting in the queue is not queued twice)."""
+    already waiting in the queue is not queued twice), in `namespace` (default: the one in
+    force)."""
     try:
         await defer_in_transaction(conn, INDEX_VERSION, version_id=str(version_id),
+                                   namespace=namespace,
                                    job_options={"queueing_lock": f"version:{version_id}"})
     except AlreadyEnqueued:
         pass

@@ -14,8 +14,10 @@ from mimir.errors import MimirError
 
 
 def run_erase(with_connection: Callable, fail: Callable[[str, int], None], *, scope: str,
-              target: str, reason: str, vacuum: bool) -> None:
-    from mimir.erasure.service import ErasureRequest, erase
+              target: str, reason: str, vacuum: bool, namespace: str = "default") -> None:
+    """Erase in `namespace` (scope `namespace`: in the target namespace itself)."""
+    from mimir.erasure.service import ErasureRequest, ErasureScope, erase
+    from mimir.namespaces.context import NAME, NAME_RULE
 
     try:
         request = ErasureRequest.model_validate(
@@ -23,13 +25,18 @@ def run_erase(with_connection: Callable, fail: Callable[[str, int], None], *, sc
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
         return
+    if request.scope is ErasureScope.NAMESPACE:
+        namespace = request.target
+    if NAME.fullmatch(namespace) is None:
+        fail(f"--namespace must be {NAME_RULE}", 2)
+        return
     actor = f"cli:{getpass.getuser()}"
 
     async def work(conn: Any) -> dict[str, Any]:
         return await erase(conn, request, actor=actor)
 
     try:
-        record = with_connection(work)
+        record = with_connection(work, namespace)
     except MimirError as exc:
         fail(exc.message, 2)
         return

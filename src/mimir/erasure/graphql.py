@@ -19,13 +19,16 @@ class ErasureScope(Enum):
     ARTIFACT = "artifact"
     VERSION = "version"
     SOURCE = "source"
+    NAMESPACE = "namespace"
 
 
 @strawberry.input(description="What to erase and why.")
 class EraseInput:
     scope: ErasureScope = strawberry.field(description="ARTIFACT (all its versions and its "
-                                           "`#raw` note), VERSION (one version) or SOURCE.")
-    target: str = strawberry.field(description="The artifact or version id, or the source.")
+                                           "`#raw` note), VERSION (one version), SOURCE, or "
+                                           "NAMESPACE (everything in the request's namespace).")
+    target: str = strawberry.field(description="The artifact or version id, the source, or "
+                                   "the request's namespace.")
     reason: str = strawberry.field(description="Why; kept in the record and the audit log.")
     vacuum: bool = strawberry.field(default=True, description="VACUUM (FULL) the touched "
                                     "tables after the erasure commits.")

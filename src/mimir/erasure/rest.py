@@ -58,6 +58,8 @@ class AuditEntryOut(ResponseModel):
     id: uuid.UUID = Field(description="Id of the entry.", examples=[EXAMPLE_ID])
     action: str = Field(description="What was done, e.g. `erasure`.", examples=["erasure"])
     actor: str = Field(description="Who did it.", examples=["key:mimir_Ab3dE"])
+    namespace: str | None = Field(description="The namespace it happened in (null for key "
+                                  "changes, which belong to none).", examples=["default"])
     subject: str | None = Field(description="What it was done to, e.g. `artifact:<id>`.",
                                 examples=[f"artifact:{EXAMPLE_ID}"])
     details: dict[str, Any] = Field(description="The action's record (for an erasure: its "
@@ -67,6 +69,8 @@ class AuditEntryOut(ResponseModel):
 
 class AuditPage(ResponseModel):
     items: list[AuditEntryOut] = Field(description="Entries, newest first.")
+    next: str | None = Field(description="Pass as `after` for the next page; null on the "
+                             "last page.", examples=[None])
 
 
 def actor_of(request: Request) -> str:
@@ -74,12 +78,15 @@ def actor_of(request: Request) -> str:
     return f"key:{prefix}" if prefix else "anonymous"
 
 
-@router.post("/erasures", status_code=201, summary="Erase an artifact, a version or a source",
+@router.post("/erasures", status_code=201,
+             summary="Erase an artifact, a version, a source or a namespace's content",
              response_model=ErasureOut, responses=errors(400, 403, 404, 422))
 async def create_erasure(body: ErasureRequest, request: Request, conn: Conn):
     """The content becomes a tombstone (who, when, why, counts); chunks, vectors, search
     postings and metadata copies go; spans keep offsets but lose their text. Then VACUUM
-    (FULL) of the touched tables, unless `vacuum` is false. Admin keys only."""
+    (FULL) of the touched tables, unless `vacuum` is false. Works in the request's
+    namespace only (`X-Mimir-Namespace`); scope `namespace` erases everything in it (the
+    namespace itself stays, empty). Admin keys only."""
     return json_response(await service.erase(conn, body, actor=actor_of(request)),
                          status_code=201)
 
@@ -92,7 +99,14 @@ async def read_audit(
                                         examples=["erasure"])] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many entries.",
                                 examples=[50])] = 50,
+    namespace: Annotated[str | None, Query(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Only entries of this namespace.",
+        examples=["default"])] = None,
+    after: Annotated[str | None, Query(max_length=200, description="The `next` cursor of the "
+                                       "previous page.")] = None,
 ):
-    """Admin actions (erasures now; key and namespace changes later), newest first. Admin
-    keys only."""
-    return json_response({"items": await service.audit_log(conn, action=action, limit=limit)})
+    """Admin actions (erasures, namespace creation, key creation and revocation), newest
+    first, a page at a time (follow `next`). Admin keys only; every namespace's entries,
+    unless `namespace` is given."""
+    return json_response(await service.audit_log(conn, action=action, limit=limit,
+                                                 namespace=namespace, after=after))

@@ -12,7 +12,9 @@ Registering a task from another module::
     async def embed_version(version_id: str) -> None:
         ...
 
-and adding the module to `TASK_MODULES`, so that every worker imports it. Enqueue with
+and adding the module to `TASK_MODULES`, so that every worker imports it. A task that reads
+or writes memory registers with `namespaced_task` instead of `job_app.task` (same
+arguments): it then runs in the namespace it was deferred in (see below). Enqueue with
 `await defer_in_transaction(conn, "embeddings.embed_version", version_id=str(vid))` inside
 the transaction that makes the job necessary. Pass ids, not content: a job's arguments are
 stored as JSON and appear in the worker's logs.
@@ -22,11 +24,18 @@ stored as JSON and appear in the worker's logs.
 connection raises `AppNotOpen`: defer through `defer_in_transaction`, through an open app
 (`app.configure_task(name).defer_async(...)`), or from inside a task (`pass_context=True`)
 with `context.app.configure_task(name).defer_async(...)`.
+
+Namespaces (issue 16): a job of a `namespaced_task` carries the keyword argument
+`namespace`, which `defer_in_transaction` adds from the namespace in force
+(`mimir.namespaces.context`) unless the caller passes one. The task runs its body inside `namespace_context.use(namespace)`, so every
+pooled connection it takes sees that namespace only; a job queued before namespaces
+existed (no such argument) runs in `default`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
@@ -37,6 +46,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from mimir.jobs import service
+from mimir.namespaces import context as namespace_context
 
 # Modules whose import registers tasks on job_app; workers import them all before they
 # fetch a job (a job whose task is unknown fails with TaskNotFound).
@@ -47,6 +57,27 @@ PRUNE_TASK = "mimir.jobs.prune"
 MAINTENANCE_QUEUE = "maintenance"
 
 job_app = App(connector=PsycopgConnector(), import_paths=list(TASK_MODULES))
+
+# Names of the tasks that run in a namespace (their jobs carry a `namespace` argument).
+NAMESPACED_TASKS: set[str] = set()
+
+
+def namespaced_task(*, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`job_app.task(name=..., **options)` for a task that works in a namespace: its jobs
+    take a `namespace` keyword argument (default `default`, for jobs queued before
+    namespaces), and the task's body runs inside it."""
+
+    def register(func: Callable[..., Any]) -> Any:
+        @functools.wraps(func)
+        async def in_namespace(*args: Any, namespace: str = namespace_context.DEFAULT,
+                               **kwargs: Any) -> Any:
+            with namespace_context.use(namespace):
+                return await func(*args, **kwargs)
+
+        NAMESPACED_TASKS.add(name)
+        return job_app.task(name=name, **options)(in_namespace)
+
+    return register
 
 
 class BoundApp(App):
@@ -93,10 +124,19 @@ async def defer_in_transaction(conn: AsyncConnection, task_name: str, /, *,
     `RuntimeError` when no transaction is open, `LookupError` for an unknown task, and
     procrastinate's `AlreadyEnqueued` when a `queueing_lock` is taken -- the caller's
     transaction stays usable then (the insert runs in a savepoint).
+
+    A namespaced task's job gets `namespace=`: the one passed, else the one in force;
+    without either, `RuntimeError` (a job must not guess where it works).
     """
     if conn.info.transaction_status != TransactionStatus.INTRANS:
         raise RuntimeError("defer_in_transaction needs an open transaction on the connection "
                            "(inside `async with conn.transaction():`)")
+    if task_name in NAMESPACED_TASKS and args.get("namespace") is None:
+        namespace = namespace_context.current()
+        if not namespace:
+            raise RuntimeError(f"job {task_name} needs a namespace: defer it inside "
+                               "`namespace_context.use(...)` or pass `namespace=`")
+        args["namespace"] = namespace
     try:
         deferrer = job_app.configure_task(task_name, allow_unknown=False, connection=conn,
                                           **dict(job_options or {}))

@@ -1,11 +1,13 @@
-"""REST shim for the background job queue: counts, and recent failures with their errors."""
+"""REST shim for the background job queue: counts, and recent failures with their errors,
+of the request's namespace only (admin keys too see the namespace they are in; a job's
+namespace is its `namespace` argument, `default` for jobs without one)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator, Field
 
 from mimir.jobs import service
@@ -77,15 +79,16 @@ FilterText = Annotated[str | None, AfterValidator(_no_nul)]
 
 
 @router.get("", summary="Job queue counts", response_model=QueueStats, responses=errors())
-async def get_queue_stats(conn: Conn):
-    """How many jobs are in each status (`todo`, `doing`, `succeeded`, `failed`,
+async def get_queue_stats(request: Request, conn: Conn):
+    """How many jobs of the request's namespace are in each status (`todo`, `doing`, `succeeded`, `failed`,
     `cancelled`, `aborted`), overall and per queue, and how many workers are alive."""
-    return json_response(await service.queue_stats(conn))
+    return json_response(await service.queue_stats(conn, _namespace(request)))
 
 
 @router.get("/failed", summary="Recent job failures", response_model=FailedJobsPage,
             responses=errors())
 async def list_failed_jobs(
+    request: Request,
     conn: Conn,
     limit: Annotated[int, Query(ge=1, le=200, description="How many to return.")] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000, description="How many to skip.")] = 0,
@@ -94,7 +97,12 @@ async def list_failed_jobs(
     queue: Annotated[FilterText, Query(max_length=128, description="Only jobs of this "
                                        "queue.", examples=["maintenance"])] = None,
 ):
-    """Jobs that failed for good (retries exhausted), most recently failed first, each with
+    """Jobs of the request's namespace that failed for good (retries exhausted), most recently failed first, each with
     its task, queue, attempts, arguments and the error of its last attempt."""
     return json_response(await service.recent_failures(
-        conn, limit=limit, offset=offset, task_name=task_name, queue=queue))
+        conn, namespace=_namespace(request), limit=limit, offset=offset, task_name=task_name,
+        queue=queue))
+
+
+def _namespace(request: Request) -> str:
+    return request.state.namespace

@@ -23,11 +23,12 @@ def _zero_counts() -> dict[str, int]:
     return dict.fromkeys(JOB_STATUSES, 0)
 
 
-async def queue_stats(conn: AsyncConnection) -> dict[str, Any]:
-    """Job counts by status, overall and per queue, and the number of live workers."""
+async def queue_stats(conn: AsyncConnection, namespace: str) -> dict[str, Any]:
+    """Job counts of `namespace` by status, overall and per queue, and the number of live
+    workers (all of them: workers serve every namespace)."""
     by_status = _zero_counts()
     queues: dict[str, dict[str, int]] = {}
-    async for row in queries.jobs_count_by_queue_and_status(conn):
+    async for row in queries.jobs_count_by_queue_and_status(conn, namespace=namespace):
         counts = queues.setdefault(row["queue"], _zero_counts())
         counts[row["status"]] = counts.get(row["status"], 0) + row["count"]
         by_status[row["status"]] = by_status.get(row["status"], 0) + row["count"]
@@ -41,13 +42,16 @@ async def queue_stats(conn: AsyncConnection) -> dict[str, Any]:
     }
 
 
-async def recent_failures(conn: AsyncConnection, *, limit: int, offset: int = 0,
-                          task_name: str | None = None, queue: str | None = None
-                          ) -> dict[str, Any]:
-    """Failed jobs, most recently failed first, each with its last recorded error."""
+async def recent_failures(conn: AsyncConnection, *, namespace: str, limit: int,
+                          offset: int = 0, task_name: str | None = None,
+                          queue: str | None = None) -> dict[str, Any]:
+    """Failed jobs of `namespace`, most recently failed first, each with its last recorded
+    error."""
     rows = [row async for row in queries.jobs_list_recent_failures(
-        conn, task_name=task_name, queue=queue, limit=limit + 1, offset=offset)]
-    total = await queries.jobs_count_failures(conn, task_name=task_name, queue=queue)
+        conn, namespace=namespace, task_name=task_name, queue=queue, limit=limit + 1,
+        offset=offset)]
+    total = await queries.jobs_count_failures(conn, namespace=namespace, task_name=task_name,
+                                              queue=queue)
     items = [_failure(row) for row in rows[:limit]]
     return {"items": items, "total": total["total"], "has_more": len(rows) > limit}
 

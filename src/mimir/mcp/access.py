@@ -28,6 +28,14 @@ def request_key_scope(request: Any) -> str | None:
     return (scope.get("state") or {}).get("api_key_scope")
 
 
+def request_namespace(request: Any) -> str | None:
+    """The namespace the AuthMiddleware resolved for this HTTP request (None over stdio)."""
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return None
+    return (scope.get("state") or {}).get("namespace")
+
+
 def key_scope(ctx: Context) -> str | None:
     return request_key_scope(ctx.request_context.request)
 

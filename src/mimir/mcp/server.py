@@ -10,10 +10,11 @@ from mcp_types import ListResourcesResult, ListToolsResult
 
 from mimir import __version__
 from mimir.auth.keys import allows
-from mimir.mcp.access import request_key_scope
+from mimir.mcp.access import request_key_scope, request_namespace
 from mimir.mcp.resources import list_artifact_resources, register_resources
 from mimir.mcp.tools_read import register_read_tools
 from mimir.mcp.tools_write import WRITE_TOOLS, register_write_tools
+from mimir.namespaces import context as namespace_context
 
 INSTRUCTIONS = (
     "Mímir is a durable memory. `remember` stores what was said or written; `recall` finds it "
@@ -24,9 +25,27 @@ INSTRUCTIONS = (
 
 class MimirMCP(MCPServer):
     """MCPServer that lists only the tools the caller's key may call, and the stored
-    artifacts as resources."""
+    artifacts as resources.
+
+    Namespaces: every tool call and resource read or listing runs inside the namespace of
+    the /mcp request that carried it (resolved by the AuthMiddleware, read here from the
+    request the SDK hands over: the SDK may run handlers in a task of the session, which
+    does not inherit the request's context), or over stdio in `stdio_namespace`
+    (`mimir mcp --namespace`)."""
 
     state: Any = None
+    stdio_namespace: str = namespace_context.DEFAULT
+
+    def _namespace(self, ctx: Any) -> str:
+        return request_namespace(getattr(ctx, "request", None)) or self.stdio_namespace
+
+    async def _handle_call_tool(self, ctx: Any, params: Any) -> Any:
+        with namespace_context.use(self._namespace(ctx)):
+            return await super()._handle_call_tool(ctx, params)
+
+    async def _handle_read_resource(self, ctx: Any, params: Any) -> Any:
+        with namespace_context.use(self._namespace(ctx)):
+            return await super()._handle_read_resource(ctx, params)
 
     async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
         result = await super()._handle_list_tools(ctx, params)
@@ -36,7 +55,8 @@ class MimirMCP(MCPServer):
         return result
 
     async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
-        return await list_artifact_resources(self.state, getattr(params, "cursor", None))
+        with namespace_context.use(self._namespace(ctx)):
+            return await list_artifact_resources(self.state, getattr(params, "cursor", None))
 
 
 def build_server(state: Any) -> MimirMCP:

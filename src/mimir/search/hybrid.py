@@ -125,9 +125,12 @@ async def hybrid_search(conn: AsyncConnection, request: HybridQuery,
     finally:
         if vector_task is not None and not vector_task.done():
             vector_task.cancel()
+    # Exactly `candidates` nearest passages (hnsw.ef_search as large, unless given): the
+    # standalone semantic search's 4x headroom cost 3x the time here and no recall
+    # (docs/search-quality.md, "Hybrid at 100k and 1M").
     semantic = await semantic_search(conn, SemanticQuery(
         **scope, space=request.space, ef_search=request.ef_search, **semantic_input,
-    ).model_copy(update={"limit": candidates}), provider, default_space)
+    ).model_copy(update={"limit": candidates}), provider, default_space, candidates=candidates)
     hits = fuse(text["hits"], semantic["hits"], k=request.rrf_k, text_weight=request.text_weight,
                 semantic_weight=request.semantic_weight, fusion=request.fusion)
     hits = hits[request.offset:request.offset + request.limit]

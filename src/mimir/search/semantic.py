@@ -90,21 +90,24 @@ async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[flo
     distance = sql.SQL("e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})"
                        ).format(dims=dims, op=op)
     space_id = sql.Literal(str(space["id"]))
-    if _filtered(scope):
-        size = await queries.semantic_count_scope(
-            conn, kinds=params["kinds"], sources=scope.sources, created_after=scope.created_after,
-            created_before=scope.created_before, cap=EXACT_SCOPE_MAX)
-        exact = size["passages"] <= EXACT_SCOPE_MAX
-        nearest_targets = sql.SQL(_template(queries.semantic_find_nearest_scoped.sql)).format(
-            dims=dims, op=op, space_id=space_id,
-            order=sql.SQL("({}) + 0").format(distance) if exact else distance)
-    else:
-        nearest_targets = sql.SQL(_template(queries.semantic_find_nearest.sql)).format(
-            dims=dims, op=op, space_id=space_id)
-    query = sql.SQL(_template(queries.semantic_resolve_hits.sql)).format(nearest=nearest_targets)
     ef = ef_search or getattr(scope, "ef_search", None) or max(candidates, 40)
     async with conn.transaction():
+        # Also plans each statement for its actual filter values (see the query's comment).
         await queries.semantic_set_search_options(conn, ef_search=min(ef, 1000))
+        if _filtered(scope):
+            size = await queries.semantic_count_scope(
+                conn, kinds=params["kinds"], sources=scope.sources,
+                created_after=scope.created_after, created_before=scope.created_before,
+                cap=EXACT_SCOPE_MAX)
+            exact = size["passages"] <= EXACT_SCOPE_MAX
+            nearest_targets = sql.SQL(_template(queries.semantic_find_nearest_scoped.sql)).format(
+                dims=dims, op=op, space_id=space_id,
+                order=sql.SQL("({}) + 0").format(distance) if exact else distance)
+        else:
+            nearest_targets = sql.SQL(_template(queries.semantic_find_nearest.sql)).format(
+                dims=dims, op=op, space_id=space_id)
+        query = sql.SQL(_template(queries.semantic_resolve_hits.sql)).format(
+            nearest=nearest_targets)
         rows = await (await conn.execute(query, params, prepare=False)).fetchall()
     rows.sort(key=lambda r: (r["distance"], str(r["entity_id"])))
     hits = []

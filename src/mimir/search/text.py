@@ -55,7 +55,9 @@ from psycopg import AsyncConnection
 from pydantic import Field
 
 from mimir.db.queries import queries
+from mimir.db.session import namespace_of
 from mimir.errors import Invalid
+from mimir.namespaces import context as namespace_context
 from mimir.search.hits import attach_spans
 from mimir.search.scope import QueryText, SearchScope
 from mimir.validation import StrictModel
@@ -194,23 +196,25 @@ class _CommonTermCache:
     """Document frequencies of common terms, kept per process for a short time: counting
     a term found in 50,000 texts takes milliseconds on each query, and for such a term a
     minute-old count changes its IDF by a negligible amount. Rare terms (df below
-    COMMON_DF) are always counted, so small collections and tests see exact values."""
+    COMMON_DF) are always counted, so small collections and tests see exact values.
+    Entries are keyed by (namespace, term): each namespace has its own statistics, and a
+    count made in one must never rank, or reveal anything about, another's texts."""
 
     COMMON_DF = 1000
     TTL_S = 60.0
     MAX_TERMS = 50_000
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
 
-    def get(self, term: str, now: float) -> int | None:
+    def get(self, term: tuple[str, str], now: float) -> int | None:
         entry = self._entries.get(term)
         if entry is None or now - entry[0] > self.TTL_S:
             return None
         self._entries.move_to_end(term)
         return entry[1]
 
-    def put(self, term: str, df: int, now: float) -> None:
+    def put(self, term: tuple[str, str], df: int, now: float) -> None:
         if df < self.COMMON_DF:
             return
         self._entries[term] = (now, df)
@@ -222,6 +226,13 @@ class _CommonTermCache:
 _COMMON_TERMS = _CommonTermCache()
 
 
+def _cache_namespace(conn: AsyncConnection) -> str:
+    """The namespace the connection reads in (what row-level security shows it), else the
+    one in force in this context."""
+    space = namespace_of(conn)
+    return space if space is not None else (namespace_context.current() or "")
+
+
 async def _bm25_stats(conn: AsyncConnection, language: str, lexemes: list[str]
                       ) -> tuple[list[str] | None, list[float] | None, float | None]:
     """BM25 needs collection statistics; they come from the english postings, so other
@@ -230,12 +241,13 @@ async def _bm25_stats(conn: AsyncConnection, language: str, lexemes: list[str]
     if language != DEFAULT_LANGUAGE or not terms:
         return None, None, None
     now = time.monotonic()
-    known = {t: df for t in terms if (df := _COMMON_TERMS.get(t, now)) is not None}
+    space = _cache_namespace(conn)
+    known = {t: df for t in terms if (df := _COMMON_TERMS.get((space, t), now)) is not None}
     counted = [t for t in terms if t not in known]
     stats = await queries.search_text_term_stats(conn, terms=counted)
     for term, df in zip(counted, stats["df"], strict=True):
         known[term] = df
-        _COMMON_TERMS.put(term, df, now)
+        _COMMON_TERMS.put((space, term), df, now)
     n = max(stats["n"], 1)
     idf = [math.log(1 + (n - min(known[t], n) + 0.5) / (known[t] + 0.5)) for t in terms]
     return terms, idf, stats["avgdl"] or 1.0

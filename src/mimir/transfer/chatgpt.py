@@ -50,6 +50,7 @@ from mimir.artifacts.service import (
     create_artifact,
 )
 from mimir.errors import PayloadTooLarge
+from mimir.namespaces import context as namespace_context
 from mimir.provenance.service import ProvenanceIn
 from mimir.spans.service import SpanCreate, create_span
 from mimir.transfer.guard import GuardedStream, JsonLimits, LimitExceeded
@@ -475,7 +476,9 @@ async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = Fa
                          on_progress: Callable[[dict[str, Any]], Awaitable[None] | None]
                          | None = None,
                          progress_every: int = PROGRESS_EVERY,
-                         limits: JsonLimits | None = None) -> ImportSummary:
+                         limits: JsonLimits | None = None,
+                         namespace: str = namespace_context.DEFAULT,
+                         app_role: bool = True) -> ImportSummary:
     """Import a ChatGPT export (zip, conversations.json, or the export's folder).
 
     With `dry_run`, nothing is written: each conversation is parsed and, when `conninfo` is
@@ -487,14 +490,27 @@ async def import_chatgpt(conninfo: str | None, path: Path, *, dry_run: bool = Fa
     every `progress_every` conversations and once at the end. Data over `limits` ends the
     run like a syntax error (`fatal`); an archive that declares too much raises
     LimitExceeded before anything is read.
+
+    Everything is read and written in `namespace`, as the app role (row-level security),
+    and the indexing jobs it queues run there too.
     """
-    from psycopg import AsyncConnection
-    from psycopg.rows import dict_row
+    with namespace_context.use(namespace):
+        return await _import(conninfo, path, dry_run=dry_run, progress=progress,
+                             max_chars=max_chars, on_error=on_error, on_progress=on_progress,
+                             progress_every=progress_every, limits=limits, app_role=app_role)
+
+
+async def _import(conninfo: str | None, path: Path, *, dry_run: bool, progress: bool,
+                  max_chars: int, on_error: Callable[[str], None] | None,
+                  on_progress: Callable[[dict[str, Any]], Awaitable[None] | None] | None,
+                  progress_every: int, limits: JsonLimits | None,
+                  app_role: bool) -> ImportSummary:
+    from mimir.db.session import connect_app
 
     summary = ImportSummary(dry_run=dry_run)
     started = time.perf_counter()
-    conn = await AsyncConnection.connect(
-        conninfo, autocommit=True, row_factory=dict_row) if conninfo else None
+    conn = await connect_app(conninfo, namespace_context.current(),
+                             app_role=app_role) if conninfo else None
     bar = _Progress(path) if progress else None
     try:
         with open_conversations(path, limits) as stream:

@@ -1,6 +1,6 @@
 """The import process: `python -m mimir.transfer.child`, started by the job `imports.run`
 (`mimir.transfer.sandbox`) for one import. It reads its request (JSON, with the database's
-connection string, so never on the command line) from stdin, confines itself, runs the
+connection string, so never on the command line, and the namespace the import goes into) from stdin, confines itself, runs the
 import and writes its result as one JSON object on stdout.
 
 Confinement, before anything large is imported or read: an address-space limit
@@ -62,7 +62,8 @@ def main() -> int:
     try:
         result = asyncio.run(runner.run(
             request["conninfo"], request["import_id"], request["kind"],
-            Path(request["path"]), max_chars=request["max_chars"], limits=limits))
+            Path(request["path"]), max_chars=request["max_chars"], limits=limits,
+            namespace=request["namespace"], app_role=request.get("app_role", True)))
     except MemoryError:
         result = {"summary": None, "unexpected": False, "error": (
             "the import needs more memory than MIMIR_IMPORT_MAX_MEMORY_BYTES "

@@ -56,11 +56,23 @@ def _run(work: Callable[[str, Any], Awaitable[T]], *, quiet_jobs: bool = False) 
         database.close()
 
 
-async def _connect(conninfo: str):
-    import psycopg
-    from psycopg.rows import dict_row
+async def _connect(conninfo: str, namespace: str, settings: Any):
+    """A connection as the app role in `namespace` (row-level security: only its rows)."""
+    from mimir.db.session import connect_app
 
-    return await psycopg.AsyncConnection.connect(conninfo, autocommit=True, row_factory=dict_row)
+    return await connect_app(conninfo, namespace, app_role=settings.db_app_role)
+
+
+def _namespace_option(verb: str):
+    return typer.Option("--namespace", help=f"The namespace to {verb} (default: default).")
+
+
+def _checked(namespace: str) -> str:
+    from mimir.namespaces.context import NAME, NAME_RULE
+
+    if NAME.fullmatch(namespace) is None:
+        _fail(f"--namespace must be {NAME_RULE}", 2)
+    return namespace
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -82,6 +94,7 @@ def chatgpt(
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Show a progress bar (default: on a terminal).")
     ] = sys.stderr.isatty(),
+    namespace: Annotated[str, _namespace_option("import into")] = "default",
 ) -> None:
     """Import a ChatGPT data export: one `conversation` artifact per conversation (source
     `chatgpt_export`), its visible thread as a transcript with one span per message, and
@@ -94,7 +107,9 @@ def chatgpt(
 
     async def work(conninfo: str, settings: Any):
         return await import_chatgpt(conninfo, path, dry_run=dry_run, progress=progress,
-                                    max_chars=settings.max_content_chars, on_error=_say)
+                                    max_chars=settings.max_content_chars, on_error=_say,
+                                    namespace=_checked(namespace),
+                                    app_role=settings.db_app_role)
 
     try:
         # One "Deferred 1 job" line per imported version would drown the progress bar.
@@ -116,14 +131,17 @@ def chatgpt(
 def export_command(
     path: Annotated[str, typer.Argument(
         help="File to write (`.gz` compresses it); `-` for standard output.")],
+    namespace: Annotated[str, _namespace_option("export")] = "default",
 ) -> None:
-    """Write everything (artifacts with all versions, spans, intents, groups, decisions,
-    relations, provenance, embedding spaces and embeddings) to a mimir-export JSON Lines
-    file (docs/export-format.md)."""
+    """Write everything of one namespace (artifacts with all versions, spans, intents,
+    groups, decisions, relations, provenance, embeddings, and the embedding spaces, which
+    all namespaces share) to a mimir-export JSON Lines file (docs/export-format.md)."""
     from mimir.transfer.export import export_database, open_output
 
+    _checked(namespace)
+
     async def work(conninfo: str, settings: Any) -> dict[str, int]:
-        async with await _connect(conninfo) as conn:
+        async with await _connect(conninfo, namespace, settings) as conn:
             with open_output(path) as out:
                 return await export_database(conn, out)
 
@@ -140,18 +158,21 @@ def export_command(
 def import_mimir_command(
     path: Annotated[str, typer.Argument(
         help="A mimir-export file (plain or gzip); `-` for standard input.")],
+    namespace: Annotated[str, _namespace_option("restore into")] = "default",
 ) -> None:
-    """Restore a `mimir export` file into an empty database, with the same ids and
-    timestamps, in one transaction: all of it or nothing."""
-    from mimir.transfer.restore import RestoreError, open_input, restore_database
+    """Restore a `mimir export` file into an empty namespace, with the same ids and
+    timestamps, in one transaction: all of it or nothing. Ids are unique across the
+    database, so one export goes into one namespace (a second restore is refused)."""
+    from mimir.transfer.restore import RestoreError, open_input, restore_namespace
 
     if path != "-" and not Path(path).is_file():
         _fail(f"{path} does not exist or is not a file", 2)
+    _checked(namespace)
 
     async def work(conninfo: str, settings: Any) -> dict[str, int]:
-        async with await _connect(conninfo) as conn:
-            with open_input(path) as lines:
-                return await restore_database(conn, lines)
+        with open_input(path) as lines:
+            return await restore_namespace(conninfo, namespace, lines,
+                                           app_role=settings.db_app_role)
 
     started = time.monotonic()
     try:
@@ -169,6 +190,7 @@ def import_files_command(
         help="Folder to import (recursively) .md, .markdown and .txt files from.")],
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only report what would be created or updated.")] = False,
+    namespace: Annotated[str, _namespace_option("import into")] = "default",
 ) -> None:
     """Import Markdown and text files as `document` artifacts (source `files`, external id
     = path relative to DIR, title and YAML front matter in metadata). Running again appends
@@ -178,10 +200,16 @@ def import_files_command(
     if not directory.is_dir():
         _fail(f"{directory} is not a directory", 2)
 
+    from mimir.namespaces import context as namespace_context
+
+    _checked(namespace)
+
     async def work(conninfo: str, settings: Any) -> FilesReport:
-        async with await _connect(conninfo) as conn:
-            return await import_files(conn, directory, max_chars=settings.max_content_chars,
-                                      dry_run=dry_run)
+        with namespace_context.use(namespace):
+            async with await _connect(conninfo, namespace, settings) as conn:
+                return await import_files(conn, directory,
+                                          max_chars=settings.max_content_chars,
+                                          dry_run=dry_run)
 
     started = time.monotonic()
     report = _run(work)

@@ -65,8 +65,9 @@ async def create_import(
     default 512 MiB; larger is a 413), then the import is recorded and queued in one
     transaction and runs as the background job `imports.run`. Answers 202 with the import
     and a `Location` header; follow it with `GET /api/v1/imports/{id}` until `status` is
-    `succeeded` or `failed`. Re-posting the same file is safe: imports are idempotent (a
-    `mimir` restore only goes into an empty database). Each field is sent once: a second
+    `succeeded` or `failed`. Everything is imported into the request's namespace. Re-posting
+    the same file is safe: imports are idempotent (a `mimir` restore only goes into an
+    empty namespace). Each field is sent once: a second
     `kind` or `file` is a 422. The import runs in its own process, within the
     MIMIR_IMPORT_* limits (memory, time, nesting depth, value length, decompressed size);
     a file past them ends `failed` with the limit named in `error`."""

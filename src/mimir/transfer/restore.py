@@ -14,12 +14,20 @@ not switched off, so insertion order does what the original history did:
   space gets its HNSW index again once its vectors are in.
 Memory is bounded by the batch size plus the merged groups, superseded decisions and
 relations-between-relations, which are kept until their table is complete.
+
+Into a namespace (`restore_namespace`, issue 16): the rows are written by the app role in
+that namespace (row-level security: every row lands there), and only that namespace must be
+empty. Embedding spaces are shared by all namespaces: a space of the file that exists
+already (same id) is kept as it is, a new one is added with its HNSW index. Ids keep their values, and ids are
+primary keys across the whole database: the same export restored into a second namespace
+is refused (nothing written) with a message saying so.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +36,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from mimir.db.queries import queries
 from mimir.embeddings.service import create_space_index
@@ -109,8 +117,11 @@ def _defaults(version: int) -> dict[str, dict[str, object]]:
 
 class _Loader:
     def __init__(self, conn: AsyncConnection, progress: Callable[[str, int], None] | None, *,
-                 version: int = FORMAT_VERSION):
+                 version: int = FORMAT_VERSION, known_spaces: set[str] | None = None):
         self.conn = conn
+        # Into a namespace: the spaces already in the database (kept), else None.
+        self.known_spaces = known_spaces
+        self.staged: set[str] = set()  # tables with a staging table (into a namespace)
         # Older records lack the fields later versions added; they get those defaults.
         self.defaults = _defaults(version)
         self.group_names: set[str] = set()
@@ -153,6 +164,9 @@ class _Loader:
             self.supersessions[row["id"]] = row["superseded_by_id"]
             row["status"], row["superseded_by_id"] = "active", None
         elif table == "embedding_spaces":
+            if self.known_spaces is not None and str(row["id"]) in self.known_spaces:
+                self.counts[table] += 1
+                return
             self.spaces.append(row)
         values = tuple(_value(c, row[c]) for c in columns)
         if table == "relations" and "relation" in (row["source_type"], row["target_type"]):
@@ -176,13 +190,45 @@ class _Loader:
         if not rows:
             return
         statement = getattr(queries, f"portability_copy_{table}").sql.rstrip().rstrip(";")
-        async with self.conn.cursor() as cur, cur.copy(statement) as copy:
-            for values in rows:
-                await copy.write_row(values)
+        if self.known_spaces is not None:
+            await self._copy_through_staging(statement, rows)
+        else:
+            async with self.conn.cursor() as cur, cur.copy(statement) as copy:
+                for values in rows:
+                    await copy.write_row(values)
         if rows is self.batch:
             self.batch = []
         if self.progress:
             self.progress(table, self.counts[table])
+
+    async def _copy_through_staging(self, statement: str,
+                                    rows: list[tuple[Any, ...]]) -> None:
+        """COPY under row-level security: PostgreSQL refuses COPY FROM into a table with
+        RLS, so the rows are copied into a temporary table of the same columns (dropped at
+        commit), then inserted, in the order they came, through the policies."""
+        table, columns = copy_target(statement)
+        staging = sql.Identifier(f"mimir_restore_{table}")
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        if table not in self.staged:
+            await self.conn.execute(sql.SQL(
+                "CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {names} FROM {table} "
+                "WITH NO DATA").format(staging=staging, names=names,
+                                       table=sql.Identifier(table)))
+            await self.conn.execute(sql.SQL(
+                "ALTER TABLE {staging} ADD COLUMN restore_order bigserial").format(
+                    staging=staging))
+            self.staged.add(table)
+        copy = sql.SQL("COPY {staging} ({names}) FROM STDIN").format(staging=staging,
+                                                                      names=names)
+        async with self.conn.cursor() as cur:
+            async with cur.copy(copy) as stream:
+                for values in rows:
+                    await stream.write_row(values)
+            await cur.execute(sql.SQL(
+                "INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
+                "ORDER BY restore_order").format(table=sql.Identifier(table), names=names,
+                                                 staging=staging))
+            await cur.execute(sql.SQL("TRUNCATE {staging}").format(staging=staging))
 
     async def _advance(self, index: int) -> None:
         """Complete every table before `index`: flush its rows and apply its second pass."""
@@ -211,6 +257,18 @@ class _Loader:
         elif table == "embeddings":
             for space in self.spaces:
                 await create_space_index(self.conn, {**space, "id": uuid.UUID(space["id"])})
+
+
+_COPY = re.compile(r"COPY\s+(\w+)\s*\(([^)]*)\)\s+FROM\s+STDIN", re.S)
+
+
+def copy_target(copy_statement: str) -> tuple[str, list[str]]:
+    """The table and columns of one of sql/portability.sql's COPY statements (constants of
+    this program, never input)."""
+    found = _COPY.fullmatch(copy_statement.strip())
+    if found is None:
+        raise RuntimeError(f"not a COPY ... FROM STDIN statement: {copy_statement[:60]!r}")
+    return found.group(1), [c.strip() for c in found.group(2).split(",")]
 
 
 def _header(line: bytes) -> dict[str, Any]:
@@ -245,6 +303,22 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
                            ) -> dict[str, int]:
     """Load an export into this (empty) database in one transaction; returns the row count
     per table. Raises RestoreError, and writes nothing, when anything is wrong."""
+    return await _restore(conn, lines, progress, into_namespace=False)
+
+
+async def restore_namespace(conninfo: str, namespace: str, lines: Iterable[bytes], *,
+                            progress: Callable[[str, int], None] | None = None,
+                            app_role: bool = True) -> dict[str, int]:
+    """Load an export into the (empty) namespace `namespace`, as the app role in it."""
+    from mimir.db.session import connect_app
+
+    async with await connect_app(conninfo, namespace, app_role=app_role) as conn:
+        return await _restore(conn, lines, progress, into_namespace=True)
+
+
+async def _restore(conn: AsyncConnection, lines: Iterable[bytes],
+                   progress: Callable[[str, int], None] | None, *, into_namespace: bool
+                   ) -> dict[str, int]:
     stream = iter(lines)
     first = next(stream, b"")
     header = _header(first)
@@ -253,11 +327,16 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
         async with conn.transaction():
             await queries.portability_lock_tables(conn)
             filled = [t for t, used in (await queries.portability_list_nonempty_tables(conn)).items()
-                      if used]
+                      if used and not (into_namespace and t == "embedding_spaces")]
             if filled:
-                raise RestoreError("the database is not empty (it has rows in "
+                where = "namespace" if into_namespace else "database"
+                raise RestoreError(f"the {where} is not empty (it has rows in "
                                    f"{', '.join(filled)}); restore only goes into an empty "
-                                   "database, e.g. a new one after `mimir migrate`")
+                                   f"{where}, e.g. a new one after `mimir "
+                                   f"{'namespaces create' if into_namespace else 'migrate'}`")
+            if into_namespace:
+                loader.known_spaces = {row["id"] async for row in
+                                       queries.portability_list_space_ids(conn)}
             number = 1
             for number, table, data in _records(stream):
                 try:
@@ -265,7 +344,18 @@ async def restore_database(conn: AsyncConnection, lines: Iterable[bytes], *,
                 except RestoreError as exc:
                     raise RestoreError(f"line {number}: {exc}") from None
             return await loader.finish()
+    except psycopg.errors.UniqueViolation as exc:
+        if not into_namespace:
+            raise RestoreError(_rejected(loader, exc)) from None
+        raise RestoreError(
+            f"{_rejected(loader, exc)}: its ids are in use already, in this or another "
+            "namespace (ids are unique across the database, so an export can be restored "
+            "into one namespace only)") from None
     except psycopg.Error as exc:
-        where = TABLE_ORDER[min(loader.position, len(TABLE_ORDER) - 1)]
-        detail = (exc.diag.message_primary or str(exc)).strip()
-        raise RestoreError(f"the database rejected the {where} records: {detail}") from None
+        raise RestoreError(_rejected(loader, exc)) from None
+
+
+def _rejected(loader: _Loader, exc: psycopg.Error) -> str:
+    where = TABLE_ORDER[min(loader.position, len(TABLE_ORDER) - 1)]
+    detail = (exc.diag.message_primary or str(exc)).strip()
+    return f"the database rejected the {where} records: {detail}"

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 
 from mimir.db.queries import queries
+from mimir.db.session import connect_app
 from mimir.jobs.service import error_summary
+from mimir.namespaces import context as namespace_context
 from mimir.transfer.guard import JsonLimits, LimitExceeded
 from mimir.transfer.uploads import ImportKind, to_json
 
@@ -68,18 +68,27 @@ def describe(exc: BaseException) -> str:
 
 
 async def run(conninfo: str, import_id: str, kind: str, path: Path, *, max_chars: int,
-              limits: JsonLimits) -> dict[str, Any]:
-    """Run the import; `{"summary", "error", "unexpected"}` (`unexpected`: the error is a
-    bug, not the file's fault)."""
+              limits: JsonLimits, namespace: str = namespace_context.DEFAULT,
+              app_role: bool = True) -> dict[str, Any]:
+    """Run the import in `namespace` (as the app role: row-level security); `{"summary",
+    "error", "unexpected"}` (`unexpected`: the error is a bug, not the file's fault)."""
+    with namespace_context.use(namespace):
+        return await _run(conninfo, import_id, kind, path, max_chars=max_chars,
+                          limits=limits, app_role=app_role)
+
+
+async def _run(conninfo: str, import_id: str, kind: str, path: Path, *, max_chars: int,
+               limits: JsonLimits, app_role: bool) -> dict[str, Any]:
     summary, error, unexpected = None, None, False
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
-                                                     row_factory=dict_row) as conn:
+    namespace = namespace_context.current()
+    async with await connect_app(conninfo, namespace, app_role=app_role) as conn:
         reporter = ProgressReporter(conn, import_id)
         try:
             if kind == ImportKind.CHATGPT:
-                summary, error = await _chatgpt(conninfo, path, reporter, max_chars, limits)
+                summary, error = await _chatgpt(conninfo, path, reporter, max_chars, limits,
+                                                app_role)
             else:
-                summary, error = await _mimir(conninfo, path, reporter, limits)
+                summary, error = await _mimir(conninfo, path, reporter, limits, app_role)
         except ImportFailed as exc:
             error = str(exc)
         except FileNotFoundError as exc:
@@ -94,7 +103,7 @@ async def run(conninfo: str, import_id: str, kind: str, path: Path, *, max_chars
 
 
 async def _chatgpt(conninfo: str, path: Path, reporter: ProgressReporter, max_chars: int,
-                   limits: JsonLimits) -> tuple[dict[str, Any], str | None]:
+                   limits: JsonLimits, app_role: bool) -> tuple[dict[str, Any], str | None]:
     """The summary, and an error when the file could not be read to its end (the
     conversations before the fault are imported and counted)."""
     from mimir.transfer.chatgpt import import_chatgpt
@@ -105,7 +114,8 @@ async def _chatgpt(conninfo: str, path: Path, reporter: ProgressReporter, max_ch
 
     try:
         result = await import_chatgpt(conninfo, path, on_progress=on_progress,
-                                      max_chars=max_chars, limits=limits)
+                                      max_chars=max_chars, limits=limits,
+                                      namespace=namespace_context.current(), app_role=app_role)
     except LimitExceeded as exc:  # what a zip declares is refused before reading
         raise ImportFailed(f"refused: {exc}") from None
     except FileNotFoundError as exc:  # a zip without conversations.json
@@ -126,10 +136,11 @@ async def _chatgpt(conninfo: str, path: Path, reporter: ProgressReporter, max_ch
     return summary, None
 
 
-async def _mimir(conninfo: str, path: Path, reporter: ProgressReporter, limits: JsonLimits
-                 ) -> tuple[dict[str, Any], None]:
-    """Restore a `mimir export` file (all or nothing; only into an empty database)."""
-    from mimir.transfer.restore import RestoreError, open_input, restore_database
+async def _mimir(conninfo: str, path: Path, reporter: ProgressReporter, limits: JsonLimits,
+                 app_role: bool) -> tuple[dict[str, Any], None]:
+    """Restore a `mimir export` file into the import's namespace (all or nothing; only
+    into an empty namespace)."""
+    from mimir.transfer.restore import RestoreError, open_input, restore_namespace
 
     rows: dict[str, int] = {}
 
@@ -140,10 +151,9 @@ async def _mimir(conninfo: str, path: Path, reporter: ProgressReporter, limits: 
     started = time.perf_counter()
     ticker = asyncio.create_task(reporter.tick())
     try:
-        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
-                                                         row_factory=dict_row) as conn:
-            with open_input(str(path), limits) as lines:
-                counts = await restore_database(conn, lines, progress=on_table)
+        with open_input(str(path), limits) as lines:
+            counts = await restore_namespace(conninfo, namespace_context.current(), lines,
+                                             progress=on_table, app_role=app_role)
     except RestoreError as exc:
         raise ImportFailed(f"nothing restored: {exc}") from None
     except LimitExceeded as exc:

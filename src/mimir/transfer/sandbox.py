@@ -50,14 +50,15 @@ class ImportLimits:
 
 
 async def run_in_child(conninfo: str, import_id: str, kind: str, path: Path, *,
-                       max_chars: int, limits: ImportLimits, log_level: str = "INFO"
-                       ) -> dict[str, Any]:
+                       max_chars: int, limits: ImportLimits, log_level: str = "INFO",
+                       namespace: str = "default", app_role: bool = True) -> dict[str, Any]:
     """The child's result (`summary`, `error`, `unexpected`). ImportFailed when it was
-    stopped at the deadline or died; a cancellation stops it, then goes on."""
+    stopped at the deadline or died; a cancellation stops it, then goes on. The child works
+    in `namespace`, as the app role unless `app_role` is false."""
     request = {"conninfo": conninfo, "import_id": import_id, "kind": kind,
                "path": str(path), "max_chars": max_chars, "limits": asdict(limits.json),
                "max_memory_bytes": limits.max_memory_bytes, "parent_pid": os.getpid(),
-               "log_level": log_level}
+               "log_level": log_level, "namespace": namespace, "app_role": app_role}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mimir.transfer.child", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, limit=MAX_RESULT_BYTES)

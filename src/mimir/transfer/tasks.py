@@ -31,13 +31,14 @@ from typing import Any
 import psycopg
 from procrastinate import BaseRetryStrategy, RetryDecision
 from procrastinate.jobs import Job
-from psycopg.rows import dict_row
 
 from mimir.db.queries import queries
+from mimir.db.session import connect_app
 from mimir.embeddings import runtime
 from mimir.errors import redact_paths
-from mimir.jobs.app import job_app
+from mimir.jobs.app import namespaced_task
 from mimir.logging import get_logger
+from mimir.namespaces import context as namespace_context
 from mimir.transfer.runner import ImportFailed
 from mimir.transfer.sandbox import ImportLimits, run_in_child
 from mimir.transfer.uploads import RUN_TASK, ImportStatus, to_json
@@ -65,9 +66,14 @@ class RetryAfterShutdown(BaseRetryStrategy):
 async def _requeue(conninfo: str, import_id: str) -> None:
     """Mark an interrupted import `queued` again, on a fresh connection (the job's own may
     have been cut mid-query by the cancellation)."""
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
-                                                     connect_timeout=5) as conn:
+    async with await connect_app(conninfo, namespace_context.current(),
+                                 app_role=_app_role(), connect_timeout=5) as conn:
         await queries.imports_requeue(conn, id=import_id)
+
+
+def _app_role() -> bool:
+    rt = runtime.current()
+    return bool(getattr(rt.settings, "db_app_role", True)) if rt is not None else True
 
 
 def scrub(text: str | None, path: Path) -> str | None:
@@ -81,16 +87,17 @@ def scrub(text: str | None, path: Path) -> str | None:
     return redact_paths(text.replace("\x00", ""))
 
 
-@job_app.task(name=RUN_TASK, queue=QUEUE, retry=RetryAfterShutdown())
+@namespaced_task(name=RUN_TASK, queue=QUEUE, retry=RetryAfterShutdown())
 async def run_import(import_id: str) -> str | None:
-    """Run the uploaded import `import_id`; returns its final status."""
+    """Run the uploaded import `import_id` in the namespace it was uploaded in (the job's
+    `namespace` argument); returns its final status."""
     rt = runtime.current()
     if rt is None:
         raise RuntimeError("the runtime is not configured in this process (no conninfo)")
     conninfo = rt.conninfo
     limits = ImportLimits.from_settings(rt.settings)
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
-                                                     row_factory=dict_row) as conn:
+    namespace = namespace_context.current()
+    async with await connect_app(conninfo, namespace, app_role=_app_role()) as conn:
         row = await queries.imports_start(conn, id=import_id)
         if row is None:
             log.warning("import not found or already finished", import_id=import_id)
@@ -108,7 +115,8 @@ async def run_import(import_id: str) -> str | None:
             result = await run_in_child(
                 conninfo, import_id, row["kind"], path, limits=limits,
                 max_chars=getattr(rt.settings, "max_content_chars", DEFAULT_MAX_CHARS),
-                log_level=getattr(getattr(rt.settings, "log_level", None), "value", "INFO"))
+                log_level=getattr(getattr(rt.settings, "log_level", None), "value", "INFO"),
+                namespace=namespace, app_role=_app_role())
             summary, error = result.get("summary"), result.get("error")
             if result.get("unexpected"):
                 unexpected = RuntimeError(error)

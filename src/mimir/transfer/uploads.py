@@ -29,7 +29,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 class ImportKind(StrEnum):
     CHATGPT = "chatgpt"  # ChatGPT data export: its .zip or conversations.json
-    MIMIR = "mimir"      # a `mimir export` file (plain or gzip), restored into an empty database
+    MIMIR = "mimir"      # a `mimir export` file (plain or gzip), restored into an empty namespace
 
 
 class ImportStatus(StrEnum):

@@ -1,0 +1,59 @@
+"""How a connection is put under row-level security: the app role, then a namespace.
+
+Every connection the service reads or writes memory through runs as `mimir_app` (not a
+superuser, no BYPASSRLS; migration 0012), so the policies apply even when DATABASE_URL's
+user could bypass them, and carries `mimir.namespace`, the only namespace whose rows it
+sees or may write. `MIMIR_DB_APP_ROLE=off` turns the role switch off, for measuring the
+cost of RLS side by side only: every namespace is then visible to every key.
+
+Pooled connections: the pool sets the namespace of the request at every checkout, before
+the request's first statement, unless the connection is known to carry exactly that value
+already (it remembers what it last set; nothing else in Mímir sets `mimir.namespace`). A
+connection handed out with no namespace in force gets '' and sees nothing; so a connection
+never carries one request's namespace into another's.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.rows import dict_row
+
+from mimir.db.queries import queries
+
+APP_ROLE = "mimir_app"
+_MARK = "_mimir_namespace"
+
+
+async def use_app_role(conn: psycopg.AsyncConnection) -> None:
+    await queries.database_set_app_role(conn)
+
+
+async def set_namespace(conn: psycopg.AsyncConnection, namespace: str | None) -> None:
+    """Put the connection into `namespace` (None: into none)."""
+    value = namespace or ""
+    if getattr(conn, _MARK, None) == value:
+        return
+    await queries.database_set_namespace(conn, namespace=value)
+    setattr(conn, _MARK, value)
+
+
+def namespace_of(conn: psycopg.AsyncConnection) -> str | None:
+    """The namespace `set_namespace` last put the connection into ('' for none), or None
+    when it never did. Per-process caches of namespace data key their entries by it."""
+    return getattr(conn, _MARK, None)
+
+
+async def connect_app(conninfo: str, namespace: str | None, *, app_role: bool = True,
+                      **kwargs) -> psycopg.AsyncConnection:
+    """A new autocommit connection as the app role in `namespace` (jobs, imports, CLI)."""
+    kwargs.setdefault("autocommit", True)
+    kwargs.setdefault("row_factory", dict_row)
+    conn = await psycopg.AsyncConnection.connect(conninfo, **kwargs)
+    try:
+        if app_role:
+            await use_app_role(conn)
+        await set_namespace(conn, namespace)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
