@@ -48,8 +48,8 @@ _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 
 
 def format_lsn(lsn: int) -> str:
-    """A WAL position as PostgreSQL 18 prints a pg_lsn (`16/0B374D48`)."""
-    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:08X}"
+    """A WAL position as PostgreSQL prints a pg_lsn (`16/B374D48`)."""
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
 
 def parse_lsn(text: str) -> int | None:
