@@ -149,8 +149,8 @@ class TestReplicaServesReads:
             assert (await writer.get("/api/v1/admin/namespaces")).status_code == 200
             assert replica_checkouts(app) == before
             response = await writer.post("/graphql", json={
-                "query": "mutation { createIntentGroup(input: {name: \"g-%s\"}) { id } }"
-                % uuid.uuid4().hex[:8]})
+                "query": "mutation ($name: String!) { createIntentGroup(input: {name: $name})"
+                         " { id } }", "variables": {"name": f"g-{uuid.uuid4().hex[:8]}"}})
             assert response.status_code == 200 and "errors" not in response.json(), response.text
             assert HEADER in response.headers
             assert replica_checkouts(app) == before
