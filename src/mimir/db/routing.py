@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from mimir.db.pool import MimirPool
 from mimir.db.queries import queries
@@ -34,8 +35,14 @@ class Route:
     """How one request's connections are routed."""
 
     reads_may_lag: bool  # its reads may come from a replica
+    may_write: bool = False  # not a GET/HEAD/OPTIONS: its primary connections may write
     min_lsn: int | None = None  # the WAL position its reads must include
-    wrote: bool = False  # it took a primary connection to write (set by RoutedPool)
+    # The primary's WAL position after its writes committed, for X-Mimir-Read-After (None:
+    # it wrote nothing): noted when a write connection goes back to the pool, and by
+    # `position_after_writes` for those still held when the response starts (FastAPI
+    # releases a dependency's connection only after the response has gone).
+    written_lsn: int | None = None
+    held: list[Any] = field(default_factory=list)  # primary connections checked out now
     replica: Any = _UNDECIDED  # the Replica its reads use, None for the primary
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -95,10 +102,17 @@ class RoutedPool:
     async def primary_connection(self, timeout: float | None = None  # noqa: ASYNC109, RUF100
                                  ) -> AsyncIterator[Any]:
         route = _route.get()
-        if route is not None:
-            route.wrote = True
+        if route is None or not route.may_write or self.replicas is None:
+            async with self.primary.connection(timeout) as conn:
+                yield conn
+            return
         async with self.primary.connection(timeout) as conn:
-            yield conn
+            route.held.append(conn)
+            try:
+                yield conn
+            finally:
+                route.held.remove(conn)
+            await _note_position(conn, route)
 
     @asynccontextmanager
     async def connection(self, timeout: float | None = None  # noqa: ASYNC109, RUF100
@@ -155,3 +169,25 @@ class RoutedPool:
                     error_type=type(exc).__name__)
         replica.healthy = False  # until the monitor's next check answers
         route.replica = None
+
+
+async def _note_position(conn: Any, route: Route) -> None:
+    """Record the primary's WAL position on the connection that just wrote: its block is
+    over, so its transactions have committed (one round trip, no second checkout)."""
+    if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+        return
+    try:
+        lsn = int((await queries.replicas_primary_position(conn))["lsn"])
+    except psycopg.Error as exc:  # the write stands; the response just goes without the header
+        log.warning("cannot read the WAL position after a write", error_type=type(exc).__name__)
+        return
+    if route.written_lsn is None or lsn > route.written_lsn:
+        route.written_lsn = lsn
+
+
+async def position_after_writes(route: Route) -> int | None:
+    """The position a response to `route`'s request hands out: noted on the write
+    connections it still holds (idle, so committed) and on those it gave back."""
+    for conn in list(route.held):
+        await _note_position(conn, route)
+    return route.written_lsn

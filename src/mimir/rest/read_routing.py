@@ -33,13 +33,9 @@ from mimir.auth.middleware import (
     client_address,
     parse_authorization,
 )
-from mimir.db.queries import queries
 from mimir.db.replicas import format_lsn, parse_lsn
-from mimir.db.routing import Route, enter_route, leave_route
+from mimir.db.routing import Route, enter_route, leave_route, position_after_writes
 from mimir.errors import MimirError
-from mimir.logging import get_logger
-
-log = get_logger("mimir.rest.read_routing")
 
 HEADER = "X-Mimir-Read-After"
 _UNREACHABLE = 1 << 64  # beyond any WAL position: only the primary can serve it
@@ -109,13 +105,12 @@ class ReadRoutingMiddleware:
         wanted = [p for p in (requested_position(headers), self.last_writes.position(caller))
                   if p is not None]
         route = Route(reads_may_lag=reads_may_lag(scope["method"], scope["path"]),
+                      may_write=scope["method"] not in READ_METHODS,
                       min_lsn=max(wanted) if wanted else None)
-        pool = scope["app"].state.pool
 
         async def send_with_position(message: Message) -> None:
-            if (message["type"] == "http.response.start" and route.wrote
-                    and message["status"] < 400):
-                lsn = await self._position(pool)
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                lsn = await position_after_writes(route)
                 if lsn is not None:
                     self.last_writes.remember(caller, lsn)
                     MutableHeaders(scope=message).append(HEADER, format_lsn(lsn))
@@ -126,15 +121,3 @@ class ReadRoutingMiddleware:
             await self.app(scope, receive, send_with_position)
         finally:
             leave_route(token)
-
-    @staticmethod
-    async def _position(pool) -> int | None:
-        """The primary's WAL position now, after the request's commits (None if it cannot
-        be had: the response goes out without the header rather than fail)."""
-        try:
-            async with pool.primary.connection() as conn:
-                return int((await queries.replicas_primary_position(conn))["lsn"])
-        except Exception as exc:
-            log.warning("cannot read the WAL position after a write",
-                        error_type=type(exc).__name__)
-            return None
