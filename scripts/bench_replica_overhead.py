@@ -20,11 +20,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-import psycopg
 
 from mimir.app import create_app
 from mimir.config import Settings
-from mimir.db import migrate
 from mimir.db.lifecycle import PreparedDatabase
 from tests.streaming_replica import StreamingPair
 
@@ -84,11 +82,7 @@ async def measure(pair: StreamingPair) -> None:
 def main() -> None:
     pair = StreamingPair()
     try:
-        pair.start_primary()
-        with psycopg.connect(pair.primary.conninfo(), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {DB}")
-        migrate.upgrade(pair.primary.conninfo(DB))
-        pair.start_standby()
+        pair.start(DB)
         asyncio.run(measure(pair))
     finally:
         pair.stop()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 SYSTEM_USER = "pgserver"
 NEEDED = ("initdb", "pg_ctl", "pg_basebackup", "postgres")
@@ -100,6 +101,16 @@ class StreamingPair:
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self.primary = Node(self.root / "primary", _free_port(), bins)
         self.standby = Node(self.root / "standby", _free_port(), bins)
+
+    def start(self, dbname: str) -> None:
+        """Both servers, with `dbname` created and migrated to head on the primary."""
+        from mimir.db import migrate
+
+        self.start_primary()
+        with psycopg.connect(self.primary.conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        migrate.upgrade(self.primary.conninfo(dbname))
+        self.start_standby()
 
     def start_primary(self) -> None:
         primary = self.primary

@@ -12,11 +12,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
-import psycopg
 import pytest
 
 from mimir.config import Settings
-from mimir.db import migrate
 from mimir.db.lifecycle import PreparedDatabase
 from mimir.db.replicas import parse_lsn
 from mimir.rest.read_routing import HEADER
@@ -34,11 +32,7 @@ ARTIFACT_QUERY = "query ($id: UUID!) { artifact(id: $id) { id title } }"
 def pair() -> Iterator[StreamingPair]:
     servers = StreamingPair()
     try:
-        servers.start_primary()
-        with psycopg.connect(servers.primary.conninfo(), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {DBNAME}")
-        migrate.upgrade(servers.primary.conninfo(DBNAME))
-        servers.start_standby()
+        servers.start(DBNAME)
         yield servers
     finally:
         servers.stop()
