@@ -114,3 +114,39 @@ class TestWhatMayReadStale:
     ])
     def test_classification(self, method, path, expected):
         assert reads_may_lag(method, path) is expected
+
+
+class TestReplicaSettings:
+    """Replica URLs: validated, given POSTGRES_PASSWORD like DATABASE_URL, never shown."""
+
+    SECRET = "Vq7#kT2z!Lm9pX4w"
+
+    def _settings(self, urls: str, **extra: str):
+        from mimir.config import Settings
+
+        return Settings(_env_file=None, MIMIR_DATABASE_REPLICA_URLS=urls, **extra)
+
+    def test_password_added_and_never_shown(self):
+        from psycopg.conninfo import conninfo_to_dict
+
+        from mimir.db.connection import describe, resolve_replica_conninfos
+
+        settings = self._settings("postgresql://u@r1:5432/mimir, postgresql://u:own@r2/mimir",
+                                  POSTGRES_PASSWORD=self.SECRET)
+        first, second = (conninfo_to_dict(c) for c in resolve_replica_conninfos(settings))
+        assert first["password"] == self.SECRET and first["host"] == "r1"
+        assert second["password"] == "own"  # a URL's own password wins
+        assert first["application_name"] == "mimir-replica"
+        assert self.SECRET not in repr(settings)
+        assert self.SECRET not in describe(resolve_replica_conninfos(settings)[0])
+
+    def test_unset_means_none(self):
+        from mimir.db.connection import resolve_replica_conninfos
+
+        assert resolve_replica_conninfos(self._settings("")) == []
+
+    def test_other_schemes_are_refused(self):
+        from pydantic import ValidationError
+
+        with pytest.raises(ValidationError, match="postgresql://"):
+            self._settings("postgresql://u@r1/m,mysql://u@r2/m")
