@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     postgres_password: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("POSTGRES_PASSWORD")
     )
+    database_replica_urls: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MIMIR_DATABASE_REPLICA_URLS"),
+        description="Comma-separated URLs of streaming replicas of DATABASE_URL's server "
+        "(same database); reads that may be slightly stale go to them (mimir.db.replicas).",
+    )
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=AliasChoices("MIMIR_REPLICA_MAX_LAG_S"),
+        description="A replica whose data may be older than this many seconds is skipped; "
+        "also how long a process routes a key's reads to the primary after its write.",
+    )
     log_level: LogLevel = Field(default=LogLevel.INFO, validation_alias=AliasChoices("LOG_LEVEL"))
     log_format: LogFormat = Field(
         default=LogFormat.JSON, validation_alias=AliasChoices("MIMIR_LOG_FORMAT"),
@@ -208,6 +219,16 @@ class Settings(BaseSettings):
         url = value.get_secret_value()
         if not url.startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _replica_urls_are_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for url in value.get_secret_value().split(","):
+            if not url.strip().startswith(("postgresql://", "postgres://")):
+                raise ValueError("each URL must start with postgresql:// or postgres://")
         return value
 
     @property
