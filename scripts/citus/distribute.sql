@@ -82,6 +82,11 @@ COMMIT;
 --    tables with policies) make Citus try to convert the whole foreign-key graph at once,
 --    which fails on the policies: drop them, make namespaces a reference table, put them
 --    back once every table is distributed.
+-- Citus opens its connections to the workers as the current user, after SET ROLE as
+-- mimir_app: NOLOGIN fails every query ("role mimir_app is not permitted to log in").
+-- Production: LOGIN plus a password in pg_dist_authinfo (or certificates), never trust.
+ALTER ROLE mimir_app LOGIN;
+ALTER ROLE mimir_maintenance LOGIN;
 SET citus.enable_unsafe_triggers = on;  -- Mímir's triggers (see docs/scaling.md)
 SET citus.multi_shard_modify_mode = 'sequential';
 DO $$

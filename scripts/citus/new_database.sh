@@ -15,6 +15,9 @@ for port in "$PORT" $((PORT + 1)) $((PORT + 2)); do
         -c "CREATE DATABASE \"$DB\"" >/dev/null
     psql -p "$port" -d "$DB" -c "CREATE EXTENSION citus" -c "CREATE EXTENSION vector" >/dev/null
 done
+# Citus passes SET LOCAL (inside a transaction block) on to the workers only with this
+# (docs/scaling.md: the namespace has to reach the shards' policies).
+psql -p "$PORT" -d postgres -c "ALTER DATABASE \"$DB\" SET citus.propagate_set_commands = 'local'" >/dev/null
 psql -p "$PORT" -d "$DB" >/dev/null <<SQL
 SELECT citus_set_coordinator_host('127.0.0.1', $PORT);
 SELECT citus_add_node('127.0.0.1', $((PORT + 1)));
