@@ -16,6 +16,8 @@ What it changes, in the test process only (no main code path is touched):
   the workers, where the shards' row-level security is enforced. The pool's own
   session-level set_config is never seen by a worker. MIMIR_CITUS_NAMESPACE=session keeps
   the pool as it is (every read through RLS then finds nothing: fails closed).
+- MIMIR_CITUS_ROUTED=on: the statements of routed_queries.sql (with a bound namespace)
+  replace their namesakes of sql/.
 """
 
 from __future__ import annotations
@@ -110,7 +112,28 @@ def _patch_pool() -> None:
     pool.MimirPool.connection = connection
 
 
+def _patch_routed_queries() -> None:
+    """The statements of routed_queries.sql in place of the same-named ones, with the
+    namespace of the running request bound as :namespace."""
+    import aiosql
+
+    from mimir.db.queries import queries
+    from mimir.namespaces import context as namespace_context
+
+    routed = aiosql.from_path(HERE / "routed_queries.sql", "apsycopg")
+    for name in routed.available_queries:
+        if "." in name or name.endswith("_cursor"):
+            continue
+
+        def bound(conn, *, _query=getattr(routed, name), **params):
+            return _query(conn, namespace=namespace_context.current(), **params)
+
+        setattr(queries, name, bound)
+
+
 def pytest_configure(config) -> None:
     _patch_test_server()
     if os.environ.get("MIMIR_CITUS_NAMESPACE", "transaction") == "transaction":
         _patch_pool()
+    if os.environ.get("MIMIR_CITUS_ROUTED") == "on":
+        _patch_routed_queries()
