@@ -59,3 +59,10 @@ SELECT p.id, p.target_type, p.target_id, p.model_id, p.prompt_version,
    AND p.namespace = :namespace
  GROUP BY p.id, p.namespace
  ORDER BY p.created_at, p.id;
+
+-- name: decisions_get^
+SELECT d.id, d.statement, d.rationale, d.status, d.superseded_by_id,
+       (SELECT p.id FROM decisions p
+         WHERE p.superseded_by_id = d.id AND p.namespace = d.namespace) AS supersedes_id,
+       d.metadata, d.created_at, d.updated_at
+  FROM decisions d WHERE d.id = :id AND d.namespace = :namespace;
