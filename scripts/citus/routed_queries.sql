@@ -66,3 +66,20 @@ SELECT d.id, d.statement, d.rationale, d.status, d.superseded_by_id,
          WHERE p.superseded_by_id = d.id AND p.namespace = d.namespace) AS supersedes_id,
        d.metadata, d.created_at, d.updated_at
   FROM decisions d WHERE d.id = :id AND d.namespace = :namespace;
+
+-- ON CONFLICT must name the unique constraint as it now is (with namespace).
+-- name: embeddings_upsert_many!
+INSERT INTO embeddings (namespace, space_id, target_type, target_id, embedding)
+SELECT :namespace, :space_id, :target_type::entity_type, t.target_id, t.vector::vector
+  FROM unnest(:target_ids::uuid[], :vectors::text[]) AS t(target_id, vector)
+ON CONFLICT (space_id, target_type, target_id, namespace)
+DO UPDATE SET embedding = EXCLUDED.embedding, created_at = now();
+
+-- name: embeddings_upsert_with_metadata!
+INSERT INTO embeddings (namespace, space_id, target_type, target_id, embedding, metadata)
+SELECT :namespace, :space_id, :target_type::entity_type, t.target_id, t.vector::vector,
+       t.metadata::jsonb
+  FROM unnest(:target_ids::uuid[], :vectors::text[], :metadata::text[])
+       AS t(target_id, vector, metadata)
+ON CONFLICT (space_id, target_type, target_id, namespace)
+DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, created_at = now();
