@@ -67,13 +67,15 @@ SELECT d.id, d.statement, d.rationale, d.status, d.superseded_by_id,
        d.metadata, d.created_at, d.updated_at
   FROM decisions d WHERE d.id = :id AND d.namespace = :namespace;
 
--- ON CONFLICT must name the unique constraint as it now is (with namespace).
+-- ON CONFLICT must name the unique constraint as it now is (with namespace), and Citus
+-- refuses non-IMMUTABLE functions in DO UPDATE SET: now() becomes EXCLUDED.created_at
+-- (the column default, now(), evaluated for the proposed row: the same value).
 -- name: embeddings_upsert_many!
 INSERT INTO embeddings (namespace, space_id, target_type, target_id, embedding)
 SELECT :namespace, :space_id, :target_type::entity_type, t.target_id, t.vector::vector
   FROM unnest(:target_ids::uuid[], :vectors::text[]) AS t(target_id, vector)
 ON CONFLICT (space_id, target_type, target_id, namespace)
-DO UPDATE SET embedding = EXCLUDED.embedding, created_at = now();
+DO UPDATE SET embedding = EXCLUDED.embedding, created_at = EXCLUDED.created_at;
 
 -- name: embeddings_upsert_with_metadata!
 INSERT INTO embeddings (namespace, space_id, target_type, target_id, embedding, metadata)
@@ -82,4 +84,4 @@ SELECT :namespace, :space_id, :target_type::entity_type, t.target_id, t.vector::
   FROM unnest(:target_ids::uuid[], :vectors::text[], :metadata::text[])
        AS t(target_id, vector, metadata)
 ON CONFLICT (space_id, target_type, target_id, namespace)
-DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, created_at = now();
+DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at;
