@@ -101,7 +101,7 @@ def _patch_pool() -> None:
     original = pool.MimirPool.connection
 
     @asynccontextmanager
-    async def connection(self, timeout=None):
+    async def connection(self, timeout=None):  # noqa: ASYNC109 - the pool's API
         async with original(self, timeout) as conn:
             namespace = session.namespace_of(conn) or ""
             async with conn.transaction():
@@ -120,15 +120,16 @@ def _patch_routed_queries() -> None:
     from mimir.db.queries import queries
     from mimir.namespaces import context as namespace_context
 
+    def binding(query):
+        def bound(conn, **params):
+            return query(conn, namespace=namespace_context.current(), **params)
+        return bound
+
     routed = aiosql.from_path(HERE / "routed_queries.sql", "apsycopg")
     for name in routed.available_queries:
         if "." in name or name.endswith("_cursor"):
             continue
-
-        def bound(conn, *, _query=getattr(routed, name), **params):
-            return _query(conn, namespace=namespace_context.current(), **params)
-
-        setattr(queries, name, bound)
+        setattr(queries, name, binding(getattr(routed, name)))
 
 
 def pytest_configure(config) -> None:
