@@ -8,6 +8,12 @@
 -- Steps 1-3 are what a migration (0013-citus) would have to change in the schema; each is
 -- also valid on plain PostgreSQL (see docs/scaling.md for the cost of each there).
 \set ON_ERROR_STOP 1
+-- The 14 tables of memory content (migration 0012's TABLES), for the loops below.
+CREATE TEMP TABLE memory_tables AS
+SELECT unnest(ARRAY['artifacts', 'artifact_versions', 'spans', 'intent_groups', 'intents',
+                    'decisions', 'relations', 'provenance', 'provenance_evidence',
+                    'embeddings', 'search_postings', 'search_stats', 'imports',
+                    'erasures']) AS name;
 BEGIN;
 
 -- 1. Row-level security: Citus refuses policies that contain a subquery ("Subqueries are not
@@ -18,9 +24,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['artifacts', 'artifact_versions', 'spans', 'intent_groups',
-        'intents', 'decisions', 'relations', 'provenance', 'provenance_evidence',
-        'embeddings', 'search_postings', 'search_stats', 'imports', 'erasures'] LOOP
+    FOR t IN SELECT name FROM memory_tables LOOP
         EXECUTE format('DROP POLICY namespace_isolation ON %I', t);
         EXECUTE format('CREATE POLICY namespace_isolation ON %I '
                        'USING (namespace = current_setting(''mimir.namespace'', true)) '
@@ -93,9 +97,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['artifacts', 'artifact_versions', 'spans', 'intent_groups',
-        'intents', 'decisions', 'relations', 'provenance', 'provenance_evidence',
-        'embeddings', 'search_postings', 'search_stats', 'imports', 'erasures'] LOOP
+    FOR t IN SELECT name FROM memory_tables LOOP
         EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', t, 'fk_' || t || '_namespace_namespaces');
     END LOOP;
 END $$;
@@ -113,9 +115,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['artifacts', 'artifact_versions', 'spans', 'intent_groups',
-        'intents', 'decisions', 'relations', 'provenance', 'provenance_evidence',
-        'embeddings', 'search_postings', 'search_stats', 'imports', 'erasures'] LOOP
+    FOR t IN SELECT name FROM memory_tables LOOP
         EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I FOREIGN KEY (namespace) '
                        'REFERENCES namespaces (name) ON DELETE RESTRICT',
                        t, 'fk_' || t || '_namespace_namespaces');
