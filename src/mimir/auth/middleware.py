@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mimir.auth.keys import allows, auth_required, hash_key, key_of
-from mimir.auth.ratelimit import RateLimiter, retry_after
+from mimir.auth.ratelimit import RateLimiter, SharedRateLimiter, retry_after
 from mimir.errors import BadRequest, Forbidden, MimirError, NotFound, RateLimited, Unauthorized
 from mimir.namespaces import context as namespace_context
 from mimir.namespaces.service import exists as namespace_exists
@@ -91,9 +91,11 @@ class AuthMiddleware:
     bucket is empty is refused before its key is even looked up.
     """
 
-    def __init__(self, app: ASGIApp, rate_per_minute: int = 0) -> None:
+    def __init__(self, app: ASGIApp, rate_per_minute: int = 0, *, shared: bool = False) -> None:
         self.app = app
-        self.limiter = RateLimiter(rate_per_minute) if rate_per_minute > 0 else None
+        self.limiter: RateLimiter | SharedRateLimiter | None = None
+        if rate_per_minute > 0:
+            self.limiter = (SharedRateLimiter if shared else RateLimiter)(rate_per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # nothing is served over websockets: refused (403)
@@ -115,11 +117,11 @@ class AuthMiddleware:
                 key_scope, key_namespaces = await self._authenticate(request, credential)
             except (Unauthorized, BadRequest):
                 if self.limiter is not None:
-                    self._check(self.limiter.take(address))
+                    self._check(await self._take(request, address))
                 raise
             if self.limiter is not None:
                 caller = ("key:" + hash_key(credential)) if credential else address
-                self._check(self.limiter.take(caller))
+                self._check(await self._take(request, caller))
             needed = needed_scope(request.method, request.url.path)
             if key_scope is not None and not allows(key_scope, needed):
                 raise Forbidden(f"a {key_scope} key cannot do this; it needs a {needed} key",
@@ -143,6 +145,11 @@ class AuthMiddleware:
         state["key_namespaces"] = key_namespaces
         with namespace_context.use(namespace):
             await self.app(scope, receive, send)
+
+    async def _take(self, request: Request, caller: str) -> float:
+        if isinstance(self.limiter, SharedRateLimiter):
+            return await self.limiter.take(request.app.state.pool, caller)
+        return self.limiter.take(caller)
 
     @staticmethod
     def _check(wait: float) -> None:
