@@ -21,6 +21,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from mimir.config import RateLimitStore, Settings, WorkerMode
 from mimir.db.lifecycle import PreparedDatabase
@@ -30,6 +31,21 @@ from mimir.logging import get_logger
 log = get_logger("mimir.serve")
 
 CONNINFO_ENV = "MIMIR_SERVE_CONNINFO"  # set by the parent for its children only
+EMBEDDED_ENV = "MIMIR_SERVE_EMBEDDED"  # "1" when the parent runs the embedded server
+
+
+@dataclass
+class ParentsDatabase(PreparedDatabase):
+    """A child's view of the database its parent prepared (and alone stops)."""
+
+    parent_embedded: bool = False
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.parent_embedded
+
+    def close(self) -> None:
+        pass
 
 
 async def worker_session(settings: Settings, conninfo: str, job_worker: JobWorker,
@@ -84,9 +100,10 @@ class WorkerThread:
             await job_worker.stop()
 
 
-def child_environment(settings: Settings, conninfo: str) -> dict[str, str]:
+def child_environment(settings: Settings, database: PreparedDatabase) -> dict[str, str]:
     """What the parent adds to its environment for its children."""
-    env = {CONNINFO_ENV: conninfo, "MIMIR_WORKER": WorkerMode.OFF.value,
+    env = {CONNINFO_ENV: database.conninfo, EMBEDDED_ENV: "1" if database.is_embedded else "0",
+           "MIMIR_WORKER": WorkerMode.OFF.value,
            "MIMIR_AUTO_MIGRATE": "false"}
     if "rate_limit_store" not in settings.model_fields_set:
         env["MIMIR_RATE_LIMIT_STORE"] = RateLimitStore.POSTGRES.value
@@ -101,7 +118,8 @@ def child_app():
 
     settings = get_settings()
     configure_logging(settings.log_level.value, pretty=settings.log_format is LogFormat.PRETTY)
-    database = PreparedDatabase(conninfo=os.environ[CONNINFO_ENV])
+    database = ParentsDatabase(conninfo=os.environ[CONNINFO_ENV],
+                               parent_embedded=os.environ.get(EMBEDDED_ENV) == "1")
     return create_app(settings, database, close_database=False)
 
 
@@ -122,7 +140,7 @@ def serve_processes(settings: Settings, database: PreparedDatabase, *, host: str
     database afterwards)."""
     import uvicorn
 
-    os.environ.update(child_environment(settings, database.conninfo))
+    os.environ.update(child_environment(settings, database))
     background = None
     if settings.worker is WorkerMode.INPROCESS:
         background = WorkerThread(settings, database.conninfo)

@@ -80,9 +80,10 @@ class SharedRateLimiter:
         if wait > 0:
             return wait
         async with pool.connection() as conn:
-            wait = await queries.auth_rate_limit_take(conn, caller=caller,
-                                                      capacity=self.capacity,
-                                                      per_second=self.rate)
+            row = await queries.auth_rate_limit_take(conn, caller=caller,
+                                                     capacity=self.capacity,
+                                                     per_second=self.rate)
+        wait = row["wait"]
         if wait > 0:
             self._refused_until.pop(caller, None)
             self._refused_until[caller] = time.monotonic() + wait
