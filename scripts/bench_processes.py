@@ -90,6 +90,30 @@ def _report(title: str, rows: dict[str, list[dict]]) -> None:
               f"x{p50 / first[1]:.2f}   non-200: {errors}")
 
 
+def _statement_cost(conninfo: str, blocks: int = 10, calls: int = 200) -> None:
+    """The rate limit's statement alone, against `SELECT 1` (a bare round trip), on one
+    connection, alternating blocks: median microseconds per call."""
+    import psycopg
+
+    timings: dict[str, list[float]] = {"SELECT 1": [], "mimir_rate_limit_take": []}
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for block in range(blocks):
+            for name, sql, params in (
+                    ("SELECT 1", "SELECT 1", ()),
+                    ("mimir_rate_limit_take", "SELECT mimir_rate_limit_take(%s, 1e9, 1e7)",
+                     (f"key:bench{block % 4}",))):
+                started = time.perf_counter()
+                for _ in range(calls):
+                    conn.execute(sql, params).fetchone()
+                timings[name].append((time.perf_counter() - started) / calls * 1e6)
+    base = statistics.median(timings["SELECT 1"])
+    print(f"\nstatement alone, one connection (median of {blocks} blocks of {calls}; load "
+          f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    for name, values in timings.items():
+        value = statistics.median(values)
+        print(f"  {name:<28} {value:8.1f} us/call  x{value / base:.2f}")
+
+
 def _start(env: dict[str, str], log: Path, **extra: str) -> Server:
     return Server({**env, **extra}, log).start(within_s=300)
 
@@ -151,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                     measure(configs, listing))
             for server in list(configs.values())[1:]:
                 server.stop()
+            _statement_cost(f"host={scratch / 'data' / 'pgdata'} dbname=mimir user=postgres")
         if args.part in ("processes", "both"):
             configs = {"1 process": _start(external, scratch / "p1.log", MIMIR_WORKERS="1"),
                        "2 processes": _start(external, scratch / "p2.log", MIMIR_WORKERS="2"),
