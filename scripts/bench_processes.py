@@ -153,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         def measure(configs: dict[str, Server], request,
                     rounds: int = args.rounds) -> dict[str, list[dict]]:
             rows: dict[str, list[dict]] = {name: [] for name in configs}
-            for _ in range(rounds):
-                for name, server in configs.items():
+            names = list(configs)
+            for number in range(rounds):  # the order rotates: no configuration always first
+                for name in names[number % len(names):] + names[:number % len(names)]:
+                    server = configs[name]
                     rows[name].append(asyncio.run(_load(server.base_url, request,
                                                         clients=args.clients,
                                                         seconds=args.seconds)))
