@@ -114,14 +114,15 @@ class AuthMiddleware:
             try:
                 credential = parse_authorization(request.headers)
                 requested = requested_namespace(request.headers)
-                key_scope, key_namespaces = await self._authenticate(request, credential)
+                caller = ("key:" + hash_key(credential)) if credential else address
+                key_scope, key_namespaces, wait = await self._authenticate(
+                    request, credential, caller)
             except (Unauthorized, BadRequest):
                 if self.limiter is not None:
                     self._check(await self._take(request, address))
                 raise
             if self.limiter is not None:
-                caller = ("key:" + hash_key(credential)) if credential else address
-                self._check(await self._take(request, caller))
+                self._check(self.limiter.take(caller) if wait is None else wait)
             needed = needed_scope(request.method, request.url.path)
             if key_scope is not None and not allows(key_scope, needed):
                 raise Forbidden(f"a {key_scope} key cannot do this; it needs a {needed} key",
@@ -148,7 +149,8 @@ class AuthMiddleware:
 
     async def _take(self, request: Request, caller: str) -> float:
         if isinstance(self.limiter, SharedRateLimiter):
-            return await self.limiter.take(request.app.state.pool, caller)
+            async with request.app.state.pool.connection() as conn:
+                return await self.limiter.take_on(conn, caller)
         return self.limiter.take(caller)
 
     @staticmethod
@@ -158,20 +160,26 @@ class AuthMiddleware:
             raise RateLimited(f"too many requests; retry in {seconds} s",
                               details={"retry_after_s": int(seconds)})
 
-    async def _authenticate(self, request: Request,
-                            key: str | None) -> tuple[str | None, list[str] | None]:
-        """The caller's scope (None when no key is needed and none was given) and the
-        namespaces its key may use (None: all)."""
+    async def _authenticate(self, request: Request, key: str | None, caller: str,
+                            ) -> tuple[str | None, list[str] | None, float | None]:
+        """The caller's scope (None when no key is needed and none was given), the
+        namespaces its key may use (None: all), and with the shared rate limit the wait
+        from taking the caller's token on the same connection (else None)."""
         state = request.app.state
         async with state.pool.connection() as conn:
             if key is None:
                 if state.settings.require_auth or await auth_required(conn):
                     raise Unauthorized("this endpoint needs `Authorization: Bearer <key>`")
-                return None, None
-            row = await key_of(conn, key)
-        if row is None:
-            raise Unauthorized("the key is unknown or revoked")
-        return row["scope"], row["namespaces"]
+                scope, namespaces = None, None
+            else:
+                row = await key_of(conn, key)
+                if row is None:
+                    raise Unauthorized("the key is unknown or revoked")
+                scope, namespaces = row["scope"], row["namespaces"]
+            wait = None
+            if isinstance(self.limiter, SharedRateLimiter):
+                wait = await self.limiter.take_on(conn, caller)
+        return scope, namespaces, wait
 
     @staticmethod
     async def _namespace(request: Request, requested: str | None,

@@ -74,15 +74,22 @@ class SharedRateLimiter:
         return until - now
 
     async def take(self, pool: Any, caller: str) -> float:
-        """Take a token from the shared bucket: 0 when the request may go ahead, else the
-        seconds to wait (remembered, so the caller's next requests cost no write)."""
+        """`take_on` a connection of `pool`."""
         wait = self.available(caller)
         if wait > 0:
             return wait
         async with pool.connection() as conn:
-            row = await queries.auth_rate_limit_take(conn, caller=caller,
-                                                     capacity=self.capacity,
-                                                     per_second=self.rate)
+            return await self.take_on(conn, caller)
+
+    async def take_on(self, conn: Any, caller: str) -> float:
+        """Take a token from the shared bucket on `conn`: 0 when the request may go ahead,
+        else the seconds to wait (remembered, so the caller's next requests cost no
+        write)."""
+        wait = self.available(caller)
+        if wait > 0:
+            return wait
+        row = await queries.auth_rate_limit_take(conn, caller=caller, capacity=self.capacity,
+                                                 per_second=self.rate)
         wait = row["wait"]
         if wait > 0:
             self._refused_until.pop(caller, None)
