@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tests.faults import MIMIR
+from tests.process import terminate
 
 
 def api_processes(parent_pid: int) -> list[int]:
@@ -71,11 +72,4 @@ class WorkerProcess:
         self.proc.wait(timeout=30)
 
     def stop(self) -> int | None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode if self.proc is not None else None
+        return terminate(self.proc) if self.proc is not None else None

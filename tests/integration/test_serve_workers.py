@@ -24,7 +24,7 @@ from mimir.config import Settings
 from mimir.db.pool import make_pool
 from mimir.jobs.app import PRUNE_TASK, defer_in_transaction
 from tests.faults import MIMIR, mimir_env
-from tests.process import free_port, wait_healthy
+from tests.process import free_port, terminate, wait_healthy
 from tests.serve_processes import WorkerProcess, api_processes, wait_for_api_processes
 
 
@@ -59,14 +59,7 @@ class Serve:
         wait_for_api_processes(self.proc.pid, workers)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+        return terminate(self.proc, 60)
 
 
 @pytest.fixture(scope="module")
