@@ -83,8 +83,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="`mimir worker` processes to start (0: the server's own worker)")
     parser.add_argument("--kill-after", type=float, help="seconds into the load to SIGKILL "
                         "one API process (with --api-processes >= 2) and one worker process")
-    parser.add_argument("--drain-timeout", type=float, default=120,
-                        help="seconds to wait for the job queue to empty afterwards (120)")
+    parser.add_argument("--drain-timeout", type=float, default=600,
+                        help="seconds to wait for the job queue to empty afterwards (600)")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for every started process (repeatable)")
     args = parser.parse_args(argv)
