@@ -57,6 +57,10 @@ class Serve:
                                          stdout=log, stderr=subprocess.STDOUT)
         wait_healthy(self.base_url, self.proc, 120, log_path=log_path)
         wait_for_api_processes(self.proc.pid, workers)
+        deadline = time.monotonic() + 60  # every API process through its startup
+        while _log_messages(log_path).count("mimir ready") < workers:
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
 
     def stop(self) -> int:
         return terminate(self.proc, 60)
@@ -111,6 +115,10 @@ class TestServeWorkers:
         assert answered > 0
         after = wait_for_api_processes(embedded_serve.proc.pid, 2, other_than={before[0]})
         assert before[1] in after
+        deadline = time.monotonic() + 60  # the replacement through its startup
+        while _log_messages(embedded_serve.log_path).count("mimir ready") < 3:
+            assert time.monotonic() < deadline, "the replacement never became ready"
+            time.sleep(0.2)
         wait_healthy(embedded_serve.base_url, embedded_serve.proc, 60)
 
     def test_sigterm_stops_every_process_and_the_database(self, embedded_serve):
@@ -175,7 +183,7 @@ class TestSharedRateLimit:
     def test_serve_with_two_processes_limits_across_them(self, db_conninfo, tmp_path):
         env = mimir_env(db_conninfo, MIMIR_DATA_DIR=str(tmp_path / "data"),
                         MIMIR_RATE_LIMIT_PER_MINUTE="12", MIMIR_WORKER="off",
-                        MIMIR_EMBEDDING_PROVIDER="none")
+                        MIMIR_EMBEDDING_PROVIDER="none", LOG_LEVEL="INFO")
         serve = Serve(env, tmp_path / "serve.log", workers=2)
         try:
             statuses = [httpx.get(f"{serve.base_url}/api/v1/artifacts",
