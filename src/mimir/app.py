@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from mimir import __version__
 from mimir.artifacts.rest import router as artifacts_router
 from mimir.auth.middleware import AuthMiddleware
-from mimir.config import LogFormat, Settings, WorkerMode, get_settings
+from mimir.config import LogFormat, RateLimitStore, Settings, WorkerMode, get_settings
 from mimir.context.rest import router as context_router
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
@@ -184,7 +184,8 @@ def create_app(
     app.add_middleware(UnhandledErrorMiddleware)
     if settings.database_replica_urls is not None:  # right inside the auth middleware
         app.add_middleware(ReadRoutingMiddleware, window_s=settings.replica_max_lag_s)
-    app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute,
+                       shared=settings.rate_limit_store is RateLimitStore.POSTGRES)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
                        upload_limits={UPLOAD_PATH: settings.max_upload_bytes})
     app.add_middleware(BodyTimeoutMiddleware, idle_s=settings.http_body_timeout_s,

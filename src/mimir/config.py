@@ -58,6 +58,11 @@ class WorkerMode(StrEnum):
     OFF = "off"
 
 
+class RateLimitStore(StrEnum):
+    PROCESS = "process"  # a bucket per caller in each API process
+    POSTGRES = "postgres"  # one bucket per caller for every process (migration 0013)
+
+
 class Settings(BaseSettings):
     """Everything Mímir reads from its environment."""
 
@@ -173,6 +178,11 @@ class Settings(BaseSettings):
     allow_no_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_ALLOW_NO_AUTH"))
     rate_limit_per_minute: int = Field(default=6000, ge=0, le=1_000_000,
                                        validation_alias=AliasChoices("MIMIR_RATE_LIMIT_PER_MINUTE"))
+    # `mimir serve --workers N` (N > 1) makes it `postgres` unless set (mimir.serving).
+    rate_limit_store: RateLimitStore = Field(
+        default=RateLimitStore.PROCESS, validation_alias=AliasChoices("MIMIR_RATE_LIMIT_STORE"))
+    workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("MIMIR_WORKERS"),
+                         description="API processes `mimir serve` runs on its port.")
     http_header_timeout_s: float = Field(
         default=10.0, gt=0, le=3600, validation_alias=AliasChoices("MIMIR_HTTP_HEADER_TIMEOUT"),
         description="Seconds a connection may take to send a request's headers (from "
