@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 
 from mimir.db import migrate
 from mimir.db.embedded import EmbeddedPostgres
+from mimir.db.session import connect_app
 from mimir.erasure import service
 from mimir.erasure.service import ErasureRequest
 
@@ -77,8 +78,8 @@ def seed(conninfo: str, versions: int, chunks: int, background: int) -> str:
 
 
 async def erase(conninfo: str, artifact: str) -> None:
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
-                                                     row_factory=dict_row) as conn:
+    # As the service runs it: the app role, under row-level security, in the namespace.
+    async with await connect_app(conninfo, "default") as conn:
         request = ErasureRequest(scope="artifact", target=artifact, reason="bench",
                                  vacuum=False)
         started = time.perf_counter()

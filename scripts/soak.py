@@ -15,6 +15,18 @@ relations, provenance) and record every acknowledged (2xx) write. Afterwards eac
 acknowledged write is looked up (in the database when reachable, else over HTTP) and the
 invariant checker runs (it needs the database).
 
+Several processes (issue 17): `--api-processes 2` serves with `mimir serve --workers 2`,
+`--worker-processes 2` runs two `mimir worker` processes (the servers then run no job
+worker), and `--kill-after S` SIGKILLs one API process and one worker process S seconds
+into the load. The errors of requests in flight on the killed API process (503s,
+connection resets) are counted apart; any other 5xx or transport error fails the run.
+With worker processes the job queue is drained afterwards: nothing queued or running may
+remain, none failed. `--server-env KEY=VALUE` passes settings to every started process
+(the hook for a read replica: its URL setting goes there).
+
+    python scripts/soak.py --api-processes 2 --worker-processes 2 --kill-after 30 \
+        --embedding-provider local --duration 90
+
 Prints requests sustained (total, req/s), errors by status, p50/p99 per operation and
 the checker's verdict; --json PATH writes the same as JSON. Exit status 0 when there was
 no 5xx, no transport error, no lost write and the checker is clean; 1 otherwise.
@@ -26,17 +38,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.faults import Server, mimir_env  # noqa: E402
-from tests.soak_load import SoakResult, run_load, verify_in_database, verify_over_http  # noqa: E402
+from tests.faults import Server, database_url, mimir_env  # noqa: E402
+from tests.serve_processes import WorkerProcess, api_processes  # noqa: E402
+from tests.soak_load import (  # noqa: E402
+    SoakResult,
+    drain_jobs,
+    run_load,
+    verify_in_database,
+    verify_over_http,
+)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -55,9 +77,24 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--embedding-provider", default="none",
                         help="MIMIR_EMBEDDING_PROVIDER of the started server (none)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="API processes of the started server (`serve --workers`, 1)")
+    parser.add_argument("--worker-processes", type=int, default=0,
+                        help="`mimir worker` processes to start (0: the server's own worker)")
+    parser.add_argument("--kill-after", type=float, help="seconds into the load to SIGKILL "
+                        "one API process (with --api-processes >= 2) and one worker process")
+    parser.add_argument("--drain-timeout", type=float, default=600,
+                        help="seconds to wait for the job queue to empty afterwards (600)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for every started process (repeatable)")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.duration <= 0:
         parser.error("--clients must be at least 1 and --duration positive")
+    if args.url and (args.api_processes > 1 or args.worker_processes or args.kill_after):
+        parser.error("--api-processes, --worker-processes and --kill-after start processes: "
+                     "not with --url")
+    if any("=" not in pair for pair in args.server_env):
+        parser.error("--server-env takes KEY=VALUE")
     return args
 
 
@@ -72,9 +109,31 @@ def _conninfo_of(url: str) -> str:
     return make_conninfo(url)
 
 
-async def _soak(args: argparse.Namespace, base_url: str, conninfo: str | None) -> SoakResult:
+def _killer(args: argparse.Namespace, server, workers: list):
+    """The side task of the load: at --kill-after, SIGKILL one API process and one worker."""
+    if args.kill_after is None:
+        return None
+
+    async def kill(result: SoakResult) -> None:
+        await asyncio.sleep(args.kill_after)
+        api = api_processes(server.proc.pid)
+        if len(api) >= 2:
+            os.kill(api[0], signal.SIGKILL)
+            result.kills.append(time.monotonic())
+            print(f"killed API process {api[0]} at {args.kill_after:g} s", file=sys.stderr)
+        if workers:
+            workers[0].kill()
+            print(f"killed worker process {workers[0].proc.pid}", file=sys.stderr)
+
+    return kill
+
+
+async def _soak(args: argparse.Namespace, base_url: str, conninfo: str | None,
+                during=None) -> SoakResult:
     result = await run_load(base_url, clients=args.clients, duration_s=args.duration,
-                            seed=args.seed, api_key=args.api_key)
+                            seed=args.seed, api_key=args.api_key, during=during)
+    if conninfo is not None and args.worker_processes:
+        await drain_jobs(result, conninfo, within_s=args.drain_timeout)
     if conninfo is not None:
         await verify_in_database(result, conninfo)
     else:
@@ -86,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     server = None
     scratch = None
+    workers: list[WorkerProcess] = []
     if args.url:
         base_url = args.url.rstrip("/")
         conninfo = _conninfo_of(args.database_url) if args.database_url else None
@@ -102,19 +162,31 @@ def main(argv: list[str] | None = None) -> int:
             scratch = data_dir if args.database_url else data_dir.parent
         data_dir.mkdir(parents=True, exist_ok=True)
         env.update(MIMIR_DATA_DIR=str(data_dir), MIMIR_RATE_LIMIT_PER_MINUTE="0",
-                   MIMIR_EMBEDDING_PROVIDER=args.embedding_provider, MIMIR_WORKER="inprocess",
-                   LOG_LEVEL="INFO")
+                   MIMIR_EMBEDDING_PROVIDER=args.embedding_provider,
+                   MIMIR_WORKER="off" if args.worker_processes else "inprocess",
+                   MIMIR_WORKERS=str(args.api_processes), LOG_LEVEL="INFO")
+        env.update(pair.split("=", 1) for pair in args.server_env)
         log_path = (scratch or data_dir) / "soak-serve.log"
         print(f"starting mimir serve ({'DATABASE_URL' if args.database_url else 'embedded'}"
-              f" database, log {log_path})", file=sys.stderr)
+              f" database, {args.api_processes} API processes, log {log_path})",
+              file=sys.stderr)
         server = Server(env, log_path).start(within_s=300)
         base_url = server.base_url
+        worker_env = {**env, "DATABASE_URL": database_url(conninfo),
+                      "MIMIR_AUTO_MIGRATE": "false"}
+        for n in range(args.worker_processes):
+            workers.append(WorkerProcess(worker_env, log_path.with_name(f"soak-worker{n}.log"))
+                           .start())
+        for worker in workers:
+            worker.wait_started()
     print(f"soaking {base_url}: {args.clients} clients for {args.duration:g} s",
           file=sys.stderr)
     try:
-        result = asyncio.run(_soak(args, base_url, conninfo))
+        result = asyncio.run(_soak(args, base_url, conninfo, _killer(args, server, workers)))
         crashed = server is not None and server.proc.poll() is not None
     finally:
+        for worker in workers:
+            worker.stop()
         if server is not None:
             server.stop()
         if scratch is not None and not args.keep_data:
@@ -126,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         print("the server exited during the soak")
     if args.json:
         args.json.write_text(json.dumps(result.as_dict(), indent=2))
-    clean = (result.server_errors == 0 and not result.transport_errors
-             and result.graphql_errors == 0 and result.lost_writes == 0 and not crashed
+    jobs_ok = result.jobs is None or (result.jobs["drained"]
+                                      and not result.jobs["by_status"].get("failed"))
+    clean = (result.unexplained_server_errors == 0 and result.unexplained_transport_errors == 0
+             and result.graphql_errors == 0 and jobs_ok and result.lost_writes == 0 and not crashed
              and (result.checker is None or (result.checker["ok"]
                                              and not result.checker["findings"])))
     return 0 if clean else 1

@@ -27,3 +27,9 @@ RETURNING id, name, scope, namespaces, key_prefix, created_at, revoked_at;
 -- One entry of the audit log (key and namespace changes; erasures write their own).
 INSERT INTO audit_log (action, actor, namespace, subject, details)
 VALUES (:action, :actor, :namespace, :subject, :details::jsonb);
+
+-- name: auth_rate_limit_take^
+-- One step of the caller's token bucket shared by every API process (migration 0013):
+-- 0 when the request may go ahead, else the seconds to wait.
+SELECT mimir_rate_limit_take(:caller, :capacity::double precision,
+                             :per_second::double precision) AS wait;

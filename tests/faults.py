@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.process import free_port, wait_healthy
+from tests.process import free_port, terminate, wait_healthy
 
 MIMIR = str(Path(sys.executable).parent / "mimir")
 
@@ -86,13 +86,8 @@ class Server:
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            terminate(self.proc)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

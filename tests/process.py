@@ -16,6 +16,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def terminate(proc: subprocess.Popen, timeout_s: float = 30) -> int:
+    """SIGTERM, wait up to `timeout_s`, then SIGKILL; the exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
+
+
 def wait_healthy(base_url: str, proc: subprocess.Popen, within_s: float = 60,
                  log_path: Path | None = None) -> None:
     """Until GET /health is 200; fails early when the process exits, showing its stderr

@@ -79,6 +79,12 @@ class SoakResult:
     acked: Acked = field(default_factory=Acked)
     lost: dict[str, int] = field(default_factory=dict)
     checker: dict[str, Any] | None = None
+    # (started, ended, what) of every transport error and 5xx, on the monotonic clock; and
+    # when API processes were killed (SIGKILL) on purpose, to tell their errors apart.
+    error_events: list[tuple[float, float, str]] = field(default_factory=list)
+    kills: list[float] = field(default_factory=list)
+    kill_grace_s: float = 1.0
+    jobs: dict[str, Any] | None = None
 
     @property
     def errors_by_status(self) -> Counter:
@@ -93,6 +99,30 @@ class SoakResult:
     @property
     def server_errors(self) -> int:
         return sum(n for status, n in self.errors_by_status.items() if status >= 500)
+
+    def of_killed_processes(self) -> Counter:
+        """503s and transport errors of requests in flight when an API process was killed,
+        or sent within `kill_grace_s` after (on a kept-alive connection to it): the errors
+        a SIGKILL explains. Any other error stays unexplained."""
+        counts: Counter = Counter()
+        for started, ended, what in self.error_events:
+            if what not in ("503",) and not what.startswith("transport:"):
+                continue
+            if any(started <= kill + self.kill_grace_s and ended >= kill
+                   for kill in self.kills):
+                counts[what] += 1
+        return counts
+
+    @property
+    def unexplained_server_errors(self) -> int:
+        explained = sum(n for what, n in self.of_killed_processes().items() if what == "503")
+        return self.server_errors - explained
+
+    @property
+    def unexplained_transport_errors(self) -> int:
+        explained = sum(n for what, n in self.of_killed_processes().items()
+                        if what.startswith("transport:"))
+        return sum(self.transport_errors.values()) - explained
 
     @property
     def lost_writes(self) -> int:
@@ -115,7 +145,12 @@ class SoakResult:
                 "graphql_errors": self.graphql_errors,
                 "acknowledged_writes": self.acked.total(), "lost_writes": self.lost,
                 "latency": self.percentiles(), "checker": self.checker,
-                "failure_samples": self.failures}
+                "failure_samples": self.failures,
+                "api_processes_killed": len(self.kills),
+                "errors_of_killed_processes": dict(self.of_killed_processes()),
+                "unexplained_server_errors": self.unexplained_server_errors,
+                "unexplained_transport_errors": self.unexplained_transport_errors,
+                "jobs": self.jobs}
 
     def format_text(self) -> str:
         rate = self.requests / self.elapsed_s if self.elapsed_s else 0.0
@@ -131,6 +166,13 @@ class SoakResult:
             f"lost: {self.lost_writes}" + (f" {self.lost}" if self.lost_writes else ""),
             f"{'operation':<18} {'count':>7} {'p50 ms':>8} {'p99 ms':>8}",
         ]
+        if self.kills:
+            killed = ", ".join(f"{w}: {n}" for w, n in sorted(self.of_killed_processes().items()))
+            lines.insert(3, f"API processes killed: {len(self.kills)}; their in-flight errors: "
+                         f"{killed or 'none'}; other 5xx: {self.unexplained_server_errors}, "
+                         f"other transport errors: {self.unexplained_transport_errors}")
+        if self.jobs is not None:
+            lines.insert(3, f"jobs: {self.jobs}")
         for op, stats in self.percentiles().items():
             lines.append(f"{op:<18} {stats['count']:>7} {stats['p50_ms']:>8.1f} "
                          f"{stats['p99_ms']:>8.1f}")
@@ -180,10 +222,13 @@ class _Client:
         """One request, timed and counted; the JSON body of a 2xx, else None. A 429 is
         honoured (its Retry-After is slept) and counted, not retried."""
         started = time.perf_counter()
+        began = time.monotonic()
         try:
             response = await self.http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             self.result.transport_errors[type(exc).__name__] += 1
+            self.result.error_events.append((began, time.monotonic(),
+                                             f"transport:{type(exc).__name__}"))
             self.result.requests += 1
             await asyncio.sleep(0.1)
             return None
@@ -191,6 +236,8 @@ class _Client:
         self.result.requests += 1
         self.result.latencies_ms[op].append(elapsed_ms)
         self.result.statuses[op][response.status_code] += 1
+        if response.status_code >= 500:
+            self.result.error_events.append((began, time.monotonic(), str(response.status_code)))
         if response.status_code == 429:
             await asyncio.sleep(min(float(response.headers.get("Retry-After", "1")), 5))
             return None
@@ -341,8 +388,9 @@ class _Client:
 
 async def run_load(base_url: str, *, clients: int = 8, duration_s: float = 180,
                    seed: int = 7, api_key: str | None = None,
-                   timeout_s: float = 30) -> SoakResult:
-    """Run `clients` concurrent clients against `base_url` for `duration_s` seconds."""
+                   timeout_s: float = 30, during=None) -> SoakResult:
+    """Run `clients` concurrent clients against `base_url` for `duration_s` seconds;
+    `during(result)`, a coroutine function, runs alongside (e.g. killing processes)."""
     result = SoakResult(clients=clients, duration_s=duration_s)
     pool = _Pool()
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -353,7 +401,8 @@ async def run_load(base_url: str, *, clients: int = 8, duration_s: float = 180,
         deadline = started + duration_s
         workers = [_Client(n, http, pool, result, random.Random(seed * 1000 + n))
                    for n in range(clients)]
-        await asyncio.gather(*(worker.run(deadline) for worker in workers))
+        side = [during(result)] if during is not None else []
+        await asyncio.gather(*(worker.run(deadline) for worker in workers), *side)
         result.elapsed_s = time.monotonic() - started
     return result
 
@@ -384,6 +433,29 @@ async def verify_in_database(result: SoakResult, conninfo: str) -> None:
         lost["versions"] = len(acked.versions - present)
     result.lost = {kind: n for kind, n in lost.items() if n}
     result.checker = (await check_conninfo(conninfo)).as_dict()
+
+
+async def drain_jobs(result: SoakResult, conninfo: str, *, within_s: float = 120) -> None:
+    """Wait (up to `within_s`) until no job is queued or running, then put the queue's
+    counts by status, and how many jobs started more than once (a killed worker's jobs are
+    requeued and run again), into `result.jobs`."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        deadline = time.monotonic() + within_s
+        while True:
+            cursor = await conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs "
+                                        "GROUP BY 1")
+            counts = dict(await cursor.fetchall())
+            if not counts.get("todo") and not counts.get("doing") or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+        cursor = await conn.execute(
+            "SELECT count(*) FROM (SELECT job_id FROM procrastinate_events WHERE type = "
+            "'started' GROUP BY job_id HAVING count(*) > 1) AS again")
+        again = (await cursor.fetchone())[0]
+    result.jobs = {"by_status": counts, "started_more_than_once": again,
+                   "drained": not counts.get("todo") and not counts.get("doing")}
 
 
 async def verify_over_http(result: SoakResult, base_url: str, *, api_key: str | None = None,

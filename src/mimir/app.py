@@ -12,10 +12,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from mimir import __version__
 from mimir.artifacts.rest import router as artifacts_router
 from mimir.auth.middleware import AuthMiddleware
-from mimir.config import LogFormat, Settings, WorkerMode, get_settings
+from mimir.config import LogFormat, RateLimitStore, Settings, WorkerMode, get_settings
 from mimir.context.rest import router as context_router
 from mimir.db.lifecycle import PreparedDatabase, prepare_database
 from mimir.db.pool import make_pool
+from mimir.db.replicas import make_replica_set
+from mimir.db.routing import RoutedPool
 from mimir.decisions.rest import router as decisions_router
 from mimir.embeddings import runtime as embedding_runtime
 from mimir.embeddings import tasks as embedding_tasks
@@ -37,6 +39,7 @@ from mimir.provenance.rest import router as provenance_router
 from mimir.relations.rest import artifact_relations_router
 from mimir.relations.rest import router as relations_router
 from mimir.rest.limits import UPLOAD_PATH, BodySizeLimitMiddleware
+from mimir.rest.read_routing import ReadRoutingMiddleware
 from mimir.rest.slashes import add_trailing_slash_routes
 from mimir.rest.strict_json import StrictJsonMiddleware
 from mimir.rest.strict_params import known_query_params
@@ -111,7 +114,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None if close_database is None else close_database
         prepared = database or await asyncio.to_thread(prepare_database, settings)
-        pool = make_pool(_with_session_limits(prepared.conninfo, settings), settings)
+        pool = RoutedPool(make_pool(_with_session_limits(prepared.conninfo, settings), settings),
+                          make_replica_set(prepared.conninfo, settings, _with_session_limits))
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.database = prepared
@@ -178,7 +182,10 @@ def create_app(
         app.add_middleware(CompiledReads, schema=graphql.schema._schema, settings=settings)
     app.add_middleware(StrictJsonMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute)
+    if settings.database_replica_urls is not None:  # right inside the auth middleware
+        app.add_middleware(ReadRoutingMiddleware, window_s=settings.replica_max_lag_s)
+    app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute,
+                       shared=settings.rate_limit_store is RateLimitStore.POSTGRES)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
                        upload_limits={UPLOAD_PATH: settings.max_upload_bytes})
     app.add_middleware(BodyTimeoutMiddleware, idle_s=settings.http_body_timeout_s,

@@ -44,8 +44,12 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default MIMIR_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default MIMIR_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, max=64, help="API processes on the port (default MIMIR_WORKERS, 1).")] = None,
 ) -> None:
-    """Start the database if embedded, migrate it, and serve HTTP until Ctrl-C / SIGTERM."""
+    """Start the database if embedded, migrate it, and serve HTTP until Ctrl-C / SIGTERM.
+    With several workers the database is prepared once here and each API process connects
+    to it; the job worker (MIMIR_WORKER=inprocess) runs once, in this parent process."""
     import uvicorn
 
     from mimir.app import create_app
@@ -57,7 +61,14 @@ def serve(
     if refusal:
         database.close()
         _fail(refusal)
+    processes = workers or settings.workers
     try:
+        if processes > 1:
+            from mimir.serving import serve_processes
+
+            serve_processes(settings, database, host=host or settings.host,
+                            port=port or settings.port, workers=processes)
+            return
         uvicorn.run(
             create_app(settings, database, close_database=True),
             host=host or settings.host,
@@ -110,6 +121,7 @@ def worker(
     import asyncio
 
     from mimir.jobs.worker import JobWorker, run_until_signalled
+    from mimir.serving import worker_session
 
     settings = _settings()
     database = _prepare(settings)
@@ -117,21 +129,8 @@ def worker(
         job_worker = JobWorker(database.conninfo,
                                concurrency=concurrency or settings.worker_concurrency,
                                queues=queue or None)
-
-        async def run() -> None:
-            from mimir.embeddings import runtime as embedding_runtime
-            from mimir.embeddings.tasks import backfill
-
-            indexing = await embedding_runtime.configure(settings, database.conninfo)
-            if indexing.provider is not None:
-                await backfill(database.conninfo,
-                               space_id=indexing.space["id"] if indexing.space else None)
-            try:
-                await run_until_signalled(job_worker)
-            finally:
-                await embedding_runtime.reset()
-
-        asyncio.run(run())
+        asyncio.run(worker_session(settings, database.conninfo, job_worker,
+                                   run_until_signalled))
     finally:
         database.close()
 

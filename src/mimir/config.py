@@ -58,6 +58,11 @@ class WorkerMode(StrEnum):
     OFF = "off"
 
 
+class RateLimitStore(StrEnum):
+    PROCESS = "process"  # a bucket per caller in each API process
+    POSTGRES = "postgres"  # one bucket per caller for every process (migration 0013)
+
+
 class Settings(BaseSettings):
     """Everything Mímir reads from its environment."""
 
@@ -72,6 +77,17 @@ class Settings(BaseSettings):
     )
     postgres_password: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("POSTGRES_PASSWORD")
+    )
+    database_replica_urls: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MIMIR_DATABASE_REPLICA_URLS"),
+        description="Comma-separated URLs of streaming replicas of DATABASE_URL's server "
+        "(same database); reads that may be slightly stale go to them (mimir.db.replicas).",
+    )
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=AliasChoices("MIMIR_REPLICA_MAX_LAG_S"),
+        description="A replica whose data may be older than this many seconds is skipped; "
+        "also how long a process routes a key's reads to the primary after its write.",
     )
     log_level: LogLevel = Field(default=LogLevel.INFO, validation_alias=AliasChoices("LOG_LEVEL"))
     log_format: LogFormat = Field(
@@ -162,6 +178,11 @@ class Settings(BaseSettings):
     allow_no_auth: bool = Field(default=False, validation_alias=AliasChoices("MIMIR_ALLOW_NO_AUTH"))
     rate_limit_per_minute: int = Field(default=6000, ge=0, le=1_000_000,
                                        validation_alias=AliasChoices("MIMIR_RATE_LIMIT_PER_MINUTE"))
+    # `mimir serve --workers N` (N > 1) makes it `postgres` unless set (mimir.serving).
+    rate_limit_store: RateLimitStore = Field(
+        default=RateLimitStore.PROCESS, validation_alias=AliasChoices("MIMIR_RATE_LIMIT_STORE"))
+    workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("MIMIR_WORKERS"),
+                         description="API processes `mimir serve` runs on its port.")
     http_header_timeout_s: float = Field(
         default=10.0, gt=0, le=3600, validation_alias=AliasChoices("MIMIR_HTTP_HEADER_TIMEOUT"),
         description="Seconds a connection may take to send a request's headers (from "
@@ -208,6 +229,16 @@ class Settings(BaseSettings):
         url = value.get_secret_value()
         if not url.startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _replica_urls_are_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for url in value.get_secret_value().split(","):
+            if not url.strip().startswith(("postgresql://", "postgres://")):
+                raise ValueError("each URL must start with postgresql:// or postgres://")
         return value
 
     @property

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mimir.auth.keys import allows, auth_required, hash_key, key_of
-from mimir.auth.ratelimit import RateLimiter, retry_after
+from mimir.auth.ratelimit import RateLimiter, SharedRateLimiter, retry_after
 from mimir.errors import BadRequest, Forbidden, MimirError, NotFound, RateLimited, Unauthorized
 from mimir.namespaces import context as namespace_context
 from mimir.namespaces.service import exists as namespace_exists
@@ -93,9 +93,11 @@ class AuthMiddleware:
     bucket is empty is refused before its key is even looked up.
     """
 
-    def __init__(self, app: ASGIApp, rate_per_minute: int = 0) -> None:
+    def __init__(self, app: ASGIApp, rate_per_minute: int = 0, *, shared: bool = False) -> None:
         self.app = app
-        self.limiter = RateLimiter(rate_per_minute) if rate_per_minute > 0 else None
+        self.limiter: RateLimiter | SharedRateLimiter | None = None
+        if rate_per_minute > 0:
+            self.limiter = (SharedRateLimiter if shared else RateLimiter)(rate_per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # nothing is served over websockets: refused (403)
@@ -114,14 +116,15 @@ class AuthMiddleware:
             try:
                 credential = parse_authorization(request.headers)
                 requested = requested_namespace(request.headers)
-                key_scope, key_namespaces, key_id = await self._authenticate(request, credential)
+                caller = ("key:" + hash_key(credential)) if credential else address
+                key_scope, key_namespaces, key_id, wait = await self._authenticate(
+                    request, credential, caller)
             except (Unauthorized, BadRequest):
                 if self.limiter is not None:
-                    self._check(self.limiter.take(address))
+                    self._check(await self._take(request, address))
                 raise
             if self.limiter is not None:
-                caller = ("key:" + hash_key(credential)) if credential else address
-                self._check(self.limiter.take(caller))
+                self._check(self.limiter.take(caller) if wait is None else wait)
             needed = needed_scope(request.method, request.url.path)
             if key_scope is not None and not allows(key_scope, needed):
                 raise Forbidden(f"a {key_scope} key cannot do this; it needs a {needed} key",
@@ -147,6 +150,12 @@ class AuthMiddleware:
         with namespace_context.use(namespace):
             await self.app(scope, receive, send)
 
+    async def _take(self, request: Request, caller: str) -> float:
+        if isinstance(self.limiter, SharedRateLimiter):
+            async with request.app.state.pool.connection() as conn:
+                return await self.limiter.take_on(conn, caller)
+        return self.limiter.take(caller)
+
     @staticmethod
     def _check(wait: float) -> None:
         if wait > 0:
@@ -154,20 +163,26 @@ class AuthMiddleware:
             raise RateLimited(f"too many requests; retry in {seconds} s",
                               details={"retry_after_s": int(seconds)})
 
-    async def _authenticate(self, request: Request,
-                            key: str | None) -> tuple[str | None, list[str] | None, Any]:
+    async def _authenticate(self, request: Request, key: str | None, caller: str,
+                            ) -> tuple[str | None, list[str] | None, Any, float | None]:
         """The caller's scope (None when no key is needed and none was given), the
-        namespaces its key may use (None: all) and the key's id."""
+        namespaces its key may use (None: all), the key's id, and with the shared rate
+        limit the wait from taking the caller's token on the same connection (else None)."""
         state = request.app.state
         async with state.pool.connection() as conn:
             if key is None:
                 if state.settings.require_auth or await auth_required(conn):
                     raise Unauthorized("this endpoint needs `Authorization: Bearer <key>`")
-                return None, None, None
-            row = await key_of(conn, key)
-        if row is None:
-            raise Unauthorized("the key is unknown or revoked")
-        return row["scope"], row["namespaces"], row["id"]
+                scope, namespaces, key_id = None, None, None
+            else:
+                row = await key_of(conn, key)
+                if row is None:
+                    raise Unauthorized("the key is unknown or revoked")
+                scope, namespaces, key_id = row["scope"], row["namespaces"], row["id"]
+            wait = None
+            if isinstance(self.limiter, SharedRateLimiter):
+                wait = await self.limiter.take_on(conn, caller)
+        return scope, namespaces, key_id, wait
 
     @staticmethod
     async def _namespace(request: Request, requested: str | None,

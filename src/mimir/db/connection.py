@@ -17,6 +17,7 @@ from mimir.config import Settings
 from mimir.db.queries import sync_queries
 
 APPLICATION_NAME = "mimir"
+REPLICA_APPLICATION_NAME = "mimir-replica"
 
 
 class DatabaseUnreachable(Exception):
@@ -27,8 +28,20 @@ def resolve_external_conninfo(settings: Settings) -> str:
     """The conninfo for `DATABASE_URL`, with `POSTGRES_PASSWORD` added when the URL has none."""
     if settings.database_url is None:
         raise ValueError("DATABASE_URL is not set")
-    extra: dict[str, str] = {"application_name": APPLICATION_NAME}
-    url = settings.database_url.get_secret_value()
+    return _with_password(settings.database_url.get_secret_value(), settings, APPLICATION_NAME)
+
+
+def resolve_replica_conninfos(settings: Settings) -> list[str]:
+    """The conninfos of MIMIR_DATABASE_REPLICA_URLS (comma-separated), each with
+    `POSTGRES_PASSWORD` added as for DATABASE_URL; empty when none is configured."""
+    if settings.database_replica_urls is None:
+        return []
+    urls = [url.strip() for url in settings.database_replica_urls.get_secret_value().split(",")]
+    return [_with_password(url, settings, REPLICA_APPLICATION_NAME) for url in urls if url]
+
+
+def _with_password(url: str, settings: Settings, application_name: str) -> str:
+    extra: dict[str, str] = {"application_name": application_name}
     if settings.postgres_password is not None and "password" not in conninfo_to_dict(url):
         extra["password"] = settings.postgres_password.get_secret_value()
     return make_conninfo(url, **extra)

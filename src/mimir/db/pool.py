@@ -129,7 +129,7 @@ class MimirPool(AsyncConnectionPool):
                 raise
 
 
-def make_pool(conninfo: str, settings: Settings) -> MimirPool:
+def make_pool(conninfo: str, settings: Settings, *, name: str = "mimir") -> MimirPool:
     """A closed pool; the FastAPI lifespan opens and closes it.
 
     Connections are autocommit: a service that needs a transaction opens one explicitly
@@ -147,7 +147,7 @@ def make_pool(conninfo: str, settings: Settings) -> MimirPool:
         kwargs={"autocommit": True, "row_factory": dict_row,
                 # LOG_LEVEL=DEBUG logs each statement (never its parameter values).
                 "cursor_factory": StatementLoggingCursor},
-        name="mimir",
+        name=name,
         reconnect_timeout=RECONNECT_SERIES_S,
         configure=use_app_role if settings.db_app_role else None,
     )

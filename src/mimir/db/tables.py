@@ -8,6 +8,7 @@ from __future__ import annotations
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Computed,
@@ -342,6 +343,18 @@ api_keys = Table(
                     name="namespaces"),
 )
 
+
+# The rate limit shared by every API process (migration 0013): a token bucket per caller,
+# UNLOGGED (lost on a crash, every caller then starts full; not replicated).
+rate_limit_buckets = Table(
+    "rate_limit_buckets", metadata,
+    Column("caller", Text, nullable=False),
+    Column("tokens", Double, nullable=False),
+    Column("counted_at", TIMESTAMP(timezone=True), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    PrimaryKeyConstraint("caller"),
+    prefixes=["UNLOGGED"],
+)
 
 # Erasure (migration 0011): one row per erasure request; a tombstoned version points at it.
 erasure_scope = Enum("artifact", "version", "source", "namespace", name="erasure_scope")

@@ -34,7 +34,8 @@ class Context(BaseContext):
     def __init__(self, pool: AsyncConnectionPool, settings: Settings,
                  api_key_scope: str | None = None, api_key_prefix: str | None = None) -> None:
         super().__init__()
-        self.pool = pool  # mutations: the services open their own transactions
+        # Mutations (the services open their own transactions): the primary, always.
+        self.pool = getattr(pool, "writes", pool)
         self.reads = ReadPool(pool, settings.graphql_statement_timeout)
         self.settings = settings
         self.loaders = Loaders(self.reads)

@@ -1,0 +1,199 @@
+"""Many API processes, measured side by side in one run (issue 17).
+
+    python scripts/bench_processes.py                 # both parts
+    python scripts/bench_processes.py --part ratelimit --rounds 5
+
+- `ratelimit`: the cost per request of the rate limit kept in PostgreSQL. Three servers
+  (one process each) on one database: limit off, MIMIR_RATE_LIMIT_STORE=process and
+  =postgres (a budget too large to refuse). Rounds alternate between them; each round is
+  `--seconds` of GET /api/v1/artifacts?limit=1 from `--clients` concurrent clients.
+- `processes`: throughput of a nested GraphQL read and of full-text search with
+  `mimir serve --workers 1, 2, 4` (all three servers running, rounds alternating).
+
+Prints the median over rounds of requests per second and of p50 latency, and ratios to the
+first configuration, with the load average. The clients run in this process: on a small
+machine they take CPU from the servers, which caps what more processes can show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.faults import Server, database_url, mimir_env  # noqa: E402
+from tests.soak_load import GRAPHQL_NESTED, WORDS  # noqa: E402
+
+
+async def _load(base_url: str, make_request, *, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        deadline = time.monotonic() + seconds
+
+        async def client(number: int) -> None:
+            nonlocal errors
+            rng = random.Random(number)
+            while time.monotonic() < deadline:
+                method, url, body = make_request(rng)
+                started = time.perf_counter()
+                response = await http.request(method, url, json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    errors += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(client(n) for n in range(clients)))
+        elapsed = time.monotonic() - started
+    latencies.sort()
+    return {"rps": len(latencies) / elapsed, "p50_ms": latencies[len(latencies) // 2],
+            "errors": errors}
+
+
+def _seed(base_url: str, artifacts: int) -> list[str]:
+    rng = random.Random(3)
+    ids = []
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        for n in range(artifacts):
+            body = http.post("/api/v1/artifacts", json={
+                "kind": "note", "title": f"bench {n}",
+                "content": " ".join(rng.choice(WORDS) for _ in range(120))})
+            body.raise_for_status()
+            ids.append(body.json()["id"])
+    return ids
+
+
+def _report(title: str, rows: dict[str, list[dict]]) -> None:
+    print(f"\n{title} (median of {len(next(iter(rows.values())))} rounds; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    first = None
+    for name, results in rows.items():
+        rps = statistics.median(r["rps"] for r in results)
+        p50 = statistics.median(r["p50_ms"] for r in results)
+        errors = sum(r["errors"] for r in results)
+        first = first or (rps, p50)
+        print(f"  {name:<28} {rps:8.1f} req/s  x{rps / first[0]:.2f}   p50 {p50:7.2f} ms  "
+              f"x{p50 / first[1]:.2f}   non-200: {errors}")
+
+
+def _statement_cost(conninfo: str, blocks: int = 10, calls: int = 200) -> None:
+    """The rate limit's statement alone, against `SELECT 1` (a bare round trip), on one
+    connection, alternating blocks: median microseconds per call."""
+    import psycopg
+
+    timings: dict[str, list[float]] = {"SELECT 1": [], "mimir_rate_limit_take": []}
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for block in range(blocks):
+            for name, sql, params in (
+                    ("SELECT 1", "SELECT 1", ()),
+                    ("mimir_rate_limit_take", "SELECT mimir_rate_limit_take(%s, 1e9, 1e7)",
+                     (f"key:bench{block % 4}",))):
+                started = time.perf_counter()
+                for _ in range(calls):
+                    conn.execute(sql, params).fetchone()
+                timings[name].append((time.perf_counter() - started) / calls * 1e6)
+    base = statistics.median(timings["SELECT 1"])
+    print(f"\nstatement alone, one connection (median of {blocks} blocks of {calls}; load "
+          f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    for name, values in timings.items():
+        value = statistics.median(values)
+        print(f"  {name:<28} {value:8.1f} us/call  x{value / base:.2f}")
+
+
+def _start(env: dict[str, str], log: Path, **extra: str) -> Server:
+    return Server({**env, **extra}, log).start(within_s=300)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=["ratelimit", "processes", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--artifacts", type=int, default=200)
+    args = parser.parse_args(argv)
+
+    scratch = Path(tempfile.mkdtemp(prefix="mimir-bench-processes-"))
+    base = mimir_env(MIMIR_DATA_DIR=str(scratch / "data"), MIMIR_EMBEDDING_PROVIDER="none",
+                     MIMIR_WORKER="off", MIMIR_RATE_LIMIT_PER_MINUTE="0")
+    servers: list[Server] = []
+    try:
+        first = _start(base, scratch / "serve0.log")  # prepares the embedded database
+        servers.append(first)
+        external = {**base, "DATABASE_URL": database_url(
+            f"host={scratch / 'data' / 'pgdata'} dbname=mimir user=postgres"),
+            "MIMIR_AUTO_MIGRATE": "false"}
+        ids = _seed(first.base_url, args.artifacts)
+
+        def listing(rng):
+            return "GET", "/api/v1/artifacts?limit=1", None
+
+        def graphql(rng):
+            return "POST", "/graphql", {"query": GRAPHQL_NESTED,
+                                        "variables": {"id": rng.choice(ids)}}
+
+        def search(rng):
+            return "POST", "/api/v1/search/text", {
+                "query": " ".join(rng.sample(WORDS, 2)), "match": "any", "limit": 10}
+
+        def measure(configs: dict[str, Server], request,
+                    rounds: int = args.rounds) -> dict[str, list[dict]]:
+            rows: dict[str, list[dict]] = {name: [] for name in configs}
+            names = list(configs)
+            for number in range(rounds):  # the order rotates: no configuration always first
+                for name in names[number % len(names):] + names[:number % len(names)]:
+                    server = configs[name]
+                    rows[name].append(asyncio.run(_load(server.base_url, request,
+                                                        clients=args.clients,
+                                                        seconds=args.seconds)))
+            return rows
+
+        if args.part in ("ratelimit", "both"):
+            budget = {"MIMIR_RATE_LIMIT_PER_MINUTE": "1000000"}
+            configs = {
+                "no rate limit": first,
+                "store=process": _start(external, scratch / "rl1.log", **budget,
+                                        MIMIR_RATE_LIMIT_STORE="process"),
+                "store=postgres": _start(external, scratch / "rl2.log", **budget,
+                                         MIMIR_RATE_LIMIT_STORE="postgres"),
+            }
+            servers += list(configs.values())[1:]
+            measure(configs, listing, rounds=1)  # warm-up, discarded
+            _report("rate limit, GET /api/v1/artifacts?limit=1, 1 process each",
+                    measure(configs, listing))
+            for server in list(configs.values())[1:]:
+                server.stop()
+            _statement_cost(f"host={scratch / 'data' / 'pgdata'} dbname=mimir user=postgres")
+        if args.part in ("processes", "both"):
+            configs = {"1 process": _start(external, scratch / "p1.log", MIMIR_WORKERS="1"),
+                       "2 processes": _start(external, scratch / "p2.log", MIMIR_WORKERS="2"),
+                       "4 processes": _start(external, scratch / "p4.log", MIMIR_WORKERS="4")}
+            servers += list(configs.values())
+            time.sleep(5)  # let every child finish starting
+            for title, request in (("GraphQL nested read", graphql),
+                                   ("full-text search", search)):
+                measure(configs, request, rounds=1)  # warm-up, discarded
+                _report(f"{title}, {args.clients} clients", measure(configs, request))
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
