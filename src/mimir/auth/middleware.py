@@ -117,8 +117,12 @@ class AuthMiddleware:
                 credential = parse_authorization(request.headers)
                 requested = requested_namespace(request.headers)
                 caller = ("key:" + hash_key(credential)) if credential else address
-                key_scope, key_namespaces, key_id, wait = await self._authenticate(
-                    request, credential, caller)
+                # The key check reads only global tables (no RLS). Its connection is put in
+                # the namespace the request will most likely work in, so the request's own
+                # checkouts, usually of the same connection, need not set it again.
+                with namespace_context.use(requested or namespace_context.DEFAULT):
+                    key_scope, key_namespaces, key_id, wait = await self._authenticate(
+                        request, credential, caller)
             except (Unauthorized, BadRequest):
                 if self.limiter is not None:
                     self._check(await self._take(request, address))
@@ -195,7 +199,9 @@ class AuthMiddleware:
             raise Forbidden(f"this key may not use namespace {requested}",
                             details={"namespace": requested, "allowed": allowed})
         if requested != namespace_context.DEFAULT:
-            async with request.app.state.pool.connection() as conn:
-                if not await namespace_exists(conn, requested):
-                    raise NotFound(f"no namespace {requested}", details={"namespace": requested})
+            with namespace_context.use(requested):
+                async with request.app.state.pool.connection() as conn:
+                    found = await namespace_exists(conn, requested)
+            if not found:
+                raise NotFound(f"no namespace {requested}", details={"namespace": requested})
         return requested
