@@ -155,7 +155,7 @@ class RoutedPool:
             except psycopg.OperationalError as exc:
                 log.warning("replica unreachable; reading from the primary",
                             replica=replica.name, error_type=type(exc).__name__)
-                replica.healthy = False
+                replica.mark_unreachable()
                 continue
             if row["lsn"] is not None:
                 replica.saw_replayed(int(row["lsn"]))
@@ -167,7 +167,7 @@ class RoutedPool:
     def _lost(replica: Replica, route: Route, exc: BaseException) -> None:
         log.warning("replica unreachable; reading from the primary", replica=replica.name,
                     error_type=type(exc).__name__)
-        replica.healthy = False  # until the monitor's next check answers
+        replica.mark_unreachable()
         route.replica = None
 
 
