@@ -270,6 +270,9 @@ class TestReplicasInHealth:
             assert entry["lag_bytes"] is not None and entry["lag_bytes"] >= 0
             assert (await client.get("/api/v1/health")).json()["replicas"] == [
                 {**entry, "lag_s": ANY_NUMBER, "lag_bytes": ANY_NUMBER}]
+            assert (await client.get("/api/v1/artifacts?limit=5")).status_code == 200
+            _, after = await self.entry(client)
+            assert after["reads_served"] == entry["reads_served"] + 1
 
     async def test_paused_replay_beyond_the_bound_is_shown_behind(self, make_app, pair):
         async with make_app(max_lag_s=1.0) as app, http(app, WRITER) as writer, \

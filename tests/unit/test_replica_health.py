@@ -35,7 +35,7 @@ class TestReplicaEntries:
         entry = _entry(_set(200), now=1.3)
         assert entry == {"location": "db2:5433/mimir", "reachable": True, "usable": True,
                          "skipped_because": None, "lag_s": pytest.approx(0.3),
-                         "lag_bytes": 0, "max_lag_s": 2.0}
+                         "lag_bytes": 0, "max_lag_s": 2.0, "reads_served": 0}
 
     def test_behind_the_bound(self):
         replicas = _set(150, samples=((0.0, 100), (1.0, 200), (3.5, 300)))
@@ -71,7 +71,8 @@ class TestReplicaEntries:
 
     def test_location_only_with_details(self):
         entry = _entry(_set(200), now=1.1, details=False)
-        assert "location" not in entry and entry["usable"] is True
+        assert "location" not in entry and "reads_served" not in entry
+        assert entry["usable"] is True
 
     def test_no_replicas_no_section(self):
         assert replicas_report(None, details=True) is None

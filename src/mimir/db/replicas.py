@@ -102,6 +102,7 @@ class Replica:
     caught_up_at: float | None = None  # see PrimaryClock.caught_up_at
     healthy: bool = False  # the last check answered, from a server in recovery
     problem: str | None = None  # why not healthy: UNREACHABLE or NOT_A_STANDBY
+    reads: int = 0  # requests of this process whose reads it served
     monitor: psycopg.AsyncConnection | None = field(default=None, repr=False)
 
     def staleness(self, now: float) -> float:
@@ -159,6 +160,7 @@ class ReplicaSet:
             if conn is not None:
                 await conn.close()
         for replica in self.replicas:
+            log.info("replica reads served", replica=replica.name, reads=replica.reads)
             await replica.pool.close()
 
     async def _run(self) -> None:

@@ -141,6 +141,8 @@ class RoutedPool:
         async with route.lock:
             if route.replica is _UNDECIDED:
                 route.replica = await self._choose(route.min_lsn)
+                if route.replica is not None:
+                    route.replica.reads += 1
         return route.replica
 
     async def _choose(self, min_lsn: int | None) -> Replica | None:
@@ -168,6 +170,8 @@ class RoutedPool:
         log.warning("replica unreachable; reading from the primary", replica=replica.name,
                     error_type=type(exc).__name__)
         replica.mark_unreachable()
+        if route.replica is replica:
+            replica.reads -= 1  # the primary serves it after all
         route.replica = None
 
 

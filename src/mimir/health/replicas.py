@@ -6,8 +6,8 @@ that is behind or gone never makes the service unhealthy (reads fall back to the
 its entry says so.
 
 Everyone sees whether each replica is reachable, usable and why not, and its lag; its
-location (`host:port/dbname`, never a user or password) only with the details (admin keys,
-or a server without keys).
+location (`host:port/dbname`, never a user or password) and the requests of this process
+it has served only with the details (admin keys, or a server without keys).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def replicas_report(replicas: ReplicaSet | None, *, details: bool,
     for replica in replicas.replicas:
         entry = _entry(replica, now, replicas.max_lag_s, newest)
         if details:
-            entry = {"location": replica.location, **entry}
+            entry = {"location": replica.location, **entry, "reads_served": replica.reads}
         entries.append(entry)
     return entries
 

@@ -68,6 +68,9 @@ class ReplicaHealth(ResponseModel):
                                   "replay position (null: not known yet).")
     max_lag_s: float = Field(description="MIMIR_REPLICA_MAX_LAG_S, the bound on lag_s.",
                              examples=[5.0])
+    reads_served: int | None = Field(default=None, examples=[1200], description="Requests "
+                                     "of this API process whose reads it served since the "
+                                     "process started. Admin keys only.")
 
 
 class Health(ResponseModel):
