@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         replica.measure_idle()
     print(f"soaking {base_url}: {args.clients} clients for {args.duration:g} s",
           file=sys.stderr)
+    result = None
     try:
         during = _alongside(_killer(args, server, workers),
                             replica.during() if replica is not None else None)
@@ -244,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         if replica is not None:
             replica.stop()
-    if replica is not None and server is not None:
-        replica.reads_logged(result, server.log_path)
+        if result is not None and replica is not None and server is not None:
+            replica.reads_logged(result, server.log_path)
         if scratch is not None and not args.keep_data:
             shutil.rmtree(scratch, ignore_errors=True)
     print(result.format_text())
