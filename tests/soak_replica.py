@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from tests.soak_load import SoakResult, lost_writes
+from tests.soak_load import WRITES, SoakResult, lost_writes
 from tests.streaming_replica import StreamingPair
 
 DBNAME = "mimir"
@@ -121,11 +121,15 @@ class SoakReplica:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(entry, dict) and entry.get("event") == "replica reads served":
+            if isinstance(entry, dict) and "replica reads served" in (
+                    entry.get("message"), entry.get("event")):
                 reads += int(entry.get("reads", 0))
                 processes += 1
         if result.replica is not None:
-            result.replica.update(reads_served_logged=reads, processes_logging=processes)
+            read_requests = sum(len(times) for op, times in result.latencies_ms.items()
+                                if op not in WRITES)
+            result.replica.update(reads_served_logged=reads, processes_logging=processes,
+                                  read_requests_answered=read_requests)
 
     def stop(self) -> None:
         self.pair.stop()
