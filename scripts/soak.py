@@ -36,7 +36,9 @@ would real clients), echo the X-Mimir-Read-After of their last write and of the 
 they read (handed on with the ids), and read every artifact or version they create back at
 once: any read that misses a write whose position it sent is a stale read and fails the
 run. `--replica-delay-ms` sets recovery_min_apply_delay on the standby for the load;
-`--replica-pause S` pauses its replay for S seconds out of every 2 S. Afterwards the
+`--replica-pause S` pauses its replay for S seconds out of every 2 S. The standby runs with
+hot_standby_feedback = on (`--no-hot-standby-feedback`: off; replay then cancels
+conflicting replica queries, retryable 409s/503s that fail the run). Afterwards the
 standby's transactions during the load (less the replica monitors' idle rate) show what it
 served, and once it has replayed everything every acknowledged write is looked up on it
 too.
@@ -111,9 +113,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="recovery_min_apply_delay on the standby during the load (0)")
     parser.add_argument("--replica-pause", type=float, default=0, metavar="S",
                         help="pause the standby's replay S seconds out of every 2 S (0: never)")
+    parser.add_argument("--no-hot-standby-feedback", action="store_true",
+                        help="run the standby without hot_standby_feedback (replay then "
+                        "cancels conflicting replica queries: retryable 409s/503s)")
     args = parser.parse_args(argv)
-    if (args.replica_delay_ms or args.replica_pause) and not args.replica:
-        parser.error("--replica-delay-ms and --replica-pause need --replica")
+    if (args.replica_delay_ms or args.replica_pause or args.no_hot_standby_feedback) \
+            and not args.replica:
+        parser.error("--replica-delay-ms, --replica-pause and --no-hot-standby-feedback "
+                     "need --replica")
     if args.replica and (args.url or args.database_url):
         parser.error("--replica starts its own primary: not with --url or --database-url")
     if args.clients < 1 or args.duration <= 0:
@@ -192,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     replica = None
     if args.replica:
         print("starting a primary and a streaming standby", file=sys.stderr)
-        replica = SoakReplica(args.replica_delay_ms, args.replica_pause).start()
+        replica = SoakReplica(args.replica_delay_ms, args.replica_pause,
+                              feedback=not args.no_hot_standby_feedback).start()
         args.database_url = replica.primary_url
         args.server_env.append(f"MIMIR_DATABASE_REPLICA_URLS={replica.standby_url}")
     if args.url:

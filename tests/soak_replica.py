@@ -1,7 +1,15 @@
 """A streaming standby for the soak (scripts/soak.py --replica): the primary and standby of
 tests/streaming_replica.py, replication delay on demand (recovery_min_apply_delay, or
-replay paused part of the time), and afterwards what the standby served and whether it
-holds every acknowledged write.
+replay paused part of the time), and afterwards what the standby served, which of its
+queries replay cancelled (pg_stat_database_conflicts) and whether it holds every
+acknowledged write.
+
+The standby runs with hot_standby_feedback = on (as a replica that serves reads should):
+without it, the primary's vacuum and page pruning remove row versions the standby's
+queries still see, and replaying that cancels those queries ("conflict with recovery": a
+409 or 503 to the client, retryable, never stale data). A delayed standby under steady
+writes cancels them almost at once, since max_standby_streaming_delay is counted from the
+last time replay caught up with the WAL received. `feedback=False` shows that.
 
 Reads served: each API process counts the requests a replica served and logs the count
 when it stops ("replica reads served"); the soak sums those lines of the server log. A
@@ -28,14 +36,17 @@ from tests.streaming_replica import StreamingPair
 
 DBNAME = "mimir"
 COMMITS = "SELECT xact_commit FROM pg_stat_database WHERE datname = %s"
+CONFLICTS = ("SELECT confl_snapshot, confl_lock, confl_bufferpin, confl_deadlock "
+             "FROM pg_stat_database_conflicts WHERE datname = %s")
 STATS_FLUSH_S = 11.0  # PostgreSQL's idle backends flush their counts within 10 s
 
 
 class SoakReplica:
     """`start()` (a migrated primary and its standby), then the URLs for the servers."""
 
-    def __init__(self, delay_ms: int = 0, pause_s: float = 0.0) -> None:
+    def __init__(self, delay_ms: int = 0, pause_s: float = 0.0, feedback: bool = True) -> None:
         self.pair = StreamingPair()
+        self.feedback = feedback
         self.delay_ms = delay_ms
         self.pause_s = pause_s
         self.pauses = 0
@@ -44,10 +55,12 @@ class SoakReplica:
 
     def start(self) -> SoakReplica:
         self.pair.start(DBNAME)
+        self.pair.on_standby(
+            f"ALTER SYSTEM SET hot_standby_feedback = {'on' if self.feedback else 'off'}")
         if self.delay_ms:
             self.pair.on_standby(
                 f"ALTER SYSTEM SET recovery_min_apply_delay = '{int(self.delay_ms)}ms'")
-            self.pair.on_standby("SELECT pg_reload_conf()")
+        self.pair.on_standby("SELECT pg_reload_conf()")
         return self
 
     @property
@@ -61,6 +74,13 @@ class SoakReplica:
     def _commits(self) -> int:
         with psycopg.connect(self.pair.standby.conninfo(), autocommit=True) as conn:
             return int(conn.execute(COMMITS, (DBNAME,)).fetchone()[0])
+
+    def _conflicts(self) -> dict[str, int]:
+        with psycopg.connect(self.pair.standby.conninfo(), autocommit=True) as conn:
+            cursor = conn.execute(CONFLICTS, (DBNAME,))
+            row = cursor.fetchone()
+            names = [column.name.removeprefix("confl_") for column in cursor.description]
+        return {name: int(n) for name, n in zip(names, row, strict=True) if n}
 
     def measure_idle(self, seconds: float = 5.0) -> None:
         """The standby's commit rate with the servers up and no load (their monitors);
@@ -96,7 +116,7 @@ class SoakReplica:
         """The standby's transactions during the load, then (once it has replayed
         everything) which acknowledged writes it lacks: into `result.replica`."""
         facts: dict[str, Any] = {"delay_ms": self.delay_ms, "pause_s": self.pause_s,
-                                 "pauses": self.pauses}
+                                 "pauses": self.pauses, "hot_standby_feedback": self.feedback}
         if self.delay_ms:
             self.pair.on_standby("ALTER SYSTEM RESET recovery_min_apply_delay")
             self.pair.on_standby("SELECT pg_reload_conf()")
@@ -107,6 +127,7 @@ class SoakReplica:
             facts["standby_transactions"] = round(
                 commits - at_start - rate * (time.monotonic() - self._started))
             facts["monitor_transactions_per_s"] = round(rate, 2)
+            facts["queries_cancelled_by_replay"] = await asyncio.to_thread(self._conflicts)
         await asyncio.to_thread(self.pair.wait_replayed, 120.0)
         facts["lost_on_standby"] = await lost_writes(
             result.acked, self.pair.standby.conninfo(DBNAME))
