@@ -15,6 +15,9 @@
   MIMIR_DATABASE_REPLICA_URLS set to the standby; rounds alternate over all six. Reads are
   sent without X-Mimir-Read-After (nothing is written during the rounds), so the replica
   serves every read of the servers that have it. Not part of `both`.
+- `replica-routing`: GraphQL at 1 API process: no replica, the standby as replica, and the
+  primary itself configured as "replica" (not a standby, so skipped: every read goes
+  through the routing to the primary), to tell the routing's cost from the standby's.
 
 Prints the median over rounds of requests per second and of p50 latency, and ratios to the
 first configuration, with the load average. The clients run in this process: on a small
@@ -150,8 +153,11 @@ def _measure(configs: dict[str, Server], request, args: argparse.Namespace,
     return rows
 
 
-def _replica_part(args: argparse.Namespace, scratch: Path, servers: list[Server]) -> None:
-    """1, 2 and 4 API processes without and with the standby as read replica."""
+def _replica_part(args: argparse.Namespace, scratch: Path, servers: list[Server],
+                  counts: tuple[int, ...] = (1, 2, 4), routing_only: bool = False) -> None:
+    """`counts` API processes without and with the standby as read replica; with
+    `routing_only` also a server whose one "replica" is the primary itself (not a standby,
+    so always skipped): the routing's cost without a second server. GraphQL only then."""
     from tests.streaming_replica import StreamingPair
 
     pair = StreamingPair(max_connections=300)  # six servers, up to 14 processes, one primary
@@ -162,21 +168,24 @@ def _replica_part(args: argparse.Namespace, scratch: Path, servers: list[Server]
                         MIMIR_AUTO_MIGRATE="false", MIMIR_DATA_DIR=str(scratch / "data"))
         replica = {"MIMIR_DATABASE_REPLICA_URLS": pair.standby.url("mimir")}
         configs: dict[str, Server] = {}
-        for n in (1, 2, 4):
+        for n in counts:
             configs[f"{n} process(es), primary"] = _start(
                 env, scratch / f"p{n}.log", MIMIR_WORKERS=str(n))
-            servers.append(configs[f"{n} process(es), primary"])
             configs[f"{n} process(es), + replica"] = _start(
                 env, scratch / f"r{n}.log", MIMIR_WORKERS=str(n), **replica)
-            servers.append(configs[f"{n} process(es), + replica"])
+            if routing_only:
+                configs[f"{n} process(es), routing only"] = _start(
+                    env, scratch / f"s{n}.log", MIMIR_WORKERS=str(n),
+                    MIMIR_DATABASE_REPLICA_URLS=pair.primary.url("mimir"))
+            servers.extend(list(configs.values())[len(servers):])
         ids = _seed(servers[0].base_url, args.artifacts)
         pair.wait_replayed()
         time.sleep(5)  # every child started, every replica monitor current
-        for title, request in _requests(ids):
+        for title, request in _requests(ids)[:1 if routing_only else 2]:
             _measure(configs, request, args, rounds=1)  # warm-up, discarded
             rows = _measure(configs, request, args)
             _report(f"{title}, {args.clients} clients, primary + streaming standby", rows)
-            for n in (1, 2, 4):
+            for n in counts:
                 with_replica, without = (statistics.median(
                     r["rps"] for r in rows[f"{n} process(es), {mode}"])
                     for mode in ("+ replica", "primary"))
@@ -193,7 +202,7 @@ def _replica_reads(configs: dict[str, Server]) -> None:
     """How many requests the replica served, per server with one (its /health, from
     whichever process answers: a sample, not a total, with several processes)."""
     for name, server in configs.items():
-        if "replica" in name:
+        if "+ replica" in name:
             entry = httpx.get(server.base_url + "/health", timeout=10).json()["replicas"][0]
             print(f"  {name}: replica usable={entry['usable']}, reads served by the "
                   f"answering process {entry['reads_served']}")
@@ -201,8 +210,8 @@ def _replica_reads(configs: dict[str, Server]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=["ratelimit", "processes", "both", "replica"],
-                        default="both")
+    parser.add_argument("--part", choices=["ratelimit", "processes", "both", "replica",
+                                           "replica-routing"], default="both")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=8)
@@ -211,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch = Path(tempfile.mkdtemp(prefix="mimir-bench-processes-"))
     servers: list[Server] = []
-    if args.part == "replica":
+    if args.part in ("replica", "replica-routing"):
         try:
-            _replica_part(args, scratch, servers)
+            if args.part == "replica":
+                _replica_part(args, scratch, servers)
+            else:
+                _replica_part(args, scratch, servers, counts=(1,), routing_only=True)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return 0
