@@ -9,6 +9,15 @@
   `--seconds` of GET /api/v1/artifacts?limit=1 from `--clients` concurrent clients.
 - `processes`: throughput of a nested GraphQL read and of full-text search with
   `mimir serve --workers 1, 2, 4` (all three servers running, rounds alternating).
+- `replica`: the same two reads at 1, 2 and 4 API processes, each without and with a read
+  replica: a primary and a streaming standby on this machine (tests/streaming_replica.py),
+  six servers on the primary running at once, three of them with
+  MIMIR_DATABASE_REPLICA_URLS set to the standby; rounds alternate over all six. Reads are
+  sent without X-Mimir-Read-After (nothing is written during the rounds), so the replica
+  serves every read of the servers that have it. Not part of `both`.
+- `replica-routing`: GraphQL at 1 API process: no replica, the standby as replica, and the
+  primary itself configured as "replica" (not a standby, so skipped: every read goes
+  through the routing to the primary), to tell the routing's cost from the standby's.
 
 Prints the median over rounds of requests per second and of p50 latency, and ratios to the
 first configuration, with the load average. The clients run in this process: on a small
@@ -118,9 +127,91 @@ def _start(env: dict[str, str], log: Path, **extra: str) -> Server:
     return Server({**env, **extra}, log).start(within_s=300)
 
 
+def _requests(ids: list[str]):
+    """The two measured reads: a nested GraphQL read of a random artifact, and full-text
+    search for two random words."""
+    def graphql(rng):
+        return "POST", "/graphql", {"query": GRAPHQL_NESTED,
+                                    "variables": {"id": rng.choice(ids)}}
+
+    def search(rng):
+        return "POST", "/api/v1/search/text", {
+            "query": " ".join(rng.sample(WORDS, 2)), "match": "any", "limit": 10}
+
+    return (("GraphQL nested read", graphql), ("full-text search", search))
+
+
+def _measure(configs: dict[str, Server], request, args: argparse.Namespace,
+             rounds: int | None = None) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {name: [] for name in configs}
+    names = list(configs)
+    for number in range(args.rounds if rounds is None else rounds):
+        # The order rotates: no configuration always comes first.
+        for name in names[number % len(names):] + names[:number % len(names)]:
+            rows[name].append(asyncio.run(_load(configs[name].base_url, request,
+                                                clients=args.clients, seconds=args.seconds)))
+    return rows
+
+
+def _replica_part(args: argparse.Namespace, scratch: Path, servers: list[Server],
+                  counts: tuple[int, ...] = (1, 2, 4), routing_only: bool = False) -> None:
+    """`counts` API processes without and with the standby as read replica; with
+    `routing_only` also a server whose one "replica" is the primary itself (not a standby,
+    so always skipped): the routing's cost without a second server. GraphQL only then."""
+    from tests.streaming_replica import StreamingPair
+
+    pair = StreamingPair(max_connections=300)  # six servers, up to 14 processes, one primary
+    try:
+        pair.start("mimir")
+        env = mimir_env(pair.primary.conninfo("mimir"), MIMIR_EMBEDDING_PROVIDER="none",
+                        MIMIR_WORKER="off", MIMIR_RATE_LIMIT_PER_MINUTE="0",
+                        MIMIR_AUTO_MIGRATE="false", MIMIR_DATA_DIR=str(scratch / "data"))
+        replica = {"MIMIR_DATABASE_REPLICA_URLS": pair.standby.url("mimir")}
+        configs: dict[str, Server] = {}
+        for n in counts:
+            configs[f"{n} process(es), primary"] = _start(
+                env, scratch / f"p{n}.log", MIMIR_WORKERS=str(n))
+            configs[f"{n} process(es), + replica"] = _start(
+                env, scratch / f"r{n}.log", MIMIR_WORKERS=str(n), **replica)
+            if routing_only:
+                configs[f"{n} process(es), routing only"] = _start(
+                    env, scratch / f"s{n}.log", MIMIR_WORKERS=str(n),
+                    MIMIR_DATABASE_REPLICA_URLS=pair.primary.url("mimir"))
+            servers.extend(list(configs.values())[len(servers):])
+        ids = _seed(servers[0].base_url, args.artifacts)
+        pair.wait_replayed()
+        time.sleep(5)  # every child started, every replica monitor current
+        for title, request in _requests(ids)[:1 if routing_only else 2]:
+            _measure(configs, request, args, rounds=1)  # warm-up, discarded
+            rows = _measure(configs, request, args)
+            _report(f"{title}, {args.clients} clients, primary + streaming standby", rows)
+            for n in counts:
+                with_replica, without = (statistics.median(
+                    r["rps"] for r in rows[f"{n} process(es), {mode}"])
+                    for mode in ("+ replica", "primary"))
+                print(f"  {n} process(es): with the replica / without x{with_replica / without:.2f}")
+            _replica_reads(configs)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        servers.clear()
+        pair.stop()
+
+
+def _replica_reads(configs: dict[str, Server]) -> None:
+    """How many requests the replica served, per server with one (its /health, from
+    whichever process answers: a sample, not a total, with several processes)."""
+    for name, server in configs.items():
+        if "+ replica" in name:
+            entry = httpx.get(server.base_url + "/health", timeout=10).json()["replicas"][0]
+            print(f"  {name}: replica usable={entry['usable']}, reads served by the "
+                  f"answering process {entry['reads_served']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=["ratelimit", "processes", "both"], default="both")
+    parser.add_argument("--part", choices=["ratelimit", "processes", "both", "replica",
+                                           "replica-routing"], default="both")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=8)
@@ -128,9 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="mimir-bench-processes-"))
+    servers: list[Server] = []
+    if args.part in ("replica", "replica-routing"):
+        try:
+            if args.part == "replica":
+                _replica_part(args, scratch, servers)
+            else:
+                _replica_part(args, scratch, servers, counts=(1,), routing_only=True)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return 0
     base = mimir_env(MIMIR_DATA_DIR=str(scratch / "data"), MIMIR_EMBEDDING_PROVIDER="none",
                      MIMIR_WORKER="off", MIMIR_RATE_LIMIT_PER_MINUTE="0")
-    servers: list[Server] = []
     try:
         first = _start(base, scratch / "serve0.log")  # prepares the embedded database
         servers.append(first)
@@ -142,25 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         def listing(rng):
             return "GET", "/api/v1/artifacts?limit=1", None
 
-        def graphql(rng):
-            return "POST", "/graphql", {"query": GRAPHQL_NESTED,
-                                        "variables": {"id": rng.choice(ids)}}
-
-        def search(rng):
-            return "POST", "/api/v1/search/text", {
-                "query": " ".join(rng.sample(WORDS, 2)), "match": "any", "limit": 10}
-
         def measure(configs: dict[str, Server], request,
-                    rounds: int = args.rounds) -> dict[str, list[dict]]:
-            rows: dict[str, list[dict]] = {name: [] for name in configs}
-            names = list(configs)
-            for number in range(rounds):  # the order rotates: no configuration always first
-                for name in names[number % len(names):] + names[:number % len(names)]:
-                    server = configs[name]
-                    rows[name].append(asyncio.run(_load(server.base_url, request,
-                                                        clients=args.clients,
-                                                        seconds=args.seconds)))
-            return rows
+                    rounds: int | None = None) -> dict[str, list[dict]]:
+            return _measure(configs, request, args, rounds)
 
         if args.part in ("ratelimit", "both"):
             budget = {"MIMIR_RATE_LIMIT_PER_MINUTE": "1000000"}
@@ -184,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                        "4 processes": _start(external, scratch / "p4.log", MIMIR_WORKERS="4")}
             servers += list(configs.values())
             time.sleep(5)  # let every child finish starting
-            for title, request in (("GraphQL nested read", graphql),
-                                   ("full-text search", search)):
+            for title, request in _requests(ids):
                 measure(configs, request, rounds=1)  # warm-up, discarded
                 _report(f"{title}, {args.clients} clients", measure(configs, request))
     finally:

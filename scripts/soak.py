@@ -27,6 +27,25 @@ remain, none failed. `--server-env KEY=VALUE` passes settings to every started p
     python scripts/soak.py --api-processes 2 --worker-processes 2 --kill-after 30 \
         --embedding-provider local --duration 90
 
+With a read replica (issue 17): `--replica` starts a primary and a streaming standby
+(tests/streaming_replica.py: initdb, pg_basebackup -R, from the embedded server's
+binaries), migrates the primary, and gives every started process DATABASE_URL (the
+primary) and MIMIR_DATABASE_REPLICA_URLS (the standby). Its clients then connect from
+loopback addresses of their own (127.0.0.2, .3, ...: the server tells them apart, as it
+would real clients), echo the X-Mimir-Read-After of their last write and of the entities
+they read (handed on with the ids), and read every artifact or version they create back at
+once: any read that misses a write whose position it sent is a stale read and fails the
+run. `--replica-delay-ms` sets recovery_min_apply_delay on the standby for the load;
+`--replica-pause S` pauses its replay for S seconds out of every 2 S. The standby runs with
+hot_standby_feedback = on (`--no-hot-standby-feedback`: off; replay then cancels
+conflicting replica queries, retryable 409s/503s that fail the run). Afterwards the
+standby's transactions during the load (less the replica monitors' idle rate) show what it
+served, and once it has replayed everything every acknowledged write is looked up on it
+too.
+
+    python scripts/soak.py --replica --api-processes 2 --worker-processes 2 \
+        --kill-after 40 --duration 120
+
 Prints requests sustained (total, req/s), errors by status, p50/p99 per operation and
 the checker's verdict; --json PATH writes the same as JSON. Exit status 0 when there was
 no 5xx, no transport error, no lost write and the checker is clean; 1 otherwise.
@@ -59,6 +78,7 @@ from tests.soak_load import (  # noqa: E402
     verify_in_database,
     verify_over_http,
 )
+from tests.soak_replica import SoakReplica  # noqa: E402
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -87,7 +107,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds to wait for the job queue to empty afterwards (600)")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for every started process (repeatable)")
+    parser.add_argument("--replica", action="store_true", help="start a primary and a "
+                        "streaming standby and serve with the standby as read replica")
+    parser.add_argument("--replica-delay-ms", type=int, default=0,
+                        help="recovery_min_apply_delay on the standby during the load (0)")
+    parser.add_argument("--replica-pause", type=float, default=0, metavar="S",
+                        help="pause the standby's replay S seconds out of every 2 S (0: never)")
+    parser.add_argument("--no-hot-standby-feedback", action="store_true",
+                        help="run the standby without hot_standby_feedback (replay then "
+                        "cancels conflicting replica queries: retryable 409s/503s)")
     args = parser.parse_args(argv)
+    if (args.replica_delay_ms or args.replica_pause or args.no_hot_standby_feedback) \
+            and not args.replica:
+        parser.error("--replica-delay-ms, --replica-pause and --no-hot-standby-feedback "
+                     "need --replica")
+    if args.replica and (args.url or args.database_url):
+        parser.error("--replica starts its own primary: not with --url or --database-url")
     if args.clients < 1 or args.duration <= 0:
         parser.error("--clients must be at least 1 and --duration positive")
     if args.url and (args.api_processes > 1 or args.worker_processes or args.kill_after):
@@ -107,6 +142,18 @@ def _conninfo_of(url: str) -> str:
     from psycopg.conninfo import make_conninfo
 
     return make_conninfo(url)
+
+
+def _alongside(*tasks):
+    """One side task of the load running `tasks` (None: nothing to run)."""
+    tasks = [task for task in tasks if task is not None]
+    if not tasks:
+        return None
+
+    async def run(result: SoakResult) -> None:
+        await asyncio.gather(*(task(result) for task in tasks))
+
+    return run
 
 
 def _killer(args: argparse.Namespace, server, workers: list):
@@ -129,9 +176,12 @@ def _killer(args: argparse.Namespace, server, workers: list):
 
 
 async def _soak(args: argparse.Namespace, base_url: str, conninfo: str | None,
-                during=None) -> SoakResult:
+                during=None, replica: SoakReplica | None = None) -> SoakResult:
     result = await run_load(base_url, clients=args.clients, duration_s=args.duration,
-                            seed=args.seed, api_key=args.api_key, during=during)
+                            seed=args.seed, api_key=args.api_key, during=during,
+                            read_back=replica is not None, own_addresses=replica is not None)
+    if replica is not None:
+        await replica.report(result)
     if conninfo is not None and args.worker_processes:
         await drain_jobs(result, conninfo, within_s=args.drain_timeout)
     if conninfo is not None:
@@ -146,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     scratch = None
     workers: list[WorkerProcess] = []
+    replica = None
+    if args.replica:
+        print("starting a primary and a streaming standby", file=sys.stderr)
+        replica = SoakReplica(args.replica_delay_ms, args.replica_pause,
+                              feedback=not args.no_hot_standby_feedback).start()
+        args.database_url = replica.primary_url
+        args.server_env.append(f"MIMIR_DATABASE_REPLICA_URLS={replica.standby_url}")
     if args.url:
         base_url = args.url.rstrip("/")
         conninfo = _conninfo_of(args.database_url) if args.database_url else None
@@ -179,16 +236,25 @@ def main(argv: list[str] | None = None) -> int:
                            .start())
         for worker in workers:
             worker.wait_started()
+    if replica is not None:
+        replica.measure_idle()
     print(f"soaking {base_url}: {args.clients} clients for {args.duration:g} s",
           file=sys.stderr)
+    result = None
     try:
-        result = asyncio.run(_soak(args, base_url, conninfo, _killer(args, server, workers)))
+        during = _alongside(_killer(args, server, workers),
+                            replica.during() if replica is not None else None)
+        result = asyncio.run(_soak(args, base_url, conninfo, during, replica))
         crashed = server is not None and server.proc.poll() is not None
     finally:
         for worker in workers:
             worker.stop()
         if server is not None:
             server.stop()
+        if replica is not None:
+            replica.stop()
+        if result is not None and replica is not None and server is not None:
+            replica.reads_logged(result, server.log_path)
         if scratch is not None and not args.keep_data:
             shutil.rmtree(scratch, ignore_errors=True)
     print(result.format_text())
@@ -202,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                                       and not result.jobs["by_status"].get("failed"))
     clean = (result.unexplained_server_errors == 0 and result.unexplained_transport_errors == 0
              and result.graphql_errors == 0 and jobs_ok and result.lost_writes == 0 and not crashed
+             and result.stale_reads == 0
+             and (result.replica is None or not result.replica["lost_on_standby"])
              and (result.checker is None or (result.checker["ok"]
                                              and not result.checker["findings"])))
     return 0 if clean else 1

@@ -10,6 +10,7 @@ One copy of the logic: `scripts/soak.py` (the long run, `--clients 8 --duration 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter, defaultdict
@@ -17,6 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+# Read-your-writes with read replicas (mimir.rest.read_routing): a write's response carries
+# the primary's WAL position; a read that sends it back sees that write.
+READ_AFTER = "X-Mimir-Read-After"
 
 WORDS = (
     "memory river thursday sync decision intent budget garden orbit lantern harbor quartz "
@@ -85,6 +90,12 @@ class SoakResult:
     kills: list[float] = field(default_factory=list)
     kill_grace_s: float = 1.0
     jobs: dict[str, Any] | None = None
+    # Reads that missed a write they carried the position of (404, or an older version):
+    # the client's own writes read back at once (`own_reads` of them), and entities other
+    # clients wrote, read with the writer's position.
+    own_reads: int = 0
+    stale_reads: int = 0
+    replica: dict[str, Any] | None = None  # what the replica served, lost on it (soak.py)
 
     @property
     def errors_by_status(self) -> Counter:
@@ -150,7 +161,8 @@ class SoakResult:
                 "errors_of_killed_processes": dict(self.of_killed_processes()),
                 "unexplained_server_errors": self.unexplained_server_errors,
                 "unexplained_transport_errors": self.unexplained_transport_errors,
-                "jobs": self.jobs}
+                "jobs": self.jobs, "own_reads": self.own_reads,
+                "stale_reads": self.stale_reads, "replica": self.replica}
 
     def format_text(self) -> str:
         rate = self.requests / self.elapsed_s if self.elapsed_s else 0.0
@@ -173,6 +185,10 @@ class SoakResult:
                          f"other transport errors: {self.unexplained_transport_errors}")
         if self.jobs is not None:
             lines.insert(3, f"jobs: {self.jobs}")
+        lines.insert(3, f"stale reads (a write's position sent, the write not seen): "
+                     f"{self.stale_reads}; own writes read back at once: {self.own_reads}")
+        if self.replica is not None:
+            lines.insert(3, f"replica: {self.replica}")
         for op, stats in self.percentiles().items():
             lines.append(f"{op:<18} {stats['count']:>7} {stats['p50_ms']:>8.1f} "
                          f"{stats['p99_ms']:>8.1f}")
@@ -204,27 +220,44 @@ class _Pool:
     relations: list[str] = field(default_factory=list)
     edges: set[tuple[str, str, str]] = field(default_factory=set)
     appending: set[str] = field(default_factory=set)
+    # The X-Mimir-Read-After of the write that made each entity (by id), handed on to the
+    # clients that read it, as a real client passes it on with the id.
+    positions: dict[str, str] = field(default_factory=dict)
 
 
 class _Client:
     def __init__(self, number: int, http: httpx.AsyncClient, pool: _Pool, result: SoakResult,
-                 rng: random.Random) -> None:
+                 rng: random.Random, read_back: bool = False) -> None:
         self.number = number
         self.http = http
         self.pool = pool
         self.result = result
         self.rng = rng
+        self.read_back = read_back  # read each created entity back at once
+        self.read_after: str | None = None  # the position of this client's last write
+        self.written: str | None = None  # that of the write just acknowledged
+
+    def _positions(self, *ids: str) -> list[tuple[str, str]]:
+        """The positions a read echoes: this client's last write's, and those of the
+        entities it reads (written by any client)."""
+        found = {self.read_after, *(self.pool.positions.get(i) for i in ids)}
+        return [(READ_AFTER, p) for p in sorted(x for x in found if x)]
 
     def _text(self, low: int, high: int) -> str:
         return " ".join(self.rng.choice(WORDS) for _ in range(self.rng.randint(low, high)))
 
-    async def _call(self, op: str, method: str, url: str, **kwargs: Any) -> dict | None:
+    async def _call(self, op: str, method: str, url: str, *, reads: tuple[str, ...] = (),
+                    **kwargs: Any) -> dict | None:
         """One request, timed and counted; the JSON body of a 2xx, else None. A 429 is
-        honoured (its Retry-After is slept) and counted, not retried."""
+        honoured (its Retry-After is slept) and counted, not retried. It echoes the
+        positions of this client's last write and of the entities `reads` names; a write's
+        position is kept (`read_after`, `written`)."""
         started = time.perf_counter()
         began = time.monotonic()
+        self.written = None
         try:
-            response = await self.http.request(method, url, **kwargs)
+            response = await self.http.request(method, url, headers=self._positions(*reads),
+                                               **kwargs)
         except httpx.TransportError as exc:
             self.result.transport_errors[type(exc).__name__] += 1
             self.result.error_events.append((began, time.monotonic(),
@@ -241,11 +274,15 @@ class _Client:
         if response.status_code == 429:
             await asyncio.sleep(min(float(response.headers.get("Retry-After", "1")), 5))
             return None
+        if response.status_code == 404 and reads:
+            self.result.stale_reads += 1
         if not response.is_success:
             if len(self.result.failures) < 20:
                 self.result.failures.append(
                     f"{op} {method} {url}: {response.status_code} {response.text[:300]}")
             return None
+        if response.headers.get(READ_AFTER):
+            self.read_after = self.written = response.headers[READ_AFTER]
         if op == "graphql_nested":
             body = response.json()
             if body.get("errors"):
@@ -253,8 +290,25 @@ class _Client:
                 if len(self.result.failures) < 20:
                     self.result.failures.append(f"graphql: {str(body['errors'])[:300]}")
                 return None
+            if reads and not (body.get("data") or {}).get("artifact"):
+                self.result.stale_reads += 1
             return body
         return response.json() if response.content else {}
+
+    def _made(self, *ids: str) -> None:
+        """Entities the last (acknowledged) write made: remember its position for them."""
+        if self.written:
+            for entity in ids:
+                self.pool.positions[entity] = self.written
+
+    async def _read_own(self, artifact: str, number: int) -> None:
+        """Read the artifact back at once (its latest version at least `number`), echoing
+        only this client's last write's position."""
+        self.result.own_reads += 1
+        body = await self._call("read_own_write", "GET", f"/api/v1/artifacts/{artifact}",
+                                reads=(artifact,))
+        if body is not None and body["latest_version_number"] < number:
+            self.result.stale_reads += 1  # a 404 was counted by _call
 
     async def run(self, deadline: float) -> None:
         ops, weights = list(MIX), list(MIX.values())
@@ -276,11 +330,14 @@ class _Client:
         if body is None:
             return
         artifact, version = body["id"], body["versions"][0]
+        self._made(artifact, version["id"])
         self.result.acked.artifacts.add(artifact)
         self.result.acked.versions.add((version["id"], artifact, 1))
         self.pool.artifacts.append(artifact)
         self.pool.latest[artifact] = (1, content)
         self.pool.versions.append((version["id"], artifact, 1, len(content)))
+        if self.read_back:
+            await self._read_own(artifact, 1)
 
     async def append_version(self) -> None:
         candidates = [a for a in self.rng.sample(self.pool.artifacts,
@@ -300,11 +357,14 @@ class _Client:
             self.pool.appending.discard(artifact)
         if body is None:
             return
+        self._made(body["id"])
         self.result.acked.versions.add((body["id"], artifact, body["version_number"]))
         if body["version_number"] > self.pool.latest[artifact][0]:
             self.pool.latest[artifact] = (body["version_number"], content)
         self.pool.versions.append((body["id"], artifact, body["version_number"],
                                    body["content_length"]))
+        if self.read_back:
+            await self._read_own(artifact, body["version_number"])
 
     async def create_span(self) -> None:
         version, _, _, length = self.rng.choice(self.pool.versions)
@@ -315,6 +375,7 @@ class _Client:
             "span_type": self.rng.choice(["quote", "claim", "generic"]),
             "label": self._text(1, 2), "provenance": {"model": "soak"}})
         if body is not None:
+            self._made(body["id"])
             self.result.acked.spans.add(body["id"])
             self.pool.spans.append(body["id"])
 
@@ -339,6 +400,7 @@ class _Client:
             "source_type": source_type, "source_id": source, "relation_type": relation_type,
             "target_type": target_type, "target_id": target, "metadata": {"w": 1}})
         if body is not None:
+            self._made(body["id"])
             self.result.acked.relations.add(body["id"])
             self.pool.relations.append(body["id"])
 
@@ -363,20 +425,22 @@ class _Client:
 
     async def get_artifact(self) -> None:
         artifact = self.rng.choice(self.pool.artifacts)
-        await self._call("get_artifact", "GET", f"/api/v1/artifacts/{artifact}")
+        await self._call("get_artifact", "GET", f"/api/v1/artifacts/{artifact}",
+                         reads=(artifact,))
 
     async def get_version(self) -> None:
-        _, artifact, number, _ = self.rng.choice(self.pool.versions)
-        await self._call("get_version", "GET", f"/api/v1/artifacts/{artifact}/versions/{number}")
+        version, artifact, number, _ = self.rng.choice(self.pool.versions)
+        await self._call("get_version", "GET", f"/api/v1/artifacts/{artifact}/versions/{number}",
+                         reads=(version,))
 
     async def list_spans(self) -> None:
         version = self.rng.choice(self.pool.versions)[0]
-        await self._call("list_spans", "GET", "/api/v1/spans",
+        await self._call("list_spans", "GET", "/api/v1/spans", reads=(version,),
                          params={"version_id": version, "include_text": "true", "limit": 50})
 
     async def graphql_nested(self) -> None:
         artifact = self.rng.choice(self.pool.artifacts)
-        await self._call("graphql_nested", "POST", "/graphql",
+        await self._call("graphql_nested", "POST", "/graphql", reads=(artifact,),
                          json={"query": GRAPHQL_NESTED, "variables": {"id": artifact}})
 
     async def search_text(self) -> None:
@@ -388,19 +452,34 @@ class _Client:
 
 async def run_load(base_url: str, *, clients: int = 8, duration_s: float = 180,
                    seed: int = 7, api_key: str | None = None,
-                   timeout_s: float = 30, during=None) -> SoakResult:
+                   timeout_s: float = 30, during=None, read_back: bool = False,
+                   own_addresses: bool = False) -> SoakResult:
     """Run `clients` concurrent clients against `base_url` for `duration_s` seconds;
-    `during(result)`, a coroutine function, runs alongside (e.g. killing processes)."""
+    `during(result)`, a coroutine function, runs alongside (e.g. killing processes).
+    `read_back`: each client reads every artifact or version it created back at once.
+    `own_addresses` (a loopback server only): client n connects from 127.0.0.(n + 2), so
+    the server tells the clients apart without keys (as it would real clients), e.g. for
+    the write positions it remembers per caller."""
     result = SoakResult(clients=clients, duration_s=duration_s)
     pool = _Pool()
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=headers,
-                                 limits=limits) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        def http_client(connections: int, address: str | None = None) -> httpx.AsyncClient:
+            limits = httpx.Limits(max_connections=connections,
+                                  max_keepalive_connections=connections)
+            transport = httpx.AsyncHTTPTransport(limits=limits, local_address=address)
+            return httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=headers,
+                                     transport=transport)
+
+        if own_addresses:
+            https = [await stack.enter_async_context(http_client(2, f"127.0.0.{n % 250 + 2}"))
+                     for n in range(clients)]
+        else:
+            https = [await stack.enter_async_context(http_client(clients * 2))] * clients
         started = time.monotonic()
         deadline = started + duration_s
-        workers = [_Client(n, http, pool, result, random.Random(seed * 1000 + n))
-                   for n in range(clients)]
+        workers = [_Client(n, https[n], pool, result, random.Random(seed * 1000 + n),
+                           read_back) for n in range(clients)]
         side = [during(result)] if during is not None else []
         await asyncio.gather(*(worker.run(deadline) for worker in workers), *side)
         result.elapsed_s = time.monotonic() - started
@@ -413,11 +492,17 @@ async def run_load(base_url: str, *, clients: int = 8, duration_s: float = 180,
 async def verify_in_database(result: SoakResult, conninfo: str) -> None:
     """Count the acknowledged writes missing from the database, and run the invariant
     checker; both go into `result` (`lost`, `checker`)."""
-    import psycopg
-
     from mimir.integrity import check_conninfo
 
-    acked = result.acked
+    result.lost = await lost_writes(result.acked, conninfo)
+    result.checker = (await check_conninfo(conninfo)).as_dict()
+
+
+async def lost_writes(acked: Acked, conninfo: str) -> dict[str, int]:
+    """The acknowledged writes missing from the database at `conninfo`, by kind (only the
+    kinds with some missing): the primary, or after the load a replica that caught up."""
+    import psycopg
+
     lost: dict[str, int] = {}
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
         for kind, table in (("artifacts", "artifacts"), ("spans", "spans"),
@@ -431,8 +516,7 @@ async def verify_in_database(result: SoakResult, conninfo: str) -> None:
             "WHERE id = ANY(%s::uuid[])", ([v[0] for v in acked.versions],))
         present = {tuple(row) for row in await cursor.fetchall()}
         lost["versions"] = len(acked.versions - present)
-    result.lost = {kind: n for kind, n in lost.items() if n}
-    result.checker = (await check_conninfo(conninfo)).as_dict()
+    return {kind: n for kind, n in lost.items() if n}
 
 
 async def drain_jobs(result: SoakResult, conninfo: str, *, within_s: float = 120) -> None:

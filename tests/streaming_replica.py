@@ -91,7 +91,8 @@ def _run(*args: object) -> None:
 class StreamingPair:
     """A primary and its hot standby; `start()` then `stop()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 100) -> None:
+        self.max_connections = max_connections
         bins = bin_dir()
         assert bins is not None, missing_reason()
         self.root = Path(tempfile.mkdtemp(prefix="mimir-replica-"))
@@ -119,7 +120,7 @@ class StreamingPair:
         settings = {"port": primary.port, "listen_addresses": "'127.0.0.1'",
                     "unix_socket_directories": f"'{self.root}'", "wal_level": "replica",
                     "max_wal_senders": 5, "hot_standby": "on", "fsync": "off",
-                    "full_page_writes": "off", "max_connections": 100,
+                    "full_page_writes": "off", "max_connections": self.max_connections,
                     "shared_buffers": "32MB"}
         self._append(primary.pgdata / "postgresql.conf", settings)
         with open(primary.pgdata / "pg_hba.conf", "a") as hba:

@@ -41,12 +41,12 @@ def pair() -> Iterator[StreamingPair]:
 @pytest.fixture
 def make_app(pair: StreamingPair, tmp_path) -> Callable:
     @asynccontextmanager
-    async def running(max_lag_s: float) -> AsyncIterator:
+    async def running(max_lag_s: float, replica_url: str | None = None) -> AsyncIterator:
         from mimir.app import create_app
 
         settings = Settings(_env_file=None, MIMIR_DATA_DIR=str(tmp_path / "unused"),
                             MIMIR_WORKER="off", MIMIR_EMBEDDING_PROVIDER="none",
-                            MIMIR_DATABASE_REPLICA_URLS=pair.standby.url(DBNAME),
+                            MIMIR_DATABASE_REPLICA_URLS=replica_url or pair.standby.url(DBNAME),
                             MIMIR_REPLICA_MAX_LAG_S=str(max_lag_s))
         app = create_app(settings, PreparedDatabase(conninfo=pair.primary.conninfo(DBNAME)),
                          close_database=False)
@@ -241,3 +241,89 @@ class TestSkippedReplicas:
                 assert time.monotonic() - started < 1.0  # skipped at once, not timed out
             finally:
                 await asyncio.to_thread(pair.standby.start)
+
+
+class TestReplicasInHealth:
+    """/health lists each replica: where, reachable, usable or why skipped, and its lag.
+    A replica behind or down never changes the service's status."""
+
+    SECRET = "Rq8vN3xP-replica-secret"
+
+    @staticmethod
+    async def entry(client: httpx.AsyncClient) -> tuple[dict, dict]:
+        response = await client.get("/health")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["status"] == "ok" and body["database"]["reachable"] is True
+        assert len(body["replicas"]) == 1
+        return body, body["replicas"][0]
+
+    async def test_a_current_replica_is_shown_usable(self, make_app, pair):
+        async with make_app(max_lag_s=5.0) as app, http(app, READER) as client:
+            await asyncio.to_thread(pair.wait_replayed)
+            await until(lambda: _usable(app))
+            body, entry = await self.entry(client)
+            assert entry["location"] == f"127.0.0.1:{pair.standby.port}/{DBNAME}"
+            assert entry["reachable"] is True and entry["usable"] is True
+            assert entry["skipped_because"] is None
+            assert 0 <= entry["lag_s"] <= 5.0 and entry["max_lag_s"] == 5.0
+            assert entry["lag_bytes"] is not None and entry["lag_bytes"] >= 0
+            assert (await client.get("/api/v1/health")).json()["replicas"] == [
+                {**entry, "lag_s": ANY_NUMBER, "lag_bytes": ANY_NUMBER}]
+            assert (await client.get("/api/v1/artifacts?limit=5")).status_code == 200
+            _, after = await self.entry(client)
+            assert after["reads_served"] == entry["reads_served"] + 1
+
+    async def test_paused_replay_beyond_the_bound_is_shown_behind(self, make_app, pair):
+        async with make_app(max_lag_s=1.0) as app, http(app, WRITER) as writer, \
+                paused(app, pair):
+            await create(writer, f"health-behind-{uuid.uuid4()}")
+
+            async def skipped() -> bool:
+                return (await self.entry(writer))[1]["usable"] is False
+
+            await until(skipped, timeout_s=5.0)
+            _, entry = await self.entry(writer)
+            assert entry["reachable"] is True and entry["skipped_because"] == "behind"
+            assert entry["lag_s"] is None or entry["lag_s"] > 1.0
+            assert entry["lag_bytes"] > 0
+
+    async def test_a_stopped_replica_is_shown_unreachable_and_no_password_leaks(
+            self, make_app, pair, caplog, capsys):
+        url = f"postgresql://postgres:{self.SECRET}@127.0.0.1:{pair.standby.port}/{DBNAME}"
+        caplog.set_level("WARNING")
+        async with make_app(max_lag_s=5.0, replica_url=url) as app, \
+                http(app, READER) as client:
+            await until(lambda: _usable(app))
+            await asyncio.to_thread(pair.standby.stop)
+            try:
+                async def unreachable() -> bool:
+                    return (await self.entry(client))[1]["reachable"] is False
+
+                await until(unreachable, timeout_s=10.0)
+                response = await client.get("/health")
+                assert response.status_code == 200
+                entry = response.json()["replicas"][0]
+                assert entry["usable"] is False and entry["skipped_because"] == "unreachable"
+                assert entry["location"] == f"127.0.0.1:{pair.standby.port}/{DBNAME}"
+                assert self.SECRET not in response.text
+                assert (await client.get("/api/v1/artifacts?limit=5")).status_code == 200
+            finally:
+                await asyncio.to_thread(pair.standby.start)
+        captured = capsys.readouterr()
+        logged = "\n".join([*(str(r.__dict__) for r in caplog.records), captured.out,
+                            captured.err])
+        assert "replica unreachable" in logged  # the outage was logged...
+        assert self.SECRET not in logged  # ...without the password
+
+
+class _AnyNumber:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, int | float)
+
+
+ANY_NUMBER = _AnyNumber()
+
+
+async def _usable(app) -> bool:
+    return bool(app.state.pool.replicas.usable())

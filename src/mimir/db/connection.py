@@ -58,9 +58,22 @@ def describe(conninfo: str) -> str:
         params = conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError:
         return "an unparseable connection string"
+    return f"{params.get('user') or 'postgres'}@{_where(params)}"
+
+
+def location(conninfo: str) -> str:
+    """`host:port/dbname` of a conninfo (a socket directory for the host): no user, no
+    password, no other parameter."""
+    try:
+        return _where(conninfo_to_dict(conninfo))
+    except psycopg.ProgrammingError:
+        return "an unparseable connection string"
+
+
+def _where(params: dict) -> str:
     host = params.get("host") or "localhost"
     where = host if host.startswith("/") else f"{host}:{params.get('port') or 5432}"
-    return f"{params.get('user') or 'postgres'}@{where}/{params.get('dbname') or ''}"
+    return f"{where}/{params.get('dbname') or ''}"
 
 
 def sqlalchemy_creator(conninfo: str) -> Callable[[], psycopg.Connection]:

@@ -35,7 +35,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from mimir.config import Settings
-from mimir.db.connection import describe, resolve_replica_conninfos
+from mimir.db.connection import describe, location, resolve_replica_conninfos
 from mimir.db.pool import MimirPool, make_pool
 from mimir.db.queries import queries
 from mimir.logging import get_logger
@@ -44,6 +44,11 @@ log = get_logger("mimir.db.replicas")
 
 CHECK_INTERVAL_S = 0.5
 CHECK_TIMEOUT_S = 2.0
+# Why a replica is skipped (its /health entry's `skipped_because`).
+UNREACHABLE = "unreachable"
+NOT_A_STANDBY = "not_a_standby"
+BEHIND = "behind"
+PRIMARY_UNSAMPLED = "primary_unsampled"
 _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 
 
@@ -72,6 +77,10 @@ class PrimaryClock:
         while self.samples and self.samples[0][0] < at - self.keep_s:
             self.samples.popleft()
 
+    def latest(self) -> tuple[float, int] | None:
+        """The newest sample (time, position), None before the first."""
+        return self.samples[-1] if self.samples else None
+
     def caught_up_at(self, replayed: int) -> float | None:
         """The latest sample time whose position `replayed` has reached: a replica replayed
         that far holds every commit acknowledged before it. None when it reached none."""
@@ -85,12 +94,15 @@ class PrimaryClock:
 class Replica:
     """One replica: its pool and what the monitor last learnt about it."""
 
-    name: str  # host:port/database, never the password
+    name: str  # user@host:port/database (for the logs), never the password
     conninfo: str
     pool: MimirPool
+    location: str = ""  # host:port/database, for /health (no user, no password)
     replayed: int | None = None  # WAL position replayed, as last seen
     caught_up_at: float | None = None  # see PrimaryClock.caught_up_at
     healthy: bool = False  # the last check answered, from a server in recovery
+    problem: str | None = None  # why not healthy: UNREACHABLE or NOT_A_STANDBY
+    reads: int = 0  # requests of this process whose reads it served
     monitor: psycopg.AsyncConnection | None = field(default=None, repr=False)
 
     def staleness(self, now: float) -> float:
@@ -99,6 +111,11 @@ class Replica:
     def usable(self, now: float, max_lag_s: float) -> bool:
         return (self.healthy and not self.pool.reachability.unreachable
                 and self.staleness(now) <= max_lag_s)
+
+    def mark_unreachable(self) -> None:
+        """Skipped until the monitor's next check answers."""
+        self.healthy = False
+        self.problem = UNREACHABLE
 
     def saw_replayed(self, lsn: int) -> None:
         """A newer replay position learnt outside the monitor (a read-your-writes check)."""
@@ -143,6 +160,7 @@ class ReplicaSet:
             if conn is not None:
                 await conn.close()
         for replica in self.replicas:
+            log.info("replica reads served", replica=replica.name, reads=replica.reads)
             await replica.pool.close()
 
     async def _run(self) -> None:
@@ -177,12 +195,13 @@ class ReplicaSet:
             if replica.healthy:
                 log.warning("replica unreachable; skipped", replica=replica.name,
                             error_type=type(exc).__name__)
-            replica.healthy = False
+            replica.mark_unreachable()
             return
         if not row["in_recovery"] or row["lsn"] is None:
             if replica.healthy or replica.replayed is None:
                 log.warning("replica is not a standby; skipped", replica=replica.name)
             replica.healthy = False
+            replica.problem = NOT_A_STANDBY
             return
         replica.saw_replayed(int(row["lsn"]))
         caught_up = self.clock.caught_up_at(replica.replayed)
@@ -190,6 +209,7 @@ class ReplicaSet:
                                       or caught_up > replica.caught_up_at):
             replica.caught_up_at = caught_up
         replica.healthy = True
+        replica.problem = None
 
 
 async def _fresh(conn: psycopg.AsyncConnection | None, conninfo: str) -> psycopg.AsyncConnection:
@@ -214,7 +234,7 @@ def make_replica_set(primary_conninfo: str, settings: Settings,
     conninfos = resolve_replica_conninfos(settings)
     if not conninfos:
         return None
-    replicas = [Replica(name=describe(conninfo), conninfo=conninfo,
+    replicas = [Replica(name=describe(conninfo), conninfo=conninfo, location=location(conninfo),
                         pool=make_pool(pooled(conninfo, settings), settings, name="mimir-replica"))
                 for conninfo in conninfos]
     return ReplicaSet(primary_conninfo, replicas, settings.replica_max_lag_s)

@@ -141,6 +141,8 @@ class RoutedPool:
         async with route.lock:
             if route.replica is _UNDECIDED:
                 route.replica = await self._choose(route.min_lsn)
+                if route.replica is not None:
+                    route.replica.reads += 1
         return route.replica
 
     async def _choose(self, min_lsn: int | None) -> Replica | None:
@@ -155,7 +157,7 @@ class RoutedPool:
             except psycopg.OperationalError as exc:
                 log.warning("replica unreachable; reading from the primary",
                             replica=replica.name, error_type=type(exc).__name__)
-                replica.healthy = False
+                replica.mark_unreachable()
                 continue
             if row["lsn"] is not None:
                 replica.saw_replayed(int(row["lsn"]))
@@ -167,7 +169,9 @@ class RoutedPool:
     def _lost(replica: Replica, route: Route, exc: BaseException) -> None:
         log.warning("replica unreachable; reading from the primary", replica=replica.name,
                     error_type=type(exc).__name__)
-        replica.healthy = False  # until the monitor's next check answers
+        replica.mark_unreachable()
+        if route.replica is replica:
+            replica.reads -= 1  # the primary serves it after all
         route.replica = None
 
 

@@ -47,6 +47,32 @@ class JobCounts(ResponseModel):
                         examples=[0])
 
 
+class ReplicaHealth(ResponseModel):
+    location: str | None = Field(default=None, examples=["replica-a:5432/mimir"],
+                                 description="host:port/dbname (never a user or password). "
+                                 "Admin keys only.")
+    reachable: bool = Field(description="The replica monitor's last check answered and the "
+                            "replica's pool can connect.")
+    usable: bool = Field(description="Reads that may be slightly stale go to it now.")
+    skipped_because: str | None = Field(
+        default=None, examples=["behind"],
+        description="Why reads skip it (null while usable): `unreachable`, `behind` (older "
+        "than max_lag_s), `not_a_standby` (not in recovery, e.g. promoted), "
+        "`primary_unsampled` (the primary's position cannot be read, so nothing proves the "
+        "replica current).")
+    lag_s: float | None = Field(default=None, examples=[0.42], description="Staleness in "
+                                "seconds: the age of the newest primary position it has "
+                                "replayed (null: none within the monitor's memory).")
+    lag_bytes: int | None = Field(default=None, examples=[0], description="WAL bytes between "
+                                  "the primary's last sampled position and the replica's "
+                                  "replay position (null: not known yet).")
+    max_lag_s: float = Field(description="MIMIR_REPLICA_MAX_LAG_S, the bound on lag_s.",
+                             examples=[5.0])
+    reads_served: int | None = Field(default=None, examples=[1200], description="Requests "
+                                     "of this API process whose reads it served since the "
+                                     "process started. Admin keys only.")
+
+
 class Health(ResponseModel):
     status: str = Field(description="`ok`; `busy` when the database is alive but every pooled "
                         "connection is in use (still 200: not a reason to restart); "
@@ -58,6 +84,10 @@ class Health(ResponseModel):
                                 examples=["0.1.0"])
     jobs: JobCounts | None = Field(default=None, description="Background job counts. Admin "
                                    "keys only.")
+    replicas: list[ReplicaHealth] | None = Field(
+        default=None, description="Read replicas (MIMIR_DATABASE_REPLICA_URLS), as this "
+        "process's replica monitor last saw them; absent without replicas. A replica that is "
+        "behind or down never changes `status`: reads then go to the primary.")
 
 
 async def _health(request: Request) -> JSONResponse:

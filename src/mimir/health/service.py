@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from mimir import __version__
 from mimir.auth.keys import auth_required, scope_of
 from mimir.db.queries import queries
+from mimir.health.replicas import replicas_report
 from mimir.jobs.service import health_counts as job_health_counts
 from mimir.logging import get_logger
 
@@ -121,6 +122,9 @@ async def check_health(probe: HealthProbe, pool: AsyncConnectionPool, *, is_embe
         jobs = facts.pop("jobs")
         report.update(version=__version__, jobs=jobs, pool=pool_facts)
         report["database"].update(embedded=is_embedded, **facts)
+    replicas = replicas_report(getattr(pool, "replicas", None), details=facts is not None)
+    if replicas is not None:
+        report["replicas"] = replicas  # never part of `status`: reads fall back to the primary
     return report, alive
 
 
