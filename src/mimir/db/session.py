@@ -11,17 +11,25 @@ the request's first statement, unless the connection is known to carry exactly t
 already (it remembers what it last set; nothing else in Mímir sets `mimir.namespace`). A
 connection handed out with no namespace in force gets '' and sees nothing; so a connection
 never carries one request's namespace into another's.
+
+On Citus (`MIMIR_DB_CITUS`, docs/scaling.md) a session setting never reaches the workers,
+where the shards' row-level security is enforced: the pool runs each checkout in one
+transaction that starts with `SET LOCAL mimir.namespace` (`set_local_namespace`), which
+Citus passes on to every worker the transaction uses
+(`citus.propagate_set_commands = 'local'` on the database, set by the distribution script).
 """
 
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
+from mimir.db.namespaced import CONNECTION_MARK
 from mimir.db.queries import queries
 
 APP_ROLE = "mimir_app"
-_MARK = "_mimir_namespace"
+_MARK = CONNECTION_MARK
 
 
 async def use_app_role(conn: psycopg.AsyncConnection) -> None:
@@ -35,6 +43,20 @@ async def set_namespace(conn: psycopg.AsyncConnection, namespace: str | None) ->
         return
     await queries.database_set_namespace(conn, namespace=value)
     setattr(conn, _MARK, value)
+
+
+async def set_local_namespace(conn: psycopg.AsyncConnection, namespace: str | None) -> None:
+    """Put the connection's current transaction into `namespace` (None: none), as SET LOCAL.
+    SET takes no bound parameter: the value is a validated namespace name, quoted as a
+    literal."""
+    value = namespace or ""
+    await conn.execute(sql.SQL("SET LOCAL mimir.namespace = {}").format(sql.Literal(value)))
+    setattr(conn, _MARK, value)
+
+
+async def has_citus(conn: psycopg.AsyncConnection) -> bool:
+    """Whether the connection's database has the citus extension."""
+    return bool((await queries.database_has_citus(conn))["citus"])
 
 
 def namespace_of(conn: psycopg.AsyncConnection) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from pydantic import Field, model_validator
 
+from mimir.db.namespaced import namespace_for
 from mimir.db.queries import queries
 from mimir.embeddings.provider import EmbeddingProvider
 from mimir.embeddings.service import DISTANCE_OPERATOR, check_vector, get_space, vector_literal
@@ -84,6 +85,7 @@ async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[flo
         "kinds": [k.value for k in scope.artifact_kinds] if scope.artifact_kinds else None,
         "sources": scope.sources,
         "created_after": scope.created_after, "created_before": scope.created_before,
+        "namespace": namespace_for(conn),
     }
     dims = sql.Literal(int(space["dimensions"]))
     op = sql.SQL(DISTANCE_OPERATOR[space["distance"]])

@@ -1,13 +1,110 @@
--- Trigger functions that Citus can run on a shard: every query a trigger makes on another
--- distributed table names the row's namespace, so Citus routes it to the colocated shard
--- on the same worker. Without it a trigger's lookup by id alone is a query on every shard,
--- refused inside a trigger on a shard ("cannot execute a distributed query from a query on
--- a shard"). Each condition is redundant on plain PostgreSQL (row-level security already
--- keeps the lookup inside the session's namespace, which is NEW.namespace), so these are
--- also correct there. Run after distribute.sql (or before: they do not depend on Citus).
-\set ON_ERROR_STOP 1
-BEGIN;
+"""Keys and triggers that a table distributed by namespace can keep (issue 17, Citus).
 
+Citus (docs/scaling.md, "Distributed PostgreSQL: Citus") distributes the 14 memory tables by
+`namespace`; this migration makes the schema ready for that and is equally valid on plain
+PostgreSQL, where every change is redundant with row-level security (RLS stays the
+guarantee; 0012's policies, with their once-per-statement initplan, are kept here).
+
+- Every primary key and unique constraint contains `namespace` (a distributed table's must
+  contain its distribution column): `PRIMARY KEY (id)` becomes `(id, namespace)` on the 11
+  tables with an id (ids are random uuids: as unique as before); provenance_evidence's key,
+  artifact_versions (artifact_id, version_number), decisions (superseded_by_id), the
+  relations edge and embeddings (space_id, target_type, target_id) gain `namespace` last,
+  so lookups by their leading columns use them as before. Constraint names are unchanged.
+- The two keys to erasures (0011) become composite, `(erasure_id, namespace) ->
+  erasures (id, namespace)`, like 0012's links.
+- intents -> intent_groups is ON DELETE RESTRICT instead of SET NULL (intent_group_id):
+  Citus refuses SET NULL on a key containing the distribution column. Nothing in Mímir
+  deletes an intent group (groups are merged or deprecated), so no behaviour changes.
+- Every query a trigger makes on another memory table names the row's namespace
+  (`AND namespace = NEW.namespace`): on Citus a trigger runs on a shard and may only reach
+  the colocated shards, which needs the distribution column's value. The functions that
+  take it as an argument gain one: mimir_entity_exists(kind, id, namespace),
+  mimir_drop_postings(version, namespace), mimir_write_postings(version, namespace),
+  mimir_previous_turn(message, namespace); the previous turn is read by its own statement
+  (a SQL function called per row inside a query on a shard is a nested distributed query).
+  The one-argument forms stay: mimir_entity_exists(kind, id) for ad-hoc checks,
+  mimir_drop_postings(version) / mimir_write_postings(version) (mimir_erase calls them) in
+  the session's namespace.
+
+Statements that relied on the old keys change with it (sql/): provenance's `GROUP BY p.id`
+(a functional dependency on the primary key) groups by (id, namespace), and the embedding
+upserts' ON CONFLICT names the constraint's new column list.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-11-29
+"""
+
+import re
+from pathlib import Path
+
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+# Tables whose primary key was (id).
+ID_TABLES = ("artifacts", "artifact_versions", "spans", "intent_groups", "intents", "decisions",
+             "relations", "provenance", "embeddings", "imports", "erasures")
+# (table, constraint, columns before this migration) of the other keys that gain namespace.
+KEYS = (
+    ("provenance_evidence", "pk_provenance_evidence", "PRIMARY KEY", "provenance_id, span_id"),
+    ("artifact_versions", "uq_artifact_versions_artifact_id_version_number", "UNIQUE",
+     "artifact_id, version_number"),
+    ("decisions", "uq_decisions_superseded_by_id", "UNIQUE", "superseded_by_id"),
+    ("relations", "uq_relations_edge", "UNIQUE",
+     "source_type, source_id, relation_type, target_type, target_id"),
+    ("embeddings", "uq_embeddings_space_id_target_type_target_id", "UNIQUE",
+     "space_id, target_type, target_id"),
+)
+ERASURE_KEYS = ("artifact_versions", "provenance_evidence")
+# (function, migration whose first definition of it is what 0014 replaces)
+REPLACED = (
+    ("mimir_check_relation_ends", "0001_initial_schema.py"),
+    ("mimir_check_provenance_target", "0001_initial_schema.py"),
+    ("mimir_check_embedding", "0001_initial_schema.py"),
+    ("mimir_forget_relation", "0001_initial_schema.py"),
+    ("mimir_check_version_sequence", "0001_initial_schema.py"),
+    ("mimir_check_span_within_version", "0011_erasure.py"),
+    ("mimir_check_decision_supersede", "0001_initial_schema.py"),
+    ("mimir_check_group_merge", "0001_initial_schema.py"),
+    ("mimir_index_version", "0010_previous_turn_context.py"),
+    ("mimir_drop_postings", "0012_namespaces.py"),
+    ("mimir_write_postings", "0012_namespaces.py"),
+)
+ADDED = ("mimir_entity_exists(entity_type, uuid, text)", "mimir_drop_postings(uuid, text)",
+         "mimir_write_postings(uuid, text)", "mimir_previous_turn(uuid, text)")
+
+
+def _keys(with_namespace: bool) -> str:
+    tail = ", namespace" if with_namespace else ""
+    statements = []
+    for table in ID_TABLES:
+        statements.append(
+            f"ALTER TABLE {table} DROP CONSTRAINT pk_{table} CASCADE;\n"
+            f"ALTER TABLE {table} ADD CONSTRAINT pk_{table} PRIMARY KEY (id{tail});\n")
+    for table, name, kind, columns in KEYS:
+        statements.append(f"ALTER TABLE {table} DROP CONSTRAINT {name},\n"
+                          f"    ADD CONSTRAINT {name} {kind} ({columns}{tail});\n")
+    for table in ERASURE_KEYS:
+        # Dropped with pk_erasures (CASCADE) above.
+        statements.append(
+            f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS fk_{table}_erasure_id_erasures,\n"
+            f"    ADD CONSTRAINT fk_{table}_erasure_id_erasures FOREIGN KEY (erasure_id{tail})\n"
+            f"    REFERENCES erasures (id{tail}) ON DELETE RESTRICT;\n")
+    action = "RESTRICT" if with_namespace else "SET NULL (intent_group_id)"
+    statements.append(
+        "ALTER TABLE intents DROP CONSTRAINT IF EXISTS fk_intents_intent_group_id_intent_groups,\n"
+        "    ADD CONSTRAINT fk_intents_intent_group_id_intent_groups\n"
+        "    FOREIGN KEY (intent_group_id, namespace) REFERENCES intent_groups (id, namespace)\n"
+        f"    ON DELETE {action};\n")
+    return "".join(statements)
+
+
+TRIGGERS = r"""
 CREATE OR REPLACE FUNCTION mimir_entity_exists(kind entity_type, entity_id uuid, ns text)
 RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
@@ -186,7 +283,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION mimir_previous_turn(message_id uuid, space text) RETURNS text
-LANGUAGE sql STABLE AS $fn$
+LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
     SELECT CASE WHEN char_length(pv.content) <= 200 THEN pv.content
                 ELSE regexp_replace(left(pv.content, 201), '\s+\S*$', '') END
       FROM artifacts a
@@ -244,4 +341,45 @@ BEGIN
     END IF;
 END
 $$;
-COMMIT;
+
+-- The one-argument forms (mimir_erase calls them), in the session's namespace.
+CREATE OR REPLACE FUNCTION mimir_drop_postings(target uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM mimir_drop_postings(target, current_setting('mimir.namespace', true));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mimir_write_postings(target uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM mimir_write_postings(target, current_setting('mimir.namespace', true));
+END
+$$;
+"""
+
+
+def _function_of(migration: str, name: str) -> str:
+    """A function as an earlier migration first created it, as CREATE OR REPLACE."""
+    text = (Path(__file__).parent / migration).read_text()
+    found = re.search(rf"CREATE (?:OR REPLACE )?FUNCTION {name}\(.*?\n(?:END\s*)?\$\$;\n",
+                      text, re.S)
+    if found is None:
+        raise RuntimeError(f"{name} not found in {migration}")
+    return re.sub(r"^CREATE (?:OR REPLACE )?FUNCTION", "CREATE OR REPLACE FUNCTION",
+                  found.group(0))
+
+
+def upgrade() -> None:
+    op.execute(_keys(with_namespace=True))
+    op.execute(TRIGGERS)
+
+
+def downgrade() -> None:
+    """Keys on id alone again, the triggers as before (no data changes)."""
+    op.execute(_keys(with_namespace=False))
+    for name, migration in REPLACED:
+        # 0011 writes the span check with a {length} placeholder, filled as its upgrade does.
+        op.execute(_function_of(migration, name).replace(
+            "{length}", "coalesce(erased_content_length, content_length)"))
+    op.execute("".join(f"DROP FUNCTION {signature};\n" for signature in ADDED))
