@@ -13,8 +13,11 @@ RETURNING id, name, model, dimensions, distance, metadata, created_at;
 -- name: embeddings_list_spaces
 -- Every embedding space with its number of embeddings.
 SELECT s.id, s.name, s.model, s.dimensions, s.distance, s.metadata, s.created_at,
-       (SELECT count(*) FROM embeddings e WHERE e.space_id = s.id) AS embedding_count
-  FROM embedding_spaces s ORDER BY s.name;
+       coalesce(c.embedding_count, 0) AS embedding_count
+  FROM embedding_spaces s
+  LEFT JOIN (SELECT e.space_id, count(*) AS embedding_count FROM embeddings e
+              WHERE e.namespace = :namespace GROUP BY e.space_id) c ON c.space_id = s.id
+ ORDER BY s.name;
 
 -- name: embeddings_get_version_for_indexing^
 -- A version's content and identity, for chunking, with what gives its passages context:
@@ -95,13 +98,15 @@ SELECT id, statement || coalesce(E'\n' || rationale, '') AS text FROM decisions
 -- each (run by the owner, over every namespace).
 SELECT v.id, v.namespace FROM artifact_versions v
  WHERE v.content_length > 0
-   AND (NOT EXISTS (SELECT 1 FROM spans s WHERE s.artifact_version_id = v.id AND s.span_type = 'chunk')
+   AND (NOT EXISTS (SELECT 1 FROM spans s WHERE s.artifact_version_id = v.id
+                       AND s.namespace = v.namespace AND s.span_type = 'chunk')
         OR (:space_id::uuid IS NOT NULL AND EXISTS (
                 SELECT 1 FROM spans s
-                 WHERE s.artifact_version_id = v.id AND s.span_type = 'chunk'
+                 WHERE s.artifact_version_id = v.id AND s.namespace = v.namespace
+                   AND s.span_type = 'chunk'
                    AND NOT EXISTS (SELECT 1 FROM embeddings e
                                     WHERE e.space_id = :space_id::uuid AND e.target_type = 'span'
-                                      AND e.target_id = s.id))))
+                                      AND e.target_id = s.id AND e.namespace = s.namespace))))
  ORDER BY v.created_at LIMIT :limit;
 
 -- name: embeddings_lock_version!
