@@ -77,10 +77,13 @@ SELECT e.target_id FROM embeddings e
    AND e.target_id = ANY(:target_ids::uuid[]) AND e.namespace = :namespace;
 
 -- name: embeddings_insert_provenance_many!
--- One provenance record per embedded target: model, chunker, space.
+-- One provenance record per embedded target: model, chunker, space. (RETURNING: Citus then
+-- writes the rows with INSERT statements; without it, by COPY, which row-level security
+-- refuses.)
 INSERT INTO provenance (namespace, target_type, target_id, model_id, pipeline_version, metadata)
 SELECT :namespace, :target_type::entity_type, t.target_id, :model, :pipeline_version, :parameters::jsonb
-  FROM unnest(:target_ids::uuid[]) AS t(target_id);
+  FROM unnest(:target_ids::uuid[]) AS t(target_id)
+RETURNING id;
 
 -- name: embeddings_get_text_of_intent^
 -- The text that represents an intent in vector search.

@@ -21,7 +21,8 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mimir.config import Settings
-from mimir.db.session import has_citus, set_local_namespace, set_namespace, use_app_role
+from mimir.db.citus import set_local_namespace
+from mimir.db.session import has_citus, set_namespace, use_app_role
 from mimir.db.statement_log import StatementLoggingCursor
 from mimir.errors import MimirError, ServiceUnavailable
 from mimir.namespaces import context as namespace_context

@@ -14,7 +14,7 @@ never carries one request's namespace into another's.
 
 On Citus (`MIMIR_DB_CITUS`, docs/scaling.md) a session setting never reaches the workers,
 where the shards' row-level security is enforced: the pool runs each checkout in one
-transaction that starts with `SET LOCAL mimir.namespace` (`set_local_namespace`), which
+transaction that starts with `SET LOCAL mimir.namespace` (`mimir.db.citus`), which
 Citus passes on to every worker the transaction uses
 (`citus.propagate_set_commands = 'local'` on the database, set by the distribution script).
 """
@@ -22,9 +22,9 @@ Citus passes on to every worker the transaction uses
 from __future__ import annotations
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
+from mimir.db import citus
 from mimir.db.namespaced import CONNECTION_MARK
 from mimir.db.queries import queries
 
@@ -45,15 +45,6 @@ async def set_namespace(conn: psycopg.AsyncConnection, namespace: str | None) ->
     setattr(conn, _MARK, value)
 
 
-async def set_local_namespace(conn: psycopg.AsyncConnection, namespace: str | None) -> None:
-    """Put the connection's current transaction into `namespace` (None: none), as SET LOCAL.
-    SET takes no bound parameter: the value is a validated namespace name, quoted as a
-    literal."""
-    value = namespace or ""
-    await conn.execute(sql.SQL("SET LOCAL mimir.namespace = {}").format(sql.Literal(value)))
-    setattr(conn, _MARK, value)
-
-
 async def has_citus(conn: psycopg.AsyncConnection) -> bool:
     """Whether the connection's database has the citus extension."""
     return bool((await queries.database_has_citus(conn))["citus"])
@@ -67,11 +58,21 @@ def namespace_of(conn: psycopg.AsyncConnection) -> str | None:
 
 async def connect_app(conninfo: str, namespace: str | None, *, app_role: bool = True,
                       **kwargs) -> psycopg.AsyncConnection:
-    """A new autocommit connection as the app role in `namespace` (jobs, imports, CLI)."""
+    """A new autocommit connection as the app role in `namespace` (jobs, imports, CLI); on
+    Citus a `mimir.db.citus.CitusConnection`, whose every transaction begins in it."""
     kwargs.setdefault("autocommit", True)
     kwargs.setdefault("row_factory", dict_row)
-    conn = await psycopg.AsyncConnection.connect(conninfo, **kwargs)
+    on_citus = citus.known(conninfo)
+    if on_citus:
+        kwargs.setdefault("cursor_factory", citus.CitusCursor)
+    connection_class = citus.CitusConnection if on_citus else psycopg.AsyncConnection
+    conn = await connection_class.connect(conninfo, **kwargs)
     try:
+        if on_citus is None:
+            citus.remember(conninfo, await has_citus(conn))
+            if citus.known(conninfo):
+                await conn.close()
+                return await connect_app(conninfo, namespace, app_role=app_role, **kwargs)
         if app_role:
             await use_app_role(conn)
         await set_namespace(conn, namespace)
