@@ -57,7 +57,7 @@ chain (id, depth) AS (
 )
 SELECT d.id, d.statement, d.rationale, d.status, d.superseded_by_id,
        (SELECT p.id FROM decisions p
-         WHERE p.superseded_by_id = d.id AND p.namespace = d.namespace) AS supersedes_id,
+         WHERE p.superseded_by_id = d.id AND p.namespace = :namespace) AS supersedes_id,
        d.metadata, d.created_at, d.updated_at
   FROM chain c JOIN decisions d ON d.id = c.id AND d.namespace = :namespace
  ORDER BY c.depth;

@@ -26,6 +26,9 @@ guarantee; 0012's policies, with their once-per-statement initplan, are kept her
   The one-argument forms stay: mimir_entity_exists(kind, id) for ad-hoc checks,
   mimir_drop_postings(version) / mimir_write_postings(version) (mimir_erase calls them) in
   the session's namespace.
+- Each trigger's error names its rule in the hint as well (`constraint: <name>`): Citus
+  passes a worker's error on without its constraint field, and the data layer maps errors
+  to domain errors by that name (mimir.db.errors).
 
 Statements that relied on the old keys change with it (sql/): provenance's `GROUP BY p.id`
 (a functional dependency on the primary key) groups by (id, namespace), and the embedding
@@ -131,11 +134,13 @@ CREATE OR REPLACE FUNCTION mimir_check_relation_ends() RETURNS trigger LANGUAGE 
 BEGIN
     IF NOT mimir_entity_exists(NEW.source_type, NEW.source_id, NEW.namespace) THEN
         RAISE EXCEPTION 'relation source % % does not exist', NEW.source_type, NEW.source_id
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'relations_source_exists';
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'relations_source_exists',
+                  HINT = 'constraint: relations_source_exists';
     END IF;
     IF NOT mimir_entity_exists(NEW.target_type, NEW.target_id, NEW.namespace) THEN
         RAISE EXCEPTION 'relation target % % does not exist', NEW.target_type, NEW.target_id
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'relations_target_exists';
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'relations_target_exists',
+                  HINT = 'constraint: relations_target_exists';
     END IF;
     RETURN NEW;
 END $$;
@@ -144,7 +149,8 @@ CREATE OR REPLACE FUNCTION mimir_check_provenance_target() RETURNS trigger LANGU
 BEGIN
     IF NOT mimir_entity_exists(NEW.target_type, NEW.target_id, NEW.namespace) THEN
         RAISE EXCEPTION 'provenance target % % does not exist', NEW.target_type, NEW.target_id
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'provenance_target_exists';
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'provenance_target_exists',
+                  HINT = 'constraint: provenance_target_exists';
     END IF;
     RETURN NEW;
 END $$;
@@ -157,11 +163,13 @@ BEGIN
     IF expected IS NOT NULL AND vector_dims(NEW.embedding) <> expected THEN
         RAISE EXCEPTION 'embedding has % dimensions; its space expects %',
             vector_dims(NEW.embedding), expected
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'embeddings_dimensions_match';
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'embeddings_dimensions_match',
+                  HINT = 'constraint: embeddings_dimensions_match';
     END IF;
     IF NOT mimir_entity_exists(NEW.target_type, NEW.target_id, NEW.namespace) THEN
         RAISE EXCEPTION 'embedding target % % does not exist', NEW.target_type, NEW.target_id
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'embeddings_target_exists';
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'embeddings_target_exists',
+                  HINT = 'constraint: embeddings_target_exists';
     END IF;
     RETURN NEW;
 END $$;
@@ -188,7 +196,8 @@ BEGIN
     IF NEW.version_number <> expected THEN
         RAISE EXCEPTION 'version % of artifact % would leave a gap; the next version is %',
             NEW.version_number, NEW.artifact_id, expected
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'artifact_versions_gap_free';
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'artifact_versions_gap_free',
+                  HINT = 'constraint: artifact_versions_gap_free';
     END IF;
     RETURN NEW;
 END $$;
@@ -202,7 +211,8 @@ BEGIN
     IF version_length IS NOT NULL AND NEW.end_offset > version_length THEN
         RAISE EXCEPTION 'span [%, %) lies outside its version: offsets must be within [0, %]',
             NEW.start_offset, NEW.end_offset, version_length
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'spans_within_version';
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'spans_within_version',
+                  HINT = 'constraint: spans_within_version';
     END IF;
     RETURN NEW;
 END $$;
@@ -214,7 +224,8 @@ BEGIN
     IF TG_OP = 'UPDATE' AND OLD.status = 'superseded'
        AND (NEW.status, NEW.superseded_by_id) IS DISTINCT FROM (OLD.status, OLD.superseded_by_id) THEN
         RAISE EXCEPTION 'decision % is already superseded by %', OLD.id, OLD.superseded_by_id
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'decisions_superseded_is_final';
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'decisions_superseded_is_final',
+                  HINT = 'constraint: decisions_superseded_is_final';
     END IF;
     IF NEW.superseded_by_id IS NOT NULL
        AND (TG_OP = 'INSERT' OR NEW.superseded_by_id IS DISTINCT FROM OLD.superseded_by_id) THEN
@@ -223,7 +234,8 @@ BEGIN
         IF successor_status = 'superseded' THEN
             RAISE EXCEPTION 'decision % is itself superseded and cannot supersede another',
                 NEW.superseded_by_id
-                USING ERRCODE = 'check_violation', CONSTRAINT = 'decisions_successor_current';
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'decisions_successor_current',
+                      HINT = 'constraint: decisions_successor_current';
         END IF;
     END IF;
     RETURN NEW;
@@ -235,18 +247,21 @@ DECLARE
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.status = 'merged' THEN
         RAISE EXCEPTION 'intent group % is already merged', OLD.id
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merged_is_final';
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merged_is_final',
+                  HINT = 'constraint: intent_groups_merged_is_final';
     END IF;
     IF TG_OP = 'INSERT' AND NEW.merged_into_id IS NOT NULL THEN
         RAISE EXCEPTION 'a new intent group cannot be created merged'
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merged_is_final';
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merged_is_final',
+                  HINT = 'constraint: intent_groups_merged_is_final';
     END IF;
     IF NEW.merged_into_id IS NOT NULL THEN
         SELECT status INTO target_status FROM intent_groups
          WHERE id = NEW.merged_into_id AND namespace = NEW.namespace FOR SHARE;
         IF target_status = 'merged' THEN
             RAISE EXCEPTION 'intent group % is merged and cannot receive a merge', NEW.merged_into_id
-                USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merge_target_active';
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'intent_groups_merge_target_active',
+                      HINT = 'constraint: intent_groups_merge_target_active';
         END IF;
     END IF;
     RETURN NEW;

@@ -97,3 +97,18 @@ async def test_connect_app_remembers_that_plain_postgresql_is_not_citus(db_conni
 def _forget_citus_lookups():
     yield
     citus._KNOWN.clear()
+
+
+async def test_set_local_sets_each_setting_for_the_transaction_only(db_conninfo):
+    async with await psycopg.AsyncConnection.connect(db_conninfo, autocommit=True,
+                                                     row_factory=dict_row) as conn:
+        async with conn.transaction():
+            await citus.set_local(conn, {"hnsw.ef_search": 123,
+                                         "hnsw.iterative_scan": "relaxed_order"})
+            row = await (await conn.execute(
+                "SELECT current_setting('hnsw.ef_search') AS ef, "
+                "current_setting('hnsw.iterative_scan') AS scan")).fetchone()
+            assert row == {"ef": "123", "scan": "relaxed_order"}
+        row = await (await conn.execute(
+            "SELECT current_setting('hnsw.ef_search', true) AS ef")).fetchone()
+        assert row["ef"] != "123"

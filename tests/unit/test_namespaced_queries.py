@@ -95,3 +95,29 @@ def test_every_read_update_or_delete_of_a_memory_table_binds_the_namespace():
         if {t for t in _TABLE.findall(text) if t in MEMORY_TABLES} and "%(namespace)s" not in text:
             missing.append(name)
     assert missing == []
+
+
+class _Diag:
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.constraint_name = None
+        self.message_primary = message
+        self.message_hint = hint
+
+
+class _CitusError(Exception):
+    """A worker's error as Citus passes it on: no constraint field."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.diag = _Diag(message, hint)
+
+
+def test_a_constraint_without_its_field_is_read_from_the_message_or_the_hint():
+    from mimir.db.errors import _constraint
+
+    shard_copy = _CitusError('duplicate key value violates unique constraint "uq_relations_edge_102041"')
+    assert _constraint(shard_copy.diag) == "uq_relations_edge"
+    trigger = _CitusError("decision x is already superseded by y",
+                          hint="constraint: decisions_superseded_is_final")
+    assert _constraint(trigger.diag) == "decisions_superseded_is_final"
+    assert _constraint(_CitusError("something else").diag) is None

@@ -38,6 +38,28 @@ async def set_local_namespace(conn: psycopg.AsyncConnection, namespace: str | No
     setattr(conn, CONNECTION_MARK, value)
 
 
+# Set on a connection the pool hands out in its Citus mode (CitusConnection: always).
+_ON_CITUS = "_mimir_citus"
+
+
+def mark(conn: psycopg.AsyncConnection) -> None:
+    setattr(conn, _ON_CITUS, True)
+
+
+def on_citus(conn: Any) -> bool:
+    """Whether `conn` talks to Citus (known from the pool's mode or the connection's class)."""
+    return isinstance(conn, CitusConnection) or getattr(conn, _ON_CITUS, False)
+
+
+async def set_local(conn: psycopg.AsyncConnection, settings: dict[str, Any]) -> None:
+    """SET LOCAL each setting in one round trip (settings of the transaction that Citus
+    passes on to the workers, unlike set_config(..., true)). Names are constants of the
+    caller; values are quoted as literals."""
+    await conn.execute(sql.SQL("; ").join(
+        sql.SQL("SET LOCAL {} = {}").format(sql.SQL(name), sql.Literal(str(value)))
+        for name, value in settings.items()))
+
+
 def known(conninfo: str) -> bool | None:
     """Whether the database of `conninfo` runs Citus, if already looked up."""
     return _KNOWN.get(conninfo)

@@ -21,6 +21,7 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mimir.config import Settings
+from mimir.db import citus as citus_mode
 from mimir.db.citus import set_local_namespace
 from mimir.db.session import has_citus, set_namespace, use_app_role
 from mimir.db.statement_log import StatementLoggingCursor
@@ -131,6 +132,7 @@ class MimirPool(AsyncConnectionPool):
                 if self.citus is None:
                     self.citus = await has_citus(conn)
                 if self.citus:
+                    citus_mode.mark(conn)
                     async with conn.transaction():
                         await set_local_namespace(conn, namespace_context.current())
                         yield conn
