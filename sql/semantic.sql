@@ -32,7 +32,7 @@ WITH scoped AS (
        AND (%(created_before)s::timestamptz IS NULL OR v.created_at < %(created_before)s::timestamptz)
        AND (NOT %(latest_only)s::boolean OR NOT EXISTS (
                 SELECT 1 FROM artifact_versions newer
-                 WHERE newer.artifact_id = v.artifact_id AND newer.namespace = v.namespace
+                 WHERE newer.artifact_id = v.artifact_id AND newer.namespace = %(namespace)s
                    AND newer.version_number > v.version_number))
      ORDER BY {order}
      LIMIT %(candidates)s
@@ -77,7 +77,7 @@ hits AS (
                AS text,
            v.version_number = (SELECT max(x.version_number) FROM artifact_versions x
                                 WHERE x.artifact_id = v.artifact_id
-                                  AND x.namespace = v.namespace) AS is_latest
+                                  AND x.namespace = %(namespace)s) AS is_latest
       FROM nearest n
       JOIN spans s ON n.target_type = 'span' AND s.id = n.target_id
                   AND s.namespace = %(namespace)s
@@ -86,7 +86,7 @@ hits AS (
       -- A conversation's passage is reported as the message that holds it.
       LEFT JOIN LATERAL (
           SELECT x.id, x.span_type, x.start_offset, x.end_offset FROM spans x
-           WHERE x.artifact_version_id = s.artifact_version_id AND x.namespace = s.namespace
+           WHERE x.artifact_version_id = s.artifact_version_id AND x.namespace = %(namespace)s
              AND x.span_type = 'message'
              AND x.start_offset <= s.start_offset AND x.end_offset >= s.end_offset
            ORDER BY x.start_offset DESC LIMIT 1) AS m ON true

@@ -242,7 +242,7 @@ class _Compiler:
                 version_alias = self.alias()
                 source += (f" JOIN artifact_versions {version_alias} "
                            f"ON {version_alias}.id = {alias}.artifact_version_id "
-                           f"AND {version_alias}.namespace = {alias}.namespace")
+                           f"AND {version_alias}.namespace = {PLACEHOLDER}")
             row.version_alias = version_alias
             row.content = version_content or f"{version_alias}.content"
         elif type_name == "ArtifactVersion" and self._slices_content(fields):
@@ -305,14 +305,14 @@ class _Compiler:
     def evidence_span_ids(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         ids = _json_array("concat('\"', e.span_id, '\"')", "e.position")
         return (f"(SELECT {ids} FROM provenance_evidence e WHERE e.provenance_id = {row.alias}.id "
-                f"AND e.namespace = {row.alias}.namespace)")
+                f"AND e.namespace = {PLACEHOLDER})")
 
     def evidence(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         evidence = self.alias()
         span = self.rows("Span", nodes, f"{{a}}.id = {evidence}.span_id", many=False)
         return (f"(SELECT {_json_array(span, f'{evidence}.position')} FROM provenance_evidence "
                 f"{evidence} WHERE {evidence}.provenance_id = {row.alias}.id "
-                f"AND {evidence}.namespace = {row.alias}.namespace)")
+                f"AND {evidence}.namespace = {PLACEHOLDER})")
 
     def linked_relations(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         entity, a = TYPES[row.type_name].entity_type.value, row.alias

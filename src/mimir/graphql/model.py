@@ -217,7 +217,7 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
                "artifact": Link("Artifact", "{a}.id = {v}.artifact_id", "artifact", "artifact_id"),
                "citedBy": Link("Provenance", "{a}.id IN (SELECT e.provenance_id FROM "
                                "provenance_evidence e WHERE e.span_id = {p}.id "
-                               "AND e.namespace = {p}.namespace)",
+                               "AND e.namespace = %(namespace)s)",
                                "provenance_citing_span", "id", _OLDEST_FIRST, "all")},
         handled=("text",)),
     ObjectType("Intent", "intents", _common(
@@ -262,7 +262,7 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         Stored("evidenceSpanIds", "evidence_span_ids", "uuid_list", derived=True,
                sql="coalesce((SELECT array_agg(x.span_id ORDER BY x.position) FROM "
                    "provenance_evidence x WHERE x.provenance_id = {a}.id "
-                   "AND x.namespace = {a}.namespace), '{}')")),
+                   "AND x.namespace = %(namespace)s), '{}')")),
         handled=("target", "evidence", "evidenceSpanIds"), loader="provenance"),
     ObjectType("EmbeddingSpace", "embedding_spaces", _common(
         Stored("name", "name", "text"), Stored("model", "model", "text"),
