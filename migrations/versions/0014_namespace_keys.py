@@ -30,6 +30,10 @@ guarantee; 0012's policies, with their once-per-statement initplan, are kept her
   passes a worker's error on without its constraint field, and the data layer maps errors
   to domain errors by that name (mimir.db.errors).
 
+- mimir_erase names the namespace in every statement on a memory table and sets
+  mimir.erasing with SET LOCAL (the same as set_config(..., true) on one server; on Citus
+  the only form that reaches the workers' triggers).
+
 Statements that relied on the old keys change with it (sql/): provenance's `GROUP BY p.id`
 (a functional dependency on the primary key) groups by (id, namespace), and the embedding
 upserts' ON CONFLICT names the constraint's new column list.
@@ -39,6 +43,7 @@ Revises: 0013
 Create Date: 2026-11-29
 """
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -374,6 +379,98 @@ $$;
 """
 
 
+# mimir_erase as 0012 made it, with every statement on a memory table in the namespace
+# (`space`, the session's): on Citus each is then routed to the namespace's shard, and its
+# joins are colocated. mimir.erasing is set with SET LOCAL, which Citus passes on.
+ERASE_EDITS = (
+    ("WHERE o.id = erase_target::uuid AND o.external_id IS NOT NULL",
+     "WHERE o.id = erase_target::uuid AND o.namespace = space AND o.external_id IS NOT NULL"),
+    ("WHERE v.artifact_id = ANY(artifact_ids) AND v.erasure_id IS NULL;",
+     "WHERE v.artifact_id = ANY(artifact_ids) AND v.erasure_id IS NULL AND v.namespace = space;"),
+    ("FROM artifact_versions v WHERE v.id = ANY(version_ids);",
+     "FROM artifact_versions v WHERE v.id = ANY(version_ids) AND v.namespace = space;"),
+    ("FROM spans s WHERE s.artifact_version_id = ANY(version_ids);",
+     "FROM spans s WHERE s.artifact_version_id = ANY(version_ids) AND s.namespace = space;"),
+    ("FROM provenance p JOIN provenance_evidence e ON e.provenance_id = p.id\n"
+     "         WHERE e.span_id = ANY(span_ids)",
+     "FROM provenance p\n"
+     "          JOIN provenance_evidence e ON e.provenance_id = p.id AND e.namespace = p.namespace\n"
+     "         WHERE p.namespace = space AND e.span_id = ANY(span_ids)"),
+    ("FROM relations r\n         WHERE r.source_type IN ('intent', 'decision')",
+     "FROM relations r\n         WHERE r.namespace = space AND r.source_type IN ('intent', 'decision')"),
+    ("FROM relations r\n         WHERE r.target_type IN ('intent', 'decision')",
+     "FROM relations r\n         WHERE r.namespace = space AND r.target_type IN ('intent', 'decision')"),
+    ("UPDATE provenance_evidence SET erasure_id = erasure WHERE span_id = ANY(span_ids);",
+     "UPDATE provenance_evidence SET erasure_id = erasure\n"
+     "     WHERE span_id = ANY(span_ids) AND namespace = space;"),
+    ("WHERE s.id = ANY(span_ids) AND s.span_type = 'chunk'\n"
+     "       AND NOT EXISTS (SELECT 1 FROM provenance_evidence e WHERE e.span_id = s.id);",
+     "WHERE s.id = ANY(span_ids) AND s.namespace = space AND s.span_type = 'chunk'\n"
+     "       AND NOT EXISTS (SELECT 1 FROM provenance_evidence e\n"
+     "                        WHERE e.span_id = s.id AND e.namespace = space);"),
+    ("DELETE FROM embeddings\n         WHERE (target_type = 'span'",
+     "DELETE FROM embeddings\n         WHERE namespace = space AND ((target_type = 'span'"),
+    ("OR (target_type = 'artifact' AND target_id = ANY(artifact_ids))\n        RETURNING 1)",
+     "OR (target_type = 'artifact' AND target_id = ANY(artifact_ids)))\n        RETURNING 1)"),
+    ("DELETE FROM provenance WHERE target_type = 'span' AND target_id = ANY(chunk_ids);",
+     "DELETE FROM provenance\n"
+     "     WHERE target_type = 'span' AND target_id = ANY(chunk_ids) AND namespace = space;"),
+    ("DELETE FROM relations\n         WHERE (source_type = 'span'",
+     "DELETE FROM relations\n         WHERE namespace = space AND ((source_type = 'span'"),
+    ("OR (target_type = 'span' AND target_id = ANY(chunk_ids))\n        RETURNING 1)",
+     "OR (target_type = 'span' AND target_id = ANY(chunk_ids)))\n        RETURNING 1)"),
+    ("DELETE FROM spans WHERE id = ANY(chunk_ids);",
+     "DELETE FROM spans WHERE id = ANY(chunk_ids) AND namespace = space;"),
+    ("     WHERE artifact_version_id = ANY(version_ids);\n    GET DIAGNOSTICS n_spans",
+     "     WHERE artifact_version_id = ANY(version_ids) AND namespace = space;\n"
+     "    GET DIAGNOSTICS n_spans"),
+    ("FROM search_postings WHERE version_id = ANY(version_ids);",
+     "FROM search_postings\n     WHERE version_id = ANY(version_ids) AND namespace = space;"),
+    ("PERFORM mimir_drop_postings(v) FROM unnest(version_ids) AS v;",
+     "PERFORM mimir_drop_postings(v, space) FROM unnest(version_ids) AS v;"),
+    ("      FROM artifact_versions WHERE id = ANY(version_ids);\n",
+     "      FROM artifact_versions WHERE id = ANY(version_ids) AND namespace = space;\n"),
+    # SET LOCAL rather than set_config(..., true): the same on one server; on Citus only SET
+    # LOCAL reaches the workers, where the trigger that checks it runs.
+    ("PERFORM set_config('mimir.erasing', 'on', true);", "SET LOCAL mimir.erasing = 'on';"),
+    ("PERFORM set_config('mimir.erasing', 'off', true);", "SET LOCAL mimir.erasing = 'off';"),
+    ("     WHERE id = ANY(version_ids);\n    SET LOCAL mimir.erasing = 'off';",
+     "     WHERE id = ANY(version_ids) AND namespace = space;\n    SET LOCAL mimir.erasing = 'off';"),
+    ("UPDATE artifacts SET title = NULL, metadata = '{}'::jsonb WHERE id = ANY(artifact_ids);",
+     "UPDATE artifacts SET title = NULL, metadata = '{}'::jsonb\n"
+     "     WHERE id = ANY(artifact_ids) AND namespace = space;"),
+    ("WHERE lv.artifact_id = a.id\n", "WHERE lv.artifact_id = a.id AND lv.namespace = space\n"),
+    ("WHERE p.namespace = a.namespace AND p.source = a.source",
+     "WHERE p.namespace = space AND p.source = a.source"),
+    ("WHERE a.artifact_type = 'note' AND a.source <> 'api' AND v.erasure_id IS NULL",
+     "WHERE a.namespace = space AND a.artifact_type = 'note' AND a.source <> 'api'\n"
+     "       AND v.erasure_id IS NULL"),
+    ("SELECT t.source FROM artifacts t WHERE t.id = ANY(touched_artifacts)",
+     "SELECT t.source FROM artifacts t\n"
+     "                        WHERE t.id = ANY(touched_artifacts) AND t.namespace = space"),
+    ("PERFORM mimir_write_postings(s) FROM unnest(successor_ids) AS s;",
+     "PERFORM mimir_write_postings(s, space) FROM unnest(successor_ids) AS s;"),
+    ("     WHERE id = erasure;", "     WHERE id = erasure AND namespace = space;"),
+)
+
+
+def _erase_function_of_0012() -> str:
+    path = Path(__file__).parent / "0012_namespaces.py"
+    spec = importlib.util.spec_from_file_location("mimir_migration_0012", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._erase_function()
+
+
+def _erase_function() -> str:
+    body = _erase_function_of_0012()
+    for old, new in ERASE_EDITS:
+        if body.count(old) != 1:
+            raise RuntimeError(f"migration 0014: cannot edit mimir_erase at {old[:40]!r}")
+        body = body.replace(old, new)
+    return body
+
+
 def _function_of(migration: str, name: str) -> str:
     """A function as an earlier migration first created it, as CREATE OR REPLACE."""
     text = (Path(__file__).parent / migration).read_text()
@@ -388,6 +485,7 @@ def _function_of(migration: str, name: str) -> str:
 def upgrade() -> None:
     op.execute(_keys(with_namespace=True))
     op.execute(TRIGGERS)
+    op.execute(_erase_function())
 
 
 def downgrade() -> None:
@@ -397,4 +495,5 @@ def downgrade() -> None:
         # 0011 writes the span check with a {length} placeholder, filled as its upgrade does.
         op.execute(_function_of(migration, name).replace(
             "{length}", "coalesce(erased_content_length, content_length)"))
+    op.execute(_erase_function_of_0012())
     op.execute("".join(f"DROP FUNCTION {signature};\n" for signature in ADDED))

@@ -30,11 +30,17 @@ _KNOWN: dict[str, bool] = {}
 
 
 async def set_local_namespace(conn: psycopg.AsyncConnection, namespace: str | None) -> None:
-    """Put the connection's current transaction into `namespace` (None: none), as SET LOCAL.
-    SET takes no bound parameter: the value is a validated namespace name, quoted as a
-    literal."""
+    """Put the connection's current transaction into `namespace` (None: none), as SET LOCAL,
+    with the session's time zone: a statement pushed down to a worker renders times as text
+    there (the GraphQL compiler's JSON), in the worker's zone unless told. One round trip;
+    SET takes no bound parameter: the values (a validated namespace name, the zone the
+    server reported) are quoted as literals."""
     value = namespace or ""
-    await conn.execute(sql.SQL("SET LOCAL mimir.namespace = {}").format(sql.Literal(value)))
+    settings = {"mimir.namespace": value}
+    zone = conn.info.parameter_status("TimeZone")
+    if zone:
+        settings["TimeZone"] = zone
+    await set_local(conn, settings)
     setattr(conn, CONNECTION_MARK, value)
 
 
