@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -84,7 +85,17 @@ def _patch_test_server() -> None:
         return name
 
     def drop_database(self, name: str) -> None:
-        _run_on_nodes(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        # A worker's cached connection back to the coordinator (Citus's maintenance) can
+        # reopen a session between FORCE's termination and the drop: try a few times.
+        statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        for attempt in range(5):
+            try:
+                _run_on_nodes(statement)
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
 
     conftest.TestServer.create_database = create_database
     conftest.TestServer.drop_database = drop_database
