@@ -15,8 +15,7 @@ def postings_of(conninfo: str, artifact_id: str) -> set[str]:
     with psycopg.connect(conninfo) as conn:
         return {row[0] for row in conn.execute(
             "SELECT p.lexeme FROM search_postings p JOIN artifact_versions v "
-            "ON v.id = p.version_id AND v.namespace = p.namespace "
-            "WHERE v.artifact_id = %s AND v.namespace = 'default'", (artifact_id,))}
+            "ON v.id = p.version_id WHERE v.artifact_id = %s", (artifact_id,))}
 
 
 async def say(client, source: str, content: str, **fields):
