@@ -184,11 +184,9 @@ SELECT (t.end_offset - char_length(t.token))::integer AS start_offset,
 -- occurrences, and each term's document frequency, counted on the postings' primary key.
 SELECT coalesce(sum(s.docs), 0)::bigint AS n,
        coalesce(sum(s.total_len)::float8 / nullif(sum(s.docs), 0), 1.0) AS avgdl,
-       ARRAY(SELECT coalesce(c.df, 0)
+       ARRAY(SELECT (SELECT count(*) FROM search_postings p
+                      WHERE p.namespace = :namespace AND p.lexeme = t.term)
                FROM unnest(:terms::text[]) WITH ORDINALITY AS t(term, position)
-               LEFT JOIN (SELECT p.lexeme, count(*) AS df FROM search_postings p
-                           WHERE p.namespace = :namespace AND p.lexeme = ANY(:terms::text[])
-                           GROUP BY p.lexeme) c ON c.lexeme = t.term
               ORDER BY t.position) AS df
   FROM search_stats s
  WHERE s.namespace = :namespace;
