@@ -84,7 +84,7 @@ REPLACED = (
     ("mimir_write_postings", "0012_namespaces.py"),
 )
 ADDED = ("mimir_entity_exists(entity_type, uuid, text)", "mimir_drop_postings(uuid, text)",
-         "mimir_write_postings(uuid, text)", "mimir_previous_turn(uuid, text)")
+         "mimir_write_postings(uuid, text, boolean)", "mimir_previous_turn(uuid, text)")
 
 
 def _keys(with_namespace: bool) -> str:
@@ -323,15 +323,23 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
 $fn$;
 
 -- The previous turn is looked up by its own statement: a SQL function called per row inside
--- a query that runs on a shard would be a nested distributed query.
-CREATE OR REPLACE FUNCTION mimir_write_postings(target uuid, space text) RETURNS void
-LANGUAGE plpgsql AS $$
+-- a query that runs on a shard would be a nested distributed query. `on_coordinator`: called
+-- by mimir_erase rather than by the version trigger; on Citus an INSERT ... SELECT run on the
+-- coordinator without ON CONFLICT is written by COPY, which row-level security refuses (the
+-- postings were just dropped, so nothing conflicts), while on a worker's shard the plain form
+-- is the one that runs locally.
+CREATE OR REPLACE FUNCTION mimir_write_postings(target uuid, space text,
+                                                on_coordinator boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     doc tsvector;
     added_len bigint;
     message uuid;
     short boolean;
     previous text;
+    lexemes text[];
+    tfs integer[];
+    dl integer;
 BEGIN
     PERFORM mimir_drop_postings(target, space);
     SELECT a.id, v.content_length <= 300 INTO message, short
@@ -349,8 +357,16 @@ BEGIN
     WITH terms AS (
         SELECT t.lexeme, coalesce(array_length(t.positions, 1), 1) AS tf FROM unnest(doc) AS t
     ), total AS (SELECT coalesce(sum(tf), 0)::integer AS dl FROM terms)
-    INSERT INTO search_postings (namespace, lexeme, version_id, tf, dl)
-    SELECT space, terms.lexeme, target, terms.tf, total.dl FROM terms, total;
+    SELECT array_agg(terms.lexeme), array_agg(terms.tf), min(total.dl)
+      INTO lexemes, tfs, dl FROM terms, total;
+    IF on_coordinator THEN
+        INSERT INTO search_postings (namespace, lexeme, version_id, tf, dl)
+        SELECT space, t.lexeme, target, t.tf, dl FROM unnest(lexemes, tfs) AS t(lexeme, tf)
+        ON CONFLICT DO NOTHING;
+    ELSE
+        INSERT INTO search_postings (namespace, lexeme, version_id, tf, dl)
+        SELECT space, t.lexeme, target, t.tf, dl FROM unnest(lexemes, tfs) AS t(lexeme, tf);
+    END IF;
     SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0) INTO added_len
       FROM unnest(doc) AS t;
     IF added_len > 0 THEN
@@ -449,7 +465,7 @@ ERASE_EDITS = (
      "SELECT t.source FROM artifacts t\n"
      "                        WHERE t.id = ANY(touched_artifacts) AND t.namespace = space"),
     ("PERFORM mimir_write_postings(s) FROM unnest(successor_ids) AS s;",
-     "PERFORM mimir_write_postings(s, space) FROM unnest(successor_ids) AS s;"),
+     "PERFORM mimir_write_postings(s, space, true) FROM unnest(successor_ids) AS s;"),
     ("     WHERE id = erasure;", "     WHERE id = erasure AND namespace = space;"),
 )
 
