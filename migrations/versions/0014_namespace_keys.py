@@ -32,7 +32,10 @@ guarantee; 0012's policies, with their once-per-statement initplan, are kept her
 
 - mimir_erase names the namespace in every statement on a memory table and sets
   mimir.erasing with SET LOCAL (the same as set_config(..., true) on one server; on Citus
-  the only form that reaches the workers' triggers).
+  the only form that reaches the workers' triggers). It re-indexes successors with
+  mimir_write_postings(..., on_coordinator => true), whose insert has ON CONFLICT DO NOTHING
+  (nothing can conflict: the postings were just dropped; on Citus it makes the coordinator
+  insert the rows instead of copying them, which row-level security refuses).
 
 Statements that relied on the old keys change with it (sql/): provenance's `GROUP BY p.id`
 (a functional dependency on the primary key) groups by (id, namespace), and the embedding
