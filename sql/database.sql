@@ -29,3 +29,7 @@ SELECT set_config('mimir.namespace', :namespace::text, false);
 -- name: database_get_session^
 -- The session's role and namespace, as row-level security sees them.
 SELECT current_user::text AS role, coalesce(current_setting('mimir.namespace', true), '') AS namespace;
+
+-- name: database_has_citus^
+-- Whether the database runs Citus (the pool then puts each checkout in a transaction).
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus;

@@ -6,18 +6,20 @@ SELECT mimir_erase(:scope::erasure_scope, :target, :reason, :actor) AS result;
 -- name: erasure_get^
 -- One erasure record.
 SELECT id, scope::text AS scope, target, reason, erased_by, counts, derived, erased_at
-  FROM erasures WHERE id = :id;
+  FROM erasures WHERE id = :id AND namespace = :namespace;
 
 -- name: erasure_target_exists^
 -- Whether an erasure's target exists in the session's namespace (row-level security): an
 -- artifact or version id, a source with artifacts, or the session's own namespace with
 -- artifacts.
 SELECT CASE :scope::text
-           WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts WHERE id::text = :target)
-           WHEN 'version' THEN EXISTS (SELECT 1 FROM artifact_versions WHERE id::text = :target)
+           WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts
+                                        WHERE id::text = :target AND namespace = :namespace)
+           WHEN 'version' THEN EXISTS (SELECT 1 FROM artifact_versions
+                                       WHERE id::text = :target AND namespace = :namespace)
            WHEN 'namespace' THEN :target = current_setting('mimir.namespace', true)
                                  AND EXISTS (SELECT 1 FROM artifacts WHERE namespace = :target)
-           ELSE EXISTS (SELECT 1 FROM artifacts WHERE source = :target)
+           ELSE EXISTS (SELECT 1 FROM artifacts WHERE source = :target AND namespace = :namespace)
        END AS found;
 
 -- name: erasure_list_audit

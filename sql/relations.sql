@@ -1,12 +1,13 @@
 -- name: relations_check_ends_exist^
 -- Whether each end of a prospective relation exists (the same check the trigger repeats).
-SELECT mimir_entity_exists(:source_type::entity_type, :source_id) AS source_exists,
-       mimir_entity_exists(:target_type::entity_type, :target_id) AS target_exists;
+SELECT mimir_entity_exists(:source_type::entity_type, :source_id, :namespace) AS source_exists,
+       mimir_entity_exists(:target_type::entity_type, :target_id, :namespace) AS target_exists;
 
 -- name: relations_lock_ends!
 -- Share-lock relations that a new relation points at: deleting one waits for the new
 -- relation to commit, and then its trigger removes the new relation as well.
-SELECT id FROM relations WHERE id = ANY(:ids::uuid[]) ORDER BY id FOR SHARE;
+SELECT id FROM relations WHERE id = ANY(:ids::uuid[]) AND namespace = :namespace
+ ORDER BY id FOR SHARE;
 
 -- name: relations_insert^
 -- Create a relation; an edge that already exists inserts nothing and returns no row.
@@ -22,45 +23,49 @@ RETURNING id, source_type, source_id, relation_type,
 SELECT id FROM relations
  WHERE source_type = :source_type::entity_type AND source_id = :source_id
    AND relation_type = :relation_type
-   AND target_type = :target_type::entity_type AND target_id = :target_id;
+   AND target_type = :target_type::entity_type AND target_id = :target_id
+   AND namespace = :namespace;
 
 -- name: relations_get^
 -- One relation.
 SELECT id, source_type, source_id, relation_type,
        target_type, target_id, metadata, created_at
-  FROM relations WHERE id = :id;
+  FROM relations WHERE id = :id AND namespace = :namespace;
 
 -- name: relations_delete^
 -- Delete one relation (a trigger removes relations to or from it and its provenance).
-DELETE FROM relations WHERE id = :id RETURNING id;
+DELETE FROM relations WHERE id = :id AND namespace = :namespace RETURNING id;
 
 -- name: relations_list
 -- Base of the relation listing (filtered and paged by mimir.query.listing).
 SELECT r.id, r.source_type, r.source_id, r.relation_type,
        r.target_type, r.target_id, r.metadata, r.created_at
-  FROM relations r;
+  FROM relations r WHERE r.namespace = :namespace;
 
 -- name: relations_list_out
 -- Base of the listing of relations whose source is one entity.
 SELECT r.id, r.source_type, r.source_id, r.relation_type,
        r.target_type, r.target_id, r.metadata, r.created_at
   FROM relations r
- WHERE r.source_type = :entity_type::entity_type AND r.source_id = :entity_id;
+ WHERE r.source_type = :entity_type::entity_type AND r.source_id = :entity_id
+   AND r.namespace = :namespace;
 
 -- name: relations_list_in
 -- Base of the listing of relations whose target is one entity.
 SELECT r.id, r.source_type, r.source_id, r.relation_type,
        r.target_type, r.target_id, r.metadata, r.created_at
   FROM relations r
- WHERE r.target_type = :entity_type::entity_type AND r.target_id = :entity_id;
+ WHERE r.target_type = :entity_type::entity_type AND r.target_id = :entity_id
+   AND r.namespace = :namespace;
 
 -- name: relations_list_both
 -- Base of the listing of relations with one entity at either end.
 SELECT r.id, r.source_type, r.source_id, r.relation_type,
        r.target_type, r.target_id, r.metadata, r.created_at
   FROM relations r
- WHERE (r.source_type = :entity_type::entity_type AND r.source_id = :entity_id)
-    OR (r.target_type = :entity_type::entity_type AND r.target_id = :entity_id);
+ WHERE r.namespace = :namespace
+   AND ((r.source_type = :entity_type::entity_type AND r.source_id = :entity_id)
+        OR (r.target_type = :entity_type::entity_type AND r.target_id = :entity_id));
 
 -- name: relations_traverse
 -- Every path of 1 to :max_depth relations from one entity, ordered by (depth, path).
@@ -93,13 +98,13 @@ WITH RECURSIVE walk AS (
       CROSS JOIN LATERAL (
           SELECT r.id AS relation_id, r.target_type AS node_type, r.target_id AS node_id
             FROM relations r
-           WHERE :direction::text IN ('out', 'both')
+           WHERE :direction::text IN ('out', 'both') AND r.namespace = :namespace
              AND r.source_type = w.node_type AND r.source_id = w.node_id
              AND (:relation_types::text[] IS NULL OR r.relation_type = ANY(:relation_types::text[]))
           UNION ALL
           SELECT r.id, r.source_type, r.source_id
             FROM relations r
-           WHERE :direction::text IN ('in', 'both')
+           WHERE :direction::text IN ('in', 'both') AND r.namespace = :namespace
              AND r.target_type = w.node_type AND r.target_id = w.node_id
              AND (:relation_types::text[] IS NULL OR r.relation_type = ANY(:relation_types::text[]))
       ) AS step
@@ -126,7 +131,7 @@ SELECT s.capped, p.depth, p.nodes, p.relations
                          'target_type', r.target_type, 'target_id', r.target_id)
                      ORDER BY u.position)
                 FROM unnest(f.relation_ids) WITH ORDINALITY AS u(relation_id, position)
-                JOIN relations r ON r.id = u.relation_id) AS relations
+                JOIN relations r ON r.id = u.relation_id AND r.namespace = :namespace) AS relations
         FROM found f
        WHERE NOT s.capped OR f.depth < s.deepest
        ORDER BY f.depth, f.visited, f.relation_ids

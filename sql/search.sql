@@ -22,12 +22,12 @@ SELECT websearch_to_tsquery(:language::regconfig, :query::text)::text AS tsquery
 WITH version_doc AS (
     SELECT v.id, v.artifact_id, v.version_number, v.created_at, v.search_vector AS doc
       FROM artifact_versions v
-     WHERE :language::text = 'english'
+     WHERE :language::text = 'english' AND v.namespace = :namespace
     UNION ALL
     SELECT v.id, v.artifact_id, v.version_number, v.created_at,
            to_tsvector(:language::regconfig, v.content) AS doc
       FROM artifact_versions v
-     WHERE :language::text <> 'english'
+     WHERE :language::text <> 'english' AND v.namespace = :namespace
 ),
 ranked AS (
     SELECT 'artifact_version' AS entity_type, vd.id AS entity_id,
@@ -35,7 +35,7 @@ ranked AS (
                 ELSE mimir_bm25(vd.doc, :terms::text[], :idf::float8[], :avgdl::float8) END
                AS score
       FROM version_doc vd
-      JOIN artifacts a ON a.id = vd.artifact_id
+      JOIN artifacts a ON a.id = vd.artifact_id AND a.namespace = :namespace
      WHERE 'artifact_version' = ANY(:entity_types::text[])
        AND vd.doc @@ :tsquery::tsquery
        AND (:artifact_kinds::text[] IS NULL OR a.artifact_type::text = ANY(:artifact_kinds::text[]))
@@ -44,7 +44,7 @@ ranked AS (
        AND (:created_before::timestamptz IS NULL OR vd.created_at < :created_before::timestamptz)
        AND (NOT :latest_only::boolean OR NOT EXISTS (
                 SELECT 1 FROM artifact_versions newer
-                 WHERE newer.artifact_id = vd.artifact_id
+                 WHERE newer.artifact_id = vd.artifact_id AND newer.namespace = :namespace
                    AND newer.version_number > vd.version_number))
     UNION ALL
     SELECT 'intent', i.id,
@@ -53,7 +53,7 @@ ranked AS (
                 ELSE mimir_bm25(to_tsvector(:language::regconfig, i.statement), :terms::text[],
                                 :idf::float8[], :avgdl::float8) END
       FROM intents i
-     WHERE 'intent' = ANY(:entity_types::text[])
+     WHERE 'intent' = ANY(:entity_types::text[]) AND i.namespace = :namespace
        AND :artifact_kinds::text[] IS NULL AND :sources::text[] IS NULL
        AND to_tsvector(:language::regconfig, i.statement)
            @@ :tsquery::tsquery
@@ -69,7 +69,7 @@ ranked AS (
                                 || to_tsvector(:language::regconfig, coalesce(d.rationale, '')),
                                 :terms::text[], :idf::float8[], :avgdl::float8) END
       FROM decisions d
-     WHERE 'decision' = ANY(:entity_types::text[])
+     WHERE 'decision' = ANY(:entity_types::text[]) AND d.namespace = :namespace
        AND :artifact_kinds::text[] IS NULL AND :sources::text[] IS NULL
        AND (to_tsvector(:language::regconfig, d.statement)
                 || to_tsvector(:language::regconfig, coalesce(d.rationale, '')))
@@ -94,9 +94,11 @@ SELECT t.entity_type, t.entity_id, t.score::float8 AS score,
                    'FragmentDelimiter=" … "') END AS snippet
   FROM top t
   LEFT JOIN artifact_versions v ON t.entity_type = 'artifact_version' AND v.id = t.entity_id
-  LEFT JOIN artifacts a ON a.id = v.artifact_id
-  LEFT JOIN intents i ON t.entity_type = 'intent' AND i.id = t.entity_id
+                               AND v.namespace = :namespace
+  LEFT JOIN artifacts a ON a.id = v.artifact_id AND a.namespace = :namespace
+  LEFT JOIN intents i ON t.entity_type = 'intent' AND i.id = t.entity_id AND i.namespace = :namespace
   LEFT JOIN decisions d ON t.entity_type = 'decision' AND d.id = t.entity_id
+                       AND d.namespace = :namespace
  ORDER BY t.score DESC, t.entity_id, t.entity_type;
 
 -- name: search_text_marks
@@ -110,19 +112,19 @@ WITH hit AS (
 ),
 field AS (
     SELECT hit.entity_type, hit.entity_id, 'content' AS field, v.content AS body
-      FROM hit JOIN artifact_versions v ON v.id = hit.entity_id
+      FROM hit JOIN artifact_versions v ON v.id = hit.entity_id AND v.namespace = :namespace
      WHERE hit.entity_type = 'artifact_version'
     UNION ALL
     SELECT hit.entity_type, hit.entity_id, 'statement', i.statement
-      FROM hit JOIN intents i ON i.id = hit.entity_id
+      FROM hit JOIN intents i ON i.id = hit.entity_id AND i.namespace = :namespace
      WHERE hit.entity_type = 'intent'
     UNION ALL
     SELECT hit.entity_type, hit.entity_id, 'statement', d.statement
-      FROM hit JOIN decisions d ON d.id = hit.entity_id
+      FROM hit JOIN decisions d ON d.id = hit.entity_id AND d.namespace = :namespace
      WHERE hit.entity_type = 'decision'
     UNION ALL
     SELECT hit.entity_type, hit.entity_id, 'rationale', d.rationale
-      FROM hit JOIN decisions d ON d.id = hit.entity_id
+      FROM hit JOIN decisions d ON d.id = hit.entity_id AND d.namespace = :namespace
      WHERE hit.entity_type = 'decision' AND d.rationale IS NOT NULL
 ),
 marked AS MATERIALIZED (
@@ -182,10 +184,12 @@ SELECT (t.end_offset - char_length(t.token))::integer AS start_offset,
 -- occurrences, and each term's document frequency, counted on the postings' primary key.
 SELECT coalesce(sum(s.docs), 0)::bigint AS n,
        coalesce(sum(s.total_len)::float8 / nullif(sum(s.docs), 0), 1.0) AS avgdl,
-       ARRAY(SELECT (SELECT count(*) FROM search_postings p WHERE p.lexeme = t.term)
+       ARRAY(SELECT (SELECT count(*) FROM search_postings p
+                      WHERE p.namespace = :namespace AND p.lexeme = t.term)
                FROM unnest(:terms::text[]) WITH ORDINALITY AS t(term, position)
               ORDER BY t.position) AS df
-  FROM search_stats s;
+  FROM search_stats s
+ WHERE s.namespace = :namespace;
 
 -- name: search_text_postings
 -- BM25 top hits among the latest versions, from the postings (OR semantics: a version
@@ -197,8 +201,10 @@ WITH q AS (
 ),
 scope AS MATERIALIZED (
     SELECT v.id
-      FROM artifacts a JOIN artifact_versions v ON v.artifact_id = a.id
-     WHERE (:artifact_kinds::text[] IS NULL OR a.artifact_type::text = ANY(:artifact_kinds::text[]))
+      FROM artifacts a
+      JOIN artifact_versions v ON v.artifact_id = a.id AND v.namespace = :namespace
+     WHERE a.namespace = :namespace
+       AND (:artifact_kinds::text[] IS NULL OR a.artifact_type::text = ANY(:artifact_kinds::text[]))
        AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
        AND (:created_after::timestamptz IS NULL OR v.created_at >= :created_after::timestamptz)
        AND (:created_before::timestamptz IS NULL OR v.created_at < :created_before::timestamptz)
@@ -207,11 +213,12 @@ SELECT p.version_id AS entity_id,
        sum(q.idf * p.tf * (:k1::float8 + 1)
            / (p.tf + :k1::float8 * (1 - :b::float8 + :b::float8 * p.dl / :avgdl::float8)))
            AS score
-  FROM q JOIN search_postings p ON p.lexeme = q.term
+  FROM q JOIN search_postings p ON p.lexeme = q.term AND p.namespace = :namespace
  WHERE (NOT :filtered::boolean OR p.version_id IN (SELECT id FROM scope))
    AND (:excluded::text[] IS NULL OR NOT EXISTS (
             SELECT 1 FROM search_postings x
-             WHERE x.version_id = p.version_id AND x.lexeme = ANY(:excluded::text[])))
+             WHERE x.version_id = p.version_id AND x.namespace = :namespace
+               AND x.lexeme = ANY(:excluded::text[])))
  GROUP BY p.version_id
  ORDER BY score DESC, p.version_id
  LIMIT :limit;
@@ -225,8 +232,8 @@ SELECT 'artifact_version' AS entity_type, v.id AS entity_id, v.artifact_id, v.ve
                    'StartSel=«, StopSel=», MaxFragments=3, MaxWords=30, MinWords=12, '
                    'FragmentDelimiter=" … "') END AS snippet
   FROM unnest(:ids::uuid[]) WITH ORDINALITY AS h(id, position)
-  JOIN artifact_versions v ON v.id = h.id
-  JOIN artifacts a ON a.id = v.artifact_id
+  JOIN artifact_versions v ON v.id = h.id AND v.namespace = :namespace
+  JOIN artifacts a ON a.id = v.artifact_id AND a.namespace = :namespace
  ORDER BY h.position;
 
 -- name: search_hit_spans
@@ -234,8 +241,10 @@ SELECT 'artifact_version' AS entity_type, v.id AS entity_id, v.artifact_id, v.ve
 -- chunk spans (made for embedding), with their text, in offset order.
 SELECT s.artifact_version_id AS version_id, s.id, s.span_type, s.start_offset, s.end_offset,
        substr(v.content, s.start_offset + 1, s.end_offset - s.start_offset) AS text
-  FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id
- WHERE s.artifact_version_id = ANY(:version_ids::uuid[]) AND s.span_type IN ('message', 'chunk')
+  FROM spans s
+  JOIN artifact_versions v ON v.id = s.artifact_version_id AND v.namespace = :namespace
+ WHERE s.artifact_version_id = ANY(:version_ids::uuid[]) AND s.namespace = :namespace
+   AND s.span_type IN ('message', 'chunk')
  ORDER BY s.artifact_version_id, s.start_offset, s.end_offset;
 
 -- name: search_text_snippets
@@ -248,8 +257,10 @@ SELECT h.entity_type, h.entity_id,
                    'FragmentDelimiter=" … "') AS snippet
   FROM unnest(:entity_types::text[], :entity_ids::uuid[]) AS h(entity_type, entity_id)
   LEFT JOIN artifact_versions v ON h.entity_type = 'artifact_version' AND v.id = h.entity_id
-  LEFT JOIN intents i ON h.entity_type = 'intent' AND i.id = h.entity_id
-  LEFT JOIN decisions d ON h.entity_type = 'decision' AND d.id = h.entity_id;
+                               AND v.namespace = :namespace
+  LEFT JOIN intents i ON h.entity_type = 'intent' AND i.id = h.entity_id AND i.namespace = :namespace
+  LEFT JOIN decisions d ON h.entity_type = 'decision' AND d.id = h.entity_id
+                       AND d.namespace = :namespace;
 
 -- name: search_text_force_custom_plans!
 -- For this transaction: plan every statement for its actual parameters, so that optional

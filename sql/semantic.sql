@@ -6,7 +6,7 @@
 SELECT e.target_type, e.target_id,
        e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
   FROM embeddings e
- WHERE e.space_id = {space_id}
+ WHERE e.space_id = {space_id} AND e.namespace = %(namespace)s
    AND e.target_type = ANY(%(target_types)s::entity_type[])
  ORDER BY e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims})
  LIMIT %(candidates)s;
@@ -21,18 +21,18 @@ WITH scoped AS (
     SELECT 'span'::entity_type AS target_type, e.target_id,
            e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
       FROM artifacts a
-      JOIN artifact_versions v ON v.artifact_id = a.id
-      JOIN spans s ON s.artifact_version_id = v.id
+      JOIN artifact_versions v ON v.artifact_id = a.id AND v.namespace = a.namespace
+      JOIN spans s ON s.artifact_version_id = v.id AND s.namespace = a.namespace
       JOIN embeddings e ON e.space_id = {space_id} AND e.target_type = 'span'
-                       AND e.target_id = s.id
-     WHERE 'artifact_version' = ANY(%(entity_types)s::text[])
+                       AND e.target_id = s.id AND e.namespace = a.namespace
+     WHERE 'artifact_version' = ANY(%(entity_types)s::text[]) AND a.namespace = %(namespace)s
        AND (%(kinds)s::text[] IS NULL OR a.artifact_type::text = ANY(%(kinds)s::text[]))
        AND (%(sources)s::text[] IS NULL OR a.source = ANY(%(sources)s::text[]))
        AND (%(created_after)s::timestamptz IS NULL OR v.created_at >= %(created_after)s::timestamptz)
        AND (%(created_before)s::timestamptz IS NULL OR v.created_at < %(created_before)s::timestamptz)
        AND (NOT %(latest_only)s::boolean OR NOT EXISTS (
                 SELECT 1 FROM artifact_versions newer
-                 WHERE newer.artifact_id = v.artifact_id
+                 WHERE newer.artifact_id = v.artifact_id AND newer.namespace = %(namespace)s
                    AND newer.version_number > v.version_number))
      ORDER BY {order}
      LIMIT %(candidates)s
@@ -42,8 +42,10 @@ statements AS (
            e.embedding::vector({dims}) {op} %(query_vector)s::vector({dims}) AS distance
       FROM embeddings e
       LEFT JOIN intents i ON e.target_type = 'intent' AND i.id = e.target_id
+                         AND i.namespace = e.namespace
       LEFT JOIN decisions d ON e.target_type = 'decision' AND d.id = e.target_id
-     WHERE e.space_id = {space_id}
+                           AND d.namespace = e.namespace
+     WHERE e.space_id = {space_id} AND e.namespace = %(namespace)s
        AND %(kinds)s::text[] IS NULL AND %(sources)s::text[] IS NULL
        AND ((e.target_type = 'intent' AND 'intent' = ANY(%(entity_types)s::text[])
              AND i.id IS NOT NULL)
@@ -74,25 +76,30 @@ hits AS (
                   coalesce(m.end_offset, s.end_offset) - coalesce(m.start_offset, s.start_offset))
                AS text,
            v.version_number = (SELECT max(x.version_number) FROM artifact_versions x
-                                WHERE x.artifact_id = v.artifact_id) AS is_latest
+                                WHERE x.artifact_id = v.artifact_id
+                                  AND x.namespace = %(namespace)s) AS is_latest
       FROM nearest n
       JOIN spans s ON n.target_type = 'span' AND s.id = n.target_id
-      JOIN artifact_versions v ON v.id = s.artifact_version_id
-      JOIN artifacts a ON a.id = v.artifact_id
+                  AND s.namespace = %(namespace)s
+      JOIN artifact_versions v ON v.id = s.artifact_version_id AND v.namespace = s.namespace
+      JOIN artifacts a ON a.id = v.artifact_id AND a.namespace = s.namespace
       -- A conversation's passage is reported as the message that holds it.
       LEFT JOIN LATERAL (
           SELECT x.id, x.span_type, x.start_offset, x.end_offset FROM spans x
-           WHERE x.artifact_version_id = s.artifact_version_id AND x.span_type = 'message'
+           WHERE x.artifact_version_id = s.artifact_version_id AND x.namespace = %(namespace)s
+             AND x.span_type = 'message'
              AND x.start_offset <= s.start_offset AND x.end_offset >= s.end_offset
            ORDER BY x.start_offset DESC LIMIT 1) AS m ON true
     UNION ALL
     SELECT 'intent', i.id, NULL, NULL, NULL, NULL, NULL, NULL, i.created_at, n.distance,
            NULL, NULL, NULL, NULL, i.statement, true
       FROM nearest n JOIN intents i ON n.target_type = 'intent' AND i.id = n.target_id
+                                   AND i.namespace = %(namespace)s
     UNION ALL
     SELECT 'decision', d.id, NULL, NULL, NULL, NULL, NULL, NULL, d.created_at, n.distance,
            NULL, NULL, NULL, NULL, d.statement, true
       FROM nearest n JOIN decisions d ON n.target_type = 'decision' AND d.id = n.target_id
+                                     AND d.namespace = %(namespace)s
 )
 SELECT DISTINCT ON (entity_type, entity_id) *
   FROM hits
@@ -109,9 +116,9 @@ SELECT DISTINCT ON (entity_type, entity_id) *
 SELECT count(*) AS passages FROM (
     SELECT 1
       FROM artifacts a
-      JOIN artifact_versions v ON v.artifact_id = a.id
-      JOIN spans s ON s.artifact_version_id = v.id
-     WHERE (:kinds::text[] IS NULL OR a.artifact_type::text = ANY(:kinds::text[]))
+      JOIN artifact_versions v ON v.artifact_id = a.id AND v.namespace = a.namespace
+      JOIN spans s ON s.artifact_version_id = v.id AND s.namespace = a.namespace
+     WHERE a.namespace = :namespace AND (:kinds::text[] IS NULL OR a.artifact_type::text = ANY(:kinds::text[]))
        AND (:sources::text[] IS NULL OR a.source = ANY(:sources::text[]))
        AND (:created_after::timestamptz IS NULL OR v.created_at >= :created_after::timestamptz)
        AND (:created_before::timestamptz IS NULL OR v.created_at < :created_before::timestamptz)

@@ -1,12 +1,15 @@
--- Distribute a database that Mímir's migrations (0001-0012) built on a Citus coordinator:
+-- Distribute a database that Mímir's migrations (0001-0014) built on a Citus coordinator:
 -- every memory table by `namespace`, all colocated (a namespace's rows of every table live
 -- on one worker), the global tables as reference tables (a copy on every node), the job
 -- queue and alembic_version local to the coordinator.
 --
 --   psql -v ON_ERROR_STOP=1 -d <coordinator db> -f scripts/citus/distribute.sql
 --
--- Steps 1-3 are what a migration (0013-citus) would have to change in the schema; each is
--- also valid on plain PostgreSQL (see docs/scaling.md for the cost of each there).
+-- The schema changes Citus needs that are valid on plain PostgreSQL too (keys with namespace,
+-- composite keys to erasures, RESTRICT for intents -> intent_groups, triggers naming the
+-- namespace) are migration 0014's. What stays here is Citus-only: policies without a
+-- subquery, reference tables, distribution, LOGIN for the app roles, and the setting that
+-- passes the pool's SET LOCAL mimir.namespace on to the workers.
 \set ON_ERROR_STOP 1
 -- The 14 tables of memory content (migration 0012's TABLES), for the loops below.
 CREATE TEMP TABLE memory_tables AS
@@ -32,57 +35,17 @@ BEGIN
     END LOOP;
 END $$;
 
--- 2. Every primary key and unique constraint of a distributed table must contain the
---    distribution column. ids are random uuids, so (id, namespace) is as unique as id.
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['artifacts', 'artifact_versions', 'spans', 'intent_groups',
-        'intents', 'decisions', 'relations', 'provenance', 'embeddings', 'imports',
-        'erasures'] LOOP
-        EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I CASCADE', t, 'pk_' || t);
-        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id, namespace)',
-                       t, 'pk_' || t);
-    END LOOP;
-END $$;
-ALTER TABLE provenance_evidence DROP CONSTRAINT pk_provenance_evidence,
-    ADD CONSTRAINT pk_provenance_evidence PRIMARY KEY (provenance_id, span_id, namespace);
-ALTER TABLE artifact_versions DROP CONSTRAINT uq_artifact_versions_artifact_id_version_number,
-    ADD CONSTRAINT uq_artifact_versions_artifact_id_version_number
-        UNIQUE (artifact_id, version_number, namespace);
-ALTER TABLE decisions DROP CONSTRAINT uq_decisions_superseded_by_id,
-    ADD CONSTRAINT uq_decisions_superseded_by_id UNIQUE (superseded_by_id, namespace);
-ALTER TABLE relations DROP CONSTRAINT uq_relations_edge,
-    ADD CONSTRAINT uq_relations_edge
-        UNIQUE (source_type, source_id, relation_type, target_type, target_id, namespace);
-ALTER TABLE embeddings DROP CONSTRAINT uq_embeddings_space_id_target_type_target_id,
-    ADD CONSTRAINT uq_embeddings_space_id_target_type_target_id
-        UNIQUE (space_id, target_type, target_id, namespace);
-
--- 3. Foreign keys between distributed tables must include the distribution column: the two
---    keys to erasures become (erasure_id, namespace) -> erasures (id, namespace) (the
---    primary key of step 2). The other links are composite since migration 0012.
-ALTER TABLE artifact_versions DROP CONSTRAINT IF EXISTS fk_artifact_versions_erasure_id_erasures,
-    ADD CONSTRAINT fk_artifact_versions_erasure_id_erasures
-        FOREIGN KEY (erasure_id, namespace) REFERENCES erasures (id, namespace)
-        ON DELETE RESTRICT;
-ALTER TABLE provenance_evidence
-    DROP CONSTRAINT IF EXISTS fk_provenance_evidence_erasure_id_erasures,
-    ADD CONSTRAINT fk_provenance_evidence_erasure_id_erasures
-        FOREIGN KEY (erasure_id, namespace) REFERENCES erasures (id, namespace)
-        ON DELETE RESTRICT;
--- Citus refuses ON DELETE SET NULL / SET DEFAULT on a key that includes the distribution
--- column, even SET NULL (intent_group_id). No code path deletes an intent group (groups
--- are merged or deprecated, erasure leaves them), so RESTRICT changes nothing Mímir does;
--- a hand-made DELETE of a group with intents is refused instead of unlinking them.
-ALTER TABLE intents DROP CONSTRAINT fk_intents_intent_group_id_intent_groups,
-    ADD CONSTRAINT fk_intents_intent_group_id_intent_groups
-        FOREIGN KEY (intent_group_id, namespace) REFERENCES intent_groups (id, namespace)
-        ON DELETE RESTRICT;
 COMMIT;
 
--- 4. Distribution (Citus only). Keys to namespaces (a local table referenced by local
+-- 2. The pool's SET LOCAL mimir.namespace (MIMIR_DB_CITUS) must reach the workers, where the
+--    shards' policies are enforced: Citus passes SET LOCAL on only with this setting.
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = ''local''',
+                   current_database());
+END $$;
+
+-- 3. Distribution (Citus only). Keys to namespaces (a local table referenced by local
 --    tables with policies) make Citus try to convert the whole foreign-key graph at once,
 --    which fails on the policies: drop them, make namespaces a reference table, put them
 --    back once every table is distributed.

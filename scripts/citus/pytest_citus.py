@@ -1,4 +1,4 @@
-"""Run the suite's integration tests on the Citus cluster of start_cluster.sh (investigation).
+"""Run the suite's integration tests on the Citus cluster of start_cluster.sh.
 
     scripts/citus/start_cluster.sh
     MIMIR_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:9700/postgres \
@@ -11,21 +11,17 @@ What it changes, in the test process only (no main code path is touched):
   coordinator and on each worker (Citus keeps its metadata per database, and connects to
   the workers' database of the same name, so three consistent file copies make a working
   distributed database in well under a second instead of about 7 s).
-- MIMIR_CITUS_NAMESPACE=transaction (the default): each pooled checkout runs inside one
-  transaction that starts with `SET LOCAL mimir.namespace`, the only form Citus passes on to
-  the workers, where the shards' row-level security is enforced. The pool's own
-  session-level set_config is never seen by a worker. MIMIR_CITUS_NAMESPACE=session keeps
-  the pool as it is (every read through RLS then finds nothing: fails closed).
-- MIMIR_CITUS_ROUTED=on: the statements of routed_queries.sql (with a bound namespace)
-  replace their namesakes of sql/.
+- Nothing else: the pool finds the citus extension (MIMIR_DB_CITUS=auto) and runs each
+  checkout in a transaction that starts with SET LOCAL mimir.namespace (mimir.db.pool), and
+  every statement names its namespace (mimir.db.namespaced), as in production.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -89,52 +85,21 @@ def _patch_test_server() -> None:
         return name
 
     def drop_database(self, name: str) -> None:
-        _run_on_nodes(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        # A worker's cached connection back to the coordinator (Citus's maintenance) can
+        # reopen a session between FORCE's termination and the drop: try a few times.
+        statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        for attempt in range(5):
+            try:
+                _run_on_nodes(statement)
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
 
     conftest.TestServer.create_database = create_database
     conftest.TestServer.drop_database = drop_database
 
 
-def _patch_pool() -> None:
-    from mimir.db import pool, session
-
-    original = pool.MimirPool.connection
-
-    @asynccontextmanager
-    async def connection(self, timeout=None):  # noqa: ASYNC109 - the pool's API
-        async with original(self, timeout) as conn:
-            namespace = session.namespace_of(conn) or ""
-            async with conn.transaction():
-                await conn.execute(sql.SQL("SET LOCAL mimir.namespace = {}").format(
-                    sql.Literal(namespace)))
-                yield conn
-
-    pool.MimirPool.connection = connection
-
-
-def _patch_routed_queries() -> None:
-    """The statements of routed_queries.sql in place of the same-named ones, with the
-    namespace of the running request bound as :namespace."""
-    import aiosql
-
-    from mimir.db.queries import queries
-    from mimir.namespaces import context as namespace_context
-
-    def binding(query):
-        def bound(conn, **params):
-            return query(conn, namespace=namespace_context.current(), **params)
-        return bound
-
-    routed = aiosql.from_path(HERE / "routed_queries.sql", "apsycopg")
-    for name in routed.available_queries:
-        if "." in name or name.endswith("_cursor"):
-            continue
-        setattr(queries, name, binding(getattr(routed, name)))
-
-
 def pytest_configure(config) -> None:
     _patch_test_server()
-    if os.environ.get("MIMIR_CITUS_NAMESPACE", "transaction") == "transaction":
-        _patch_pool()
-    if os.environ.get("MIMIR_CITUS_ROUTED") == "on":
-        _patch_routed_queries()

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # Run queries as the role row-level security applies to (migration 0012). Off only to
     # measure the cost of RLS: every namespace is then visible to every key.
     db_app_role: bool = Field(default=True, validation_alias=AliasChoices("MIMIR_DB_APP_ROLE"))
+    # Citus (docs/scaling.md): every pooled checkout runs in one transaction that starts with
+    # SET LOCAL mimir.namespace, the only form Citus passes on to the workers. auto: when the
+    # database has the citus extension (looked up once per pool).
+    db_citus: str = Field(default="auto", pattern="^(auto|on|off)$",
+                          validation_alias=AliasChoices("MIMIR_DB_CITUS"))
     db_pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=AliasChoices("MIMIR_DB_POOL_MIN"))
     db_pool_max_size: int = Field(default=10, ge=1, le=200, validation_alias=AliasChoices("MIMIR_DB_POOL_MAX"))
     db_acquire_timeout_s: float = Field(

@@ -284,7 +284,7 @@ class TestFilesImport:
             rows = await (await conn.execute(
                 "SELECT a.external_id, a.title, a.artifact_type::text AS kind, a.source, a.metadata,"
                 " max(v.version_number) AS n FROM artifacts a JOIN artifact_versions v"
-                " ON v.artifact_id = a.id GROUP BY a.id ORDER BY a.external_id")).fetchall()
+                " ON v.artifact_id = a.id GROUP BY a.id, a.namespace ORDER BY a.external_id")).fetchall()
         by_path = {r["external_id"]: r for r in rows}
         assert set(by_path) == {"notes/a.md", "b.markdown", "c.txt"}
         assert by_path["notes/a.md"]["title"] == "Front Title"

@@ -798,13 +798,16 @@ class TestIntents:
             make_intent(conn, statement=statement)
 
     def test_group_reference(self, conn):
-        """intent_group_id must reference a group; deleting the group clears it."""
+        """intent_group_id must reference a group; a group with intents cannot be deleted
+        (ON DELETE RESTRICT since migration 0014, was SET NULL: Citus refuses SET NULL on a
+        key that contains the distribution column; nothing in Mímir deletes a group)."""
         with rejected(errors.ForeignKeyViolation, "fk_intents_intent_group_id_intent_groups"):
             make_intent(conn, intent_group_id=uuid.uuid4())
         group_id = make_group(conn)
         intent_id = make_intent(conn, intent_group_id=group_id)
-        conn.execute("DELETE FROM intent_groups WHERE id = %s", (group_id,))
-        assert _one(conn, "SELECT intent_group_id FROM intents WHERE id = %s", intent_id) == (None,)
+        with rejected(errors.RestrictViolation, "fk_intents_intent_group_id_intent_groups"):
+            conn.execute("DELETE FROM intent_groups WHERE id = %s", (group_id,))
+        assert _one(conn, "SELECT intent_group_id FROM intents WHERE id = %s", intent_id) == (group_id,)
 
 
 class TestDecisions:

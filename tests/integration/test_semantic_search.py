@@ -64,10 +64,13 @@ class TestIndexing:
         with psycopg.connect(db_conninfo) as conn:
             rows = conn.execute(
                 "SELECT s.id, s.start_offset, s.end_offset, v.content, p.model_id, p.pipeline_version,"
-                "       (SELECT count(*) FROM embeddings e WHERE e.target_id = s.id) AS vectors"
+                "       (SELECT count(*) FROM embeddings e"
+                "         WHERE e.target_id = s.id AND e.namespace = 'default') AS vectors"
                 "  FROM spans s JOIN artifact_versions v ON v.id = s.artifact_version_id"
+                "   AND v.namespace = s.namespace"
                 "  JOIN provenance p ON p.target_type = 'span' AND p.target_id = s.id"
-                " WHERE s.span_type = 'chunk'").fetchall()
+                "   AND p.namespace = s.namespace"
+                " WHERE s.span_type = 'chunk' AND s.namespace = 'default'").fetchall()
             statements = conn.execute(
                 "SELECT target_type::text, count(*) FROM embeddings "
                 "WHERE target_type IN ('intent', 'decision') GROUP BY 1 ORDER BY 1").fetchall()
@@ -366,7 +369,8 @@ class TestPassages:
             async with _default_connection(app) as conn:
                 row = await (await conn.execute(
                     "SELECT e.embedding::text AS v FROM embeddings e JOIN spans s ON "
-                    "s.id = e.target_id WHERE s.artifact_version_id = %s",
+                    "s.id = e.target_id AND s.namespace = e.namespace "
+                    "WHERE s.artifact_version_id = %s AND s.namespace = 'default'",
                     (made[key]["versions"][0]["id"],))).fetchone()
             stored[key[0]] = [float(x) for x in row["v"].strip("[]").split(",")]
         assert stored["note"] == pytest.approx(bare, abs=1e-5)

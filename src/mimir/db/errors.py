@@ -7,6 +7,7 @@ trigger's own message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -69,10 +70,27 @@ _BY_CLASS: list[tuple[type[psycopg.Error], type[MimirError], str]] = [
 ]
 
 
+# Citus passes a worker's error on without its constraint field (docs/scaling.md): the name
+# is then read from the message (a shard's copy of a constraint carries the shard id as a
+# suffix) or from the hint the triggers add (migration 0014).
+_IN_MESSAGE = re.compile(r'constraint "([a-z0-9_]+?)(?:_[0-9]+)?"')
+_IN_HINT = re.compile(r"constraint: ([a-z0-9_]+)")
+
+
+def _constraint(diag) -> str | None:
+    if diag is None:
+        return None
+    if diag.constraint_name:
+        return diag.constraint_name
+    found = (_IN_HINT.fullmatch(diag.message_hint or "")
+             or _IN_MESSAGE.search(diag.message_primary or ""))
+    return found.group(1) if found else None
+
+
 def to_domain_error(exc: psycopg.Error) -> MimirError | None:
     """The domain error for a database error, or None when it is not the client's doing."""
     diag = getattr(exc, "diag", None)
-    constraint = diag.constraint_name if diag is not None else None
+    constraint = _constraint(diag)
     if isinstance(exc, pg.RestrictViolation) and constraint and constraint.startswith("fk_"):
         # A delete refused by a foreign key carries the key's name, like a failed insert.
         return Conflict("this record is still referenced and cannot be removed",

@@ -21,7 +21,9 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mimir.config import Settings
-from mimir.db.session import set_namespace, use_app_role
+from mimir.db import citus as citus_mode
+from mimir.db.citus import set_local_namespace
+from mimir.db.session import has_citus, set_namespace, use_app_role
 from mimir.db.statement_log import StatementLoggingCursor
 from mimir.errors import MimirError, ServiceUnavailable
 from mimir.namespaces import context as namespace_context
@@ -89,9 +91,12 @@ def _tracked_connection_class(reachability: Reachability) -> type[psycopg.AsyncC
 class MimirPool(AsyncConnectionPool):
     """An `AsyncConnectionPool` that fails fast while the database is unreachable."""
 
-    def __init__(self, conninfo: str, *, unavailable_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, conninfo: str, *, unavailable_timeout: float, citus: str = "off",
+                 **kwargs: Any) -> None:
         self.reachability = Reachability()
         self.unavailable_timeout = unavailable_timeout
+        # Citus mode (MIMIR_DB_CITUS): True, False, or None until the first checkout looks.
+        self.citus: bool | None = {"on": True, "off": False}.get(citus)
         super().__init__(conninfo, connection_class=_tracked_connection_class(self.reachability),
                          **kwargs)
 
@@ -117,11 +122,23 @@ class MimirPool(AsyncConnectionPool):
         (the server shut down or went away), the error the block raised becomes
         `DatabaseUnavailable`, whatever wraps the driver's error (procrastinate raises its
         own `ConnectorException`, for one). The connection is in the namespace in force
-        (`mimir.namespaces.context`; none: it sees nothing) before the block runs."""
+        (`mimir.namespaces.context`; none: it sees nothing) before the block runs.
+
+        On Citus the block runs inside one transaction that begins with `SET LOCAL
+        mimir.namespace` (mimir.db.session); a `conn.transaction()` inside it is a savepoint.
+        """
         async with super().connection(timeout) as conn:
             try:
-                await set_namespace(conn, namespace_context.current())
-                yield conn
+                if self.citus is None:
+                    self.citus = await has_citus(conn)
+                if self.citus:
+                    citus_mode.mark(conn)
+                    async with conn.transaction():
+                        await set_local_namespace(conn, namespace_context.current())
+                        yield conn
+                else:
+                    await set_namespace(conn, namespace_context.current())
+                    yield conn
             except Exception as exc:
                 # Judged before the pool takes the connection back: closed here means lost.
                 if conn.closed and not isinstance(exc, MimirError):
@@ -139,6 +156,7 @@ def make_pool(conninfo: str, settings: Settings, *, name: str = "mimir") -> Mimi
     return MimirPool(
         conninfo,
         unavailable_timeout=settings.db_unavailable_timeout_s,
+        citus=settings.db_citus,
         min_size=settings.db_pool_min_size,
         max_size=max(settings.db_pool_max_size, settings.db_pool_min_size),
         timeout=settings.db_acquire_timeout_s,

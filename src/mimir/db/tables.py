@@ -98,10 +98,9 @@ artifact_versions = Table(
     Column("created_by", Text),
     # A tombstone (migration 0011): the erasure that emptied the version, and its length
     # before, so that spans keep meaningful offsets.
-    Column("erasure_id", UUID(as_uuid=True), ForeignKey("erasures.id", ondelete="RESTRICT")),
+    Column("erasure_id", UUID(as_uuid=True)),  # -> erasures (id, namespace), below
     Column("erased_content_length", Integer),
     PrimaryKeyConstraint("id"),
-    UniqueConstraint("artifact_id", "version_number"),
     CheckConstraint("version_number >= 1", name="version_number_positive"),
     CheckConstraint("content_hash = encode(sha256(convert_to(content, 'UTF8')), 'hex')",
                     name="content_hash_is_sha256"),
@@ -179,7 +178,6 @@ decisions = Table(
     _timestamp("created_at"),
     _timestamp("updated_at"),
     PrimaryKeyConstraint("id"),
-    UniqueConstraint("superseded_by_id"),
     CheckConstraint("superseded_by_id <> id", name="not_self_superseded"),
     CheckConstraint("(status = 'superseded') = (superseded_by_id IS NOT NULL)",
                     name="superseded_has_successor"),
@@ -200,8 +198,6 @@ relations = Table(
     _metadata(),
     _timestamp("created_at"),
     PrimaryKeyConstraint("id"),
-    UniqueConstraint("source_type", "source_id", "relation_type", "target_type", "target_id",
-                     name="uq_relations_edge"),
     CheckConstraint("relation_type ~ '^[a-z][a-z0-9_]{0,63}$'", name="relation_type_format"),
     CheckConstraint("NOT (source_type = target_type AND source_id = target_id)", name="not_self_loop"),
     _is_object(),
@@ -230,8 +226,7 @@ provenance_evidence = Table(
     Column("span_id", UUID(as_uuid=True), nullable=False),
     Column("position", Integer, nullable=False, server_default=text("0")),
     # Set when the cited span's content was erased (migration 0011).
-    Column("erasure_id", UUID(as_uuid=True), ForeignKey("erasures.id", ondelete="RESTRICT")),
-    PrimaryKeyConstraint("provenance_id", "span_id"),
+    Column("erasure_id", UUID(as_uuid=True)),  # -> erasures (id, namespace), below
     Index(None, "span_id"),
 )
 
@@ -261,7 +256,6 @@ embeddings = Table(
     _timestamp("created_at"),
     _metadata(),
     PrimaryKeyConstraint("id"),
-    UniqueConstraint("space_id", "target_type", "target_id"),
     _is_object(),
     Index("ix_embeddings_target", "target_type", "target_id"),
 )
@@ -415,7 +409,7 @@ NAMESPACED = (artifacts, artifact_versions, spans, intent_groups, intents, decis
 NAMESPACE_LINKS = (
     (artifact_versions, "artifact_id", artifacts, "RESTRICT"),
     (spans, "artifact_version_id", artifact_versions, "RESTRICT"),
-    (intents, "intent_group_id", intent_groups, "SET NULL (intent_group_id)"),
+    (intents, "intent_group_id", intent_groups, "RESTRICT"),  # SET NULL before 0014
     (intent_groups, "merged_into_id", intent_groups, "RESTRICT"),
     (decisions, "superseded_by_id", decisions, "RESTRICT"),
     (provenance_evidence, "provenance_id", provenance, "CASCADE"),
@@ -442,3 +436,27 @@ artifacts.append_constraint(Index("uq_artifacts_namespace_source_external_id", "
                                   "external_id", unique=True,
                                   postgresql_where=text("external_id IS NOT NULL")))
 intent_groups.append_constraint(UniqueConstraint("namespace", "name"))
+
+# Migration 0014: every primary key and unique constraint contains `namespace` (a distributed
+# table's distribution column on Citus), and the keys to erasures are composite.
+for _table in (artifacts, artifact_versions, spans, intent_groups, intents, decisions, relations,
+               provenance, embeddings, imports, erasures):
+    _table.c.id.primary_key = False  # replaced by the composite key
+    _table.append_constraint(PrimaryKeyConstraint("id", "namespace", name=f"pk_{_table.name}"))
+provenance_evidence.append_constraint(
+    PrimaryKeyConstraint("provenance_id", "span_id", "namespace", name="pk_provenance_evidence"))
+artifact_versions.append_constraint(UniqueConstraint(
+    "artifact_id", "version_number", "namespace",
+    name="uq_artifact_versions_artifact_id_version_number"))
+decisions.append_constraint(UniqueConstraint("superseded_by_id", "namespace",
+                                             name="uq_decisions_superseded_by_id"))
+relations.append_constraint(UniqueConstraint(
+    "source_type", "source_id", "relation_type", "target_type", "target_id", "namespace",
+    name="uq_relations_edge"))
+embeddings.append_constraint(UniqueConstraint(
+    "space_id", "target_type", "target_id", "namespace",
+    name="uq_embeddings_space_id_target_type_target_id"))
+for _table in (artifact_versions, provenance_evidence):
+    _table.append_constraint(ForeignKeyConstraint(
+        ["erasure_id", "namespace"], ["erasures.id", "erasures.namespace"],
+        name=f"fk_{_table.name}_erasure_id_erasures", ondelete="RESTRICT"))

@@ -39,6 +39,7 @@ class IndexingRuntime:
         if self.pool is None:
             self.pool = MimirPool(
                 self.conninfo, unavailable_timeout=self.settings.db_unavailable_timeout_s,
+                citus=self.settings.db_citus,
                 min_size=1, max_size=4, open=False, name="mimir-indexing",
                 kwargs={"autocommit": True, "row_factory": dict_row},
                 check=AsyncConnectionPool.check_connection,

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from psycopg import AsyncConnection
 from pydantic import Field, StringConstraints, model_validator
 
+from mimir.db import citus
 from mimir.db.queries import queries
 from mimir.errors import Invalid, NotFound
 from mimir.namespaces import context as namespace_context
@@ -84,7 +85,10 @@ async def erase(conn: AsyncConnection, request: ErasureRequest, *, actor: str) -
     Works in the connection's namespace (the one in force) only: a target of another
     namespace is "not found", and scope `namespace` must name the namespace in force (400
     otherwise), so one namespace's erasure never touches another's rows."""
-    if conn.info.transaction_status != 0 or not conn.autocommit:
+    # On Citus the pool's checkout is one transaction (mimir.db.citus): the erasure runs in
+    # it, and VACUUM, which cannot run inside a transaction, is left out.
+    on_citus = citus.on_citus(conn)
+    if not on_citus and (conn.info.transaction_status != 0 or not conn.autocommit):
         raise RuntimeError("erase() needs an autocommit connection outside a transaction")
     here = namespace_context.current()
     if request.scope is ErasureScope.NAMESPACE and request.target != here:
@@ -99,11 +103,12 @@ async def erase(conn: AsyncConnection, request: ErasureRequest, *, actor: str) -
         result = (await queries.erasure_erase(conn, scope=request.scope.value,
                                               target=request.target, reason=request.reason,
                                               actor=actor))["result"]
-    if request.vacuum:
+    vacuumed = request.vacuum and not on_citus
+    if vacuumed:
         await vacuum(conn)
     record = await queries.erasure_get(conn, id=uuid.UUID(result["id"]))
     return {**record, "version_ids": result["version_ids"],
-            "artifact_ids": result["artifact_ids"], "vacuumed": request.vacuum}
+            "artifact_ids": result["artifact_ids"], "vacuumed": vacuumed}
 
 
 async def vacuum(conn: AsyncConnection) -> None:

@@ -34,6 +34,7 @@ from graphql import (
 from graphql.execution.values import VariableValues
 from psycopg import sql
 
+from mimir.db.namespaced import MEMORY_TABLES, PLACEHOLDER
 from mimir.db.queries import queries
 from mimir.entities import ENTITIES
 from mimir.errors import MimirError
@@ -233,21 +234,23 @@ class _Compiler:
         alias = self.alias()
         table = TYPES[type_name].table
         source = f"{table} {alias}"
-        where_sql = where.format(a=alias)
+        where_sql = _in_namespace(alias, table, where.format(a=alias))
         row = _Row(type_name, alias, content=f"{alias}.content")
         fields = self.subfields(type_name, nodes)
         if type_name == "Span":
             if version_alias is None and join_version:
                 version_alias = self.alias()
                 source += (f" JOIN artifact_versions {version_alias} "
-                           f"ON {version_alias}.id = {alias}.artifact_version_id")
+                           f"ON {version_alias}.id = {alias}.artifact_version_id "
+                           f"AND {version_alias}.namespace = {PLACEHOLDER}")
             row.version_alias = version_alias
             row.content = version_content or f"{version_alias}.content"
         elif type_name == "ArtifactVersion" and self._slices_content(fields):
             # PostgreSQL would decompress the content once per span otherwise.
             inner = self.alias()
             source = (f"(SELECT {inner}.*, {inner}.content || '' AS mimir_content FROM "
-                      f"artifact_versions {inner} WHERE {where.format(a=inner)} OFFSET 0) {alias}")
+                      f"artifact_versions {inner} WHERE "
+                      f"{_in_namespace(inner, table, where.format(a=inner))} OFFSET 0) {alias}")
             where_sql = "TRUE"
             row.content = f"{alias}.mimir_content"
         rendered = self.obj(row, fields)
@@ -301,13 +304,15 @@ class _Compiler:
 
     def evidence_span_ids(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         ids = _json_array("concat('\"', e.span_id, '\"')", "e.position")
-        return f"(SELECT {ids} FROM provenance_evidence e WHERE e.provenance_id = {row.alias}.id)"
+        return (f"(SELECT {ids} FROM provenance_evidence e WHERE e.provenance_id = {row.alias}.id "
+                f"AND e.namespace = {PLACEHOLDER})")
 
     def evidence(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         evidence = self.alias()
         span = self.rows("Span", nodes, f"{{a}}.id = {evidence}.span_id", many=False)
         return (f"(SELECT {_json_array(span, f'{evidence}.position')} FROM provenance_evidence "
-                f"{evidence} WHERE {evidence}.provenance_id = {row.alias}.id)")
+                f"{evidence} WHERE {evidence}.provenance_id = {row.alias}.id "
+                f"AND {evidence}.namespace = {PLACEHOLDER})")
 
     def linked_relations(self, row: _Row, args: dict, nodes: list[FieldNode]) -> str:
         entity, a = TYPES[row.type_name].entity_type.value, row.alias
@@ -412,6 +417,15 @@ class _Compiler:
             else:
                 raise NotCompilable(f"{type_name}.{field_name}")
         return _json_object(members)
+
+
+def _in_namespace(alias: str, table: str, where: str) -> str:
+    """`where` restricted to the request's namespace on a memory table: the bound condition
+    Citus routes by (redundant with row-level security on plain PostgreSQL). The statement
+    keeps the placeholder, so a cached plan serves every namespace; the caller binds it."""
+    if table not in MEMORY_TABLES:
+        return where
+    return f"{alias}.namespace = {PLACEHOLDER} AND ({where})"
 
 
 class _SharedConditions(Conditions):

@@ -29,6 +29,7 @@ from psycopg.rows import tuple_row
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mimir.config import Settings
+from mimir.db.namespaced import bind
 from mimir.graphql import body as json_body
 from mimir.graphql.caches import ByteLRU, document_weight
 from mimir.graphql.compiler import NotCompilable, compile_operation
@@ -121,7 +122,8 @@ class CompiledReads:
                 async with conn.cursor(row_factory=tuple_row) as cursor:
                     await cursor.execute(_TIMEOUT, (settings.graphql_statement_timeout,))
                     await cursor.execute(_CAPPED.format(statement), {
-                        **params, "mimir_cap": settings.graphql_max_response_bytes})
+                        **bind(conn, statement, params),
+                        "mimir_cap": settings.graphql_max_response_bytes})
                     row = await cursor.fetchone()
         except Exception as exc:  # the normal path reports it (503, masked error, ...)
             log.warning("compiled GraphQL read failed; using the resolvers",

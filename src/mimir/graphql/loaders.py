@@ -14,6 +14,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from mimir.db.namespaced import bind
 from mimir.db.queries import queries
 from mimir.graphql.model import TYPES, loader_types
 
@@ -86,7 +87,7 @@ class Loaders:
 
     async def _rows(self, query: str, **params: Any) -> list[Row]:
         async with self.pool.connection() as conn:
-            cursor = await conn.execute(query, params)
+            cursor = await conn.execute(query, bind(conn, query, params))
             return await cursor.fetchall()
 
     def _one_per_key(self, query: str, key: str = "id") -> DataLoader:

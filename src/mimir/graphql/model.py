@@ -216,7 +216,8 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
                                "artifact_version_id"),
                "artifact": Link("Artifact", "{a}.id = {v}.artifact_id", "artifact", "artifact_id"),
                "citedBy": Link("Provenance", "{a}.id IN (SELECT e.provenance_id FROM "
-                               "provenance_evidence e WHERE e.span_id = {p}.id)",
+                               "provenance_evidence e WHERE e.span_id = {p}.id "
+                               "AND e.namespace = %(namespace)s)",
                                "provenance_citing_span", "id", _OLDEST_FIRST, "all")},
         handled=("text",)),
     ObjectType("Intent", "intents", _common(
@@ -260,7 +261,8 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
         _old_name("parameters", Stored("metadata", "metadata", "json")),
         Stored("evidenceSpanIds", "evidence_span_ids", "uuid_list", derived=True,
                sql="coalesce((SELECT array_agg(x.span_id ORDER BY x.position) FROM "
-                   "provenance_evidence x WHERE x.provenance_id = {a}.id), '{}')")),
+                   "provenance_evidence x WHERE x.provenance_id = {a}.id "
+                   "AND x.namespace = %(namespace)s), '{}')")),
         handled=("target", "evidence", "evidenceSpanIds"), loader="provenance"),
     ObjectType("EmbeddingSpace", "embedding_spaces", _common(
         Stored("name", "name", "text"), Stored("model", "model", "text"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from mimir.db.namespaced import bind
 from mimir.query.filters import Conditions
 from mimir.query.pagination import KEYSET, PageRequest, encode_cursor
 
@@ -46,7 +47,7 @@ def page_query(base_sql: str, params: dict[str, Any], conditions: Conditions,
 async def fetch_page(conn: AsyncConnection, base_sql: str, params: dict[str, Any],
                      conditions: Conditions, page: PageRequest) -> Page:
     """One page (one row more is read to know whether another page follows)."""
-    query, bound = page_query(base_sql, params, conditions, page)
+    query, bound = page_query(base_sql, bind(conn, base_sql, params), conditions, page)
     cursor = await conn.execute(query, bound)
     rows = await cursor.fetchall()
     has_more = len(rows) > page.limit

@@ -8,6 +8,8 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from pydantic import Field, model_validator
 
+from mimir.db import citus
+from mimir.db.namespaced import namespace_for
 from mimir.db.queries import queries
 from mimir.embeddings.provider import EmbeddingProvider
 from mimir.embeddings.service import DISTANCE_OPERATOR, check_vector, get_space, vector_literal
@@ -84,6 +86,7 @@ async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[flo
         "kinds": [k.value for k in scope.artifact_kinds] if scope.artifact_kinds else None,
         "sources": scope.sources,
         "created_after": scope.created_after, "created_before": scope.created_before,
+        "namespace": namespace_for(conn),
     }
     dims = sql.Literal(int(space["dimensions"]))
     op = sql.SQL(DISTANCE_OPERATOR[space["distance"]])
@@ -94,6 +97,9 @@ async def nearest(conn: AsyncConnection, space: dict[str, Any], vector: list[flo
     async with conn.transaction():
         # Also plans each statement for its actual filter values (see the query's comment).
         await queries.semantic_set_search_options(conn, ef_search=min(ef, 1000))
+        if citus.on_citus(conn):  # set_config(..., true) does not reach the workers
+            await citus.set_local(conn, {"hnsw.ef_search": min(ef, 1000),
+                                         "hnsw.iterative_scan": "relaxed_order"})
         if _filtered(scope):
             size = await queries.semantic_count_scope(
                 conn, kinds=params["kinds"], sources=scope.sources,

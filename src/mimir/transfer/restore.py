@@ -347,10 +347,10 @@ async def _restore(conn: AsyncConnection, lines: Iterable[bytes],
     except psycopg.errors.UniqueViolation as exc:
         if not into_namespace:
             raise RestoreError(_rejected(loader, exc)) from None
+        # Keys are (id, namespace) since migration 0014: an id is unique in its namespace
+        # (an export restored into two namespaces makes two copies with the same ids).
         raise RestoreError(
-            f"{_rejected(loader, exc)}: its ids are in use already, in this or another "
-            "namespace (ids are unique across the database, so an export can be restored "
-            "into one namespace only)") from None
+            f"{_rejected(loader, exc)}: its ids are in use already in this namespace") from None
     except psycopg.Error as exc:
         raise RestoreError(_rejected(loader, exc)) from None
 
