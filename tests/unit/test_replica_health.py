@@ -35,7 +35,8 @@ class TestReplicaEntries:
         entry = _entry(_set(200), now=1.3)
         assert entry == {"location": "db2:5433/mimir", "reachable": True, "usable": True,
                          "skipped_because": None, "lag_s": pytest.approx(0.3),
-                         "lag_bytes": 0, "max_lag_s": 2.0, "reads_served": 0}
+                         "lag_bytes": 0, "max_lag_s": 2.0, "reads_served": 0,
+                         "conflict_retries": 0}
 
     def test_behind_the_bound(self):
         replicas = _set(150, samples=((0.0, 100), (1.0, 200), (3.5, 300)))
