@@ -79,39 +79,55 @@ class _FakePool:
         self.name = name
         self.reachability = SimpleNamespace(unreachable=False)
 
+        self.closed = False  # the state of the connection it hands out
+
     @asynccontextmanager
     async def connection(self, *_args):
-        yield self.name
+        yield SimpleNamespace(name=self.name, closed=self.closed)
 
 
 class TestPoolMarksTheRoute:
-    async def _read(self, route: Route, error: Exception) -> str:
-        replicas = ReplicaSet("", [_replica(pool=_FakePool("replica"))], max_lag_s=5.0)
+    async def _read(self, route: Route, error: Exception, closed: bool = False) -> str:
+        replica_pool = _FakePool("replica")
+        replica_pool.closed = closed
+        replicas = ReplicaSet("", [_replica(pool=replica_pool)], max_lag_s=5.0)
         pool = RoutedPool(_FakePool("primary"), replicas)  # type: ignore[arg-type]
         token = enter_route(route)
         try:
             async with pool.connection() as conn:
                 raise error
         except type(error):
-            return conn
+            return conn.name
         finally:
             leave_route(token)
 
     async def test_a_conflict_on_a_replica_connection(self):
         route = Route(reads_may_lag=True)
         assert await self._read(route, pg.SerializationFailure("conflict")) == "replica"
-        assert route.replica_conflict
+        assert route.replica_conflict == "conflict"
+
+    async def test_a_replica_connection_lost_mid_read(self):
+        # How a session terminated by replay may arrive: the FATAL text lost with the socket.
+        route = Route(reads_may_lag=True)
+        error = psycopg.OperationalError("server closed the connection unexpectedly")
+        await self._read(route, error, closed=True)
+        assert route.replica_conflict == "connection_lost"
+
+    async def test_an_operational_error_on_an_open_connection_is_not_marked(self):
+        route = Route(reads_may_lag=True)
+        await self._read(route, psycopg.OperationalError("something"), closed=False)
+        assert route.replica_conflict is None
 
     async def test_the_same_error_on_the_primary_is_not_marked(self):
         route = Route(reads_may_lag=False)
         assert await self._read(route, pg.SerializationFailure("conflict")) == "primary"
-        assert not route.replica_conflict
+        assert route.replica_conflict is None
         assert route.used_primary
 
     async def test_another_error_on_a_replica_is_not_marked(self):
         route = Route(reads_may_lag=True)
-        await self._read(route, pg.QueryCanceled("statement timeout"))
-        assert not route.replica_conflict
+        await self._read(route, pg.QueryCanceled("statement timeout"), closed=True)
+        assert route.replica_conflict is None
 
 
 class _App:
@@ -141,7 +157,7 @@ class _App:
         if self.writes:
             route.used_primary = True
         if route.reads_may_lag or self.conflict_on_primary_too:
-            route.replica_conflict = True
+            route.replica_conflict = "conflict"
             if self.raises:
                 raise pg.SerializationFailure("canceling statement due to conflict with recovery")
             status, payload = 409, b'{"error": {"code": "conflict"}}'

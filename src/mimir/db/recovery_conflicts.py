@@ -15,6 +15,13 @@ transactions are refused there), so on a replica's connection the code is enough
 that libpq reads while consuming input reaches psycopg without a code; its text still
 names the conflict. Mímir's pool wraps the error of a lost connection (`DatabaseUnavailable`
 from it), so the whole chain of causes is looked at.
+
+A terminated session can also reach the client as a bare "server closed the connection
+unexpectedly" (no code, no text of the conflict: the server's FATAL message is lost when
+the connection is reset), seen under the integration test's lock conflicts. A replica
+connection lost in the middle of a read is therefore treated the same way
+(`replay_cancelled`): a read is safe to repeat, and a replica that really went away is
+also best answered by the primary.
 """
 
 from __future__ import annotations
@@ -37,3 +44,26 @@ def is_recovery_conflict(exc: BaseException | None) -> bool:
                 return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def lost_connection(exc: BaseException | None, conn_closed: bool) -> bool:
+    """The connection is closed and a database error says so (no code: not a query error)."""
+    if not conn_closed:
+        return False
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def replay_cancelled(exc: BaseException, conn_closed: bool) -> str | None:
+    """Why a read on a replica connection may have been cancelled by replay: "conflict",
+    "connection_lost", or None (another error: not retried)."""
+    if is_recovery_conflict(exc):
+        return "conflict"
+    if lost_connection(exc, conn_closed):
+        return "connection_lost"
+    return None

@@ -22,7 +22,7 @@ from psycopg.pq import TransactionStatus
 
 from mimir.db.pool import MimirPool
 from mimir.db.queries import queries
-from mimir.db.recovery_conflicts import is_recovery_conflict
+from mimir.db.recovery_conflicts import replay_cancelled
 from mimir.db.replicas import Replica, ReplicaSet
 from mimir.logging import get_logger
 
@@ -46,7 +46,8 @@ class Route:
     held: list[Any] = field(default_factory=list)  # primary connections checked out now
     replica: Any = _UNDECIDED  # the Replica its reads use, None for the primary
     used_primary: bool = False  # it took a primary connection that may write
-    replica_conflict: bool = False  # replay cancelled a read on its replica
+    # Replay cancelled a read on its replica: "conflict", "connection_lost" (None: not).
+    replica_conflict: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -141,8 +142,9 @@ class RoutedPool:
             try:
                 yield conn
             except Exception as exc:
-                if on_replica and is_recovery_conflict(exc):
-                    route.replica_conflict = True  # mimir.rest.replica_retry runs it again
+                if on_replica and route.replica_conflict is None:
+                    # mimir.rest.replica_retry runs the request again on the primary
+                    route.replica_conflict = replay_cancelled(exc, bool(conn.closed))
                 raise
 
     async def _decide(self, route: Route) -> Replica | None:

@@ -131,7 +131,7 @@ class ReadRoutingMiddleware:
         else:
             if not held.dropped:
                 return
-        note_retry(route.replica, scope)
+        note_retry(route, scope)
         # A read: every connection from the primary, no write position to hand out.
         primary = Route(reads_may_lag=False, min_lsn=route.min_lsn)
         await self._run(primary, scope, replaying(messages, receive),

@@ -8,7 +8,7 @@ body already passed) and holds its response back at `http.response.start`: if by
 route is marked (`RoutedPool.connection` marks it when the error leaves a replica
 connection), that response is dropped and the request runs again with every connection
 from the primary. Only then: the error came from a replica connection and was a recovery
-conflict, the request took no primary connection that may write, the response had not
+conflict (or that connection was lost: how a terminated session may arrive), the request took no primary connection that may write, the response had not
 started, and it is the first run.
 """
 
@@ -27,7 +27,7 @@ log = get_logger("mimir.rest.replica_retry")
 
 def retryable(route: Route) -> bool:
     """Replay cancelled a read on the request's replica, and it wrote nothing."""
-    return (route.replica_conflict and not route.used_primary
+    return (route.replica_conflict is not None and not route.used_primary
             and isinstance(route.replica, Replica))
 
 
@@ -78,11 +78,13 @@ class HeldResponse:
             await self._send(message)
 
 
-def note_retry(replica: Replica, scope: Scope) -> None:
+def note_retry(route: Route, scope: Scope) -> None:
     """Count and log one retry; skip the replica a while when its conflicts come in a burst."""
+    replica = route.replica
     replica.reads -= 1  # the primary serves it after all
     log.warning("replica read cancelled by replay; retrying on the primary",
-                replica=replica.name, method=scope["method"], path=scope["path"])
+                replica=replica.name, kind=route.replica_conflict, method=scope["method"],
+                path=scope["path"])
     if replica.note_conflict(time.monotonic()):
         log.warning("replica reads keep conflicting with replay; skipped for a while",
                     replica=replica.name, retries=replica.conflict_retries)
