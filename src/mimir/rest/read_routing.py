@@ -38,7 +38,8 @@ from mimir.auth.middleware import (
 from mimir.db.replicas import format_lsn, parse_lsn
 from mimir.db.routing import Route, enter_route, leave_route, position_after_writes
 from mimir.errors import MimirError
-from mimir.rest.replica_retry import HeldResponse, note_retry, read_body, replaying, retryable
+from mimir.rest.asgi_body import read_body, replaying
+from mimir.rest.replica_retry import HeldResponse, note_retry, retryable
 
 HEADER = "X-Mimir-Read-After"
 _UNREACHABLE = 1 << 64  # beyond any WAL position: only the primary can serve it
@@ -117,8 +118,8 @@ class ReadRoutingMiddleware:
         if not route.reads_may_lag:
             await self._run(route, scope, receive, self._sending(route, scope, caller, send))
             return
-        messages, whole = await read_body(receive, self.max_body_bytes)
-        if not whole:
+        messages, too_large = await read_body(receive, self.max_body_bytes)
+        if too_large:
             await self._run(route, scope, replaying(messages, receive),
                             self._sending(route, scope, caller, send))
             return

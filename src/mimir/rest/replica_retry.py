@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from mimir.db.replicas import Replica
 from mimir.db.routing import Route
@@ -29,35 +29,6 @@ def retryable(route: Route) -> bool:
     """Replay cancelled a read on the request's replica, and it wrote nothing."""
     return (route.replica_conflict is not None and not route.used_primary
             and isinstance(route.replica, Replica))
-
-
-async def read_body(receive: Receive, cap: int) -> tuple[list[Message], bool]:
-    """The request's messages up to its last body part, and whether that is the whole body
-    within `cap` bytes (False: too large, or the client went away; no retry then)."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, False
-        size += len(message.get("body", b""))
-        if size > cap:
-            return messages, False
-        if not message.get("more_body", False):
-            return messages, True
-
-
-def replaying(messages: list[Message], receive: Receive) -> Receive:
-    """A `receive` that hands out `messages` again, then the client's own."""
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
 
 
 class HeldResponse:
