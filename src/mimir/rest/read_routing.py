@@ -116,14 +116,14 @@ class ReadRoutingMiddleware:
                       may_write=scope["method"] not in READ_METHODS,
                       min_lsn=max(wanted) if wanted else None)
         if not route.reads_may_lag:
-            await self._run(route, scope, receive, self._sending(route, scope, caller, send))
+            await self._run(route, scope, receive, self._sending(route, caller, send))
             return
         messages, too_large = await read_body(receive, self.max_body_bytes)
         if too_large:
             await self._run(route, scope, replaying(messages, receive),
-                            self._sending(route, scope, caller, send))
+                            self._sending(route, caller, send))
             return
-        held = HeldResponse(route, self._sending(route, scope, caller, send))
+        held = HeldResponse(route, self._sending(route, caller, send))
         try:
             await self._run(route, scope, replaying(messages, receive), held.send)
         except Exception:
@@ -136,7 +136,7 @@ class ReadRoutingMiddleware:
         # A read: every connection from the primary, no write position to hand out.
         primary = Route(reads_may_lag=False, min_lsn=route.min_lsn)
         await self._run(primary, scope, replaying(messages, receive),
-                        self._sending(primary, scope, caller, send))
+                        self._sending(primary, caller, send))
 
     async def _run(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
         token = enter_route(route)
@@ -145,7 +145,7 @@ class ReadRoutingMiddleware:
         finally:
             leave_route(token)
 
-    def _sending(self, route: Route, scope: Scope, caller: str, send: Send) -> Send:
+    def _sending(self, route: Route, caller: str, send: Send) -> Send:
         async def send_with_position(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 lsn = await position_after_writes(route)
