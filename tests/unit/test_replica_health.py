@@ -70,6 +70,16 @@ class TestReplicaEntries:
         entry = _entry(_set(200), now=3.5)  # last primary sample 2.5 s ago, bound 2 s
         assert entry["usable"] is False and entry["skipped_because"] == "primary_unsampled"
 
+    def test_repeated_conflicts_skip_it_a_while_and_are_counted(self):
+        replicas = _set(200)
+        replica = replicas.replicas[0]
+        for at in (1.0, 1.05, 1.1):  # three reads replay cancelled, retried on the primary
+            replica.note_conflict(at)
+        entry = _entry(replicas, now=1.2)
+        assert entry["usable"] is False and entry["skipped_because"] == "conflicts"
+        assert entry["reachable"] is True and entry["conflict_retries"] == 3
+        assert "conflict_retries" not in _entry(replicas, now=1.2, details=False)
+
     def test_location_only_with_details(self):
         entry = _entry(_set(200), now=1.1, details=False)
         assert "location" not in entry and "reads_served" not in entry
