@@ -185,9 +185,11 @@ class TestCorruptedDatabase:
         assert ids["missing_target"] in found["provenance_without_target"].rows[0]["detail"]
         assert subjects("evidence_without_span") == {ids["evidence_prov"]}
         assert subjects("evidence_without_provenance") == {ids["orphan_evidence_prov"]}
-        assert subjects("relation_end_missing") == {ids["relation"]}
-        assert "target intent " + ids["missing_intent"] in \
-            found["relation_end_missing"].rows[0]["detail"]
+        # Ids are unique per namespace (migration 0014): an end in another namespace is
+        # missing from the relation's own, and also a namespace mismatch.
+        assert subjects("relation_end_missing") == {ids["relation"], ids["cross"]}
+        assert any("target intent " + ids["missing_intent"] in row["detail"]
+                   for row in found["relation_end_missing"].rows)
         assert subjects("embedding_target_missing") == {ids["embedding"]}
         assert subjects("namespace_mismatch") == {ids["cross"]}
         assert "in namespace other: its source artifact" in \
@@ -200,7 +202,7 @@ class TestCorruptedDatabase:
         assert subjects("imports_stalled") == {ids["import"]}
         assert found["imports_stalled"].severity == "warning"
         assert not report.ok
-        assert report.violations == 14 + 4 + 1
+        assert report.violations == 14 + 4 + 1 + 1  # the cross relation counts twice
         assert len(report.findings) == len(CHECKS)
 
     async def test_limit_lists_fewer_rows_but_counts_all(self, db_conninfo):
@@ -223,11 +225,11 @@ class TestCorruptedDatabase:
             result.stdout
         assert corrupted["orphan_span"] in result.stdout
         assert "WARNING imports_stalled: 1" in result.stdout
-        assert result.stdout.rstrip().splitlines()[-1].startswith("19 violations of 16 rules")
+        assert result.stdout.rstrip().splitlines()[-1].startswith("20 violations of 16 rules")
         result = _run_check(db_conninfo, "--json", "--limit", "1")
         assert result.returncode == 1
         body = json.loads(result.stdout)
-        assert body["ok"] is False and body["violations"] == 19 and body["warnings"] == 1
+        assert body["ok"] is False and body["violations"] == 20 and body["warnings"] == 1
         gaps = next(f for f in body["findings"] if f["check"] == "version_number_gaps")
         assert gaps["rows"] == [{"subject": corrupted["gap"],
                                  "detail": "version numbers are 1, 3, not 1..2"}]
