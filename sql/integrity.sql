@@ -250,7 +250,18 @@ SELECT r.id::text AS subject,
 -- name: integrity_imports_stalled
 -- Imports still queued or running with no job that will finish them: no queued or running
 -- `imports.run` job for the import, or only one held by a worker silent for more than
--- :stale_after_s seconds (a killed process whose job was not requeued yet).
+-- :stale_after_s seconds (a killed process whose job was not requeued yet). The queue's
+-- tables are read first, on their own (on Citus they are local to the coordinator and
+-- `imports` is distributed: a direct join of the two is refused).
+WITH jobs AS MATERIALIZED (
+    SELECT DISTINCT ON (job.args ->> 'import_id')
+           job.args ->> 'import_id' AS import_id, job.id, job.status, w.last_heartbeat
+      FROM procrastinate_jobs job
+      LEFT JOIN procrastinate_workers w ON w.id = job.worker_id
+     WHERE job.task_name = 'imports.run'
+       AND job.status IN ('todo', 'doing')
+     ORDER BY job.args ->> 'import_id', job.id DESC
+)
 SELECT i.id::text AS subject,
        format('import of %%s (%%s) is %%s since %%s: %%s', i.filename, i.kind, i.status,
               to_char(coalesce(i.started_at, i.created_at) AT TIME ZONE 'UTC',
@@ -261,15 +272,7 @@ SELECT i.id::text AS subject,
                                         '?')) END) AS detail,
        count(*) OVER () AS total
   FROM imports i
-  LEFT JOIN LATERAL (
-        SELECT job.id, job.status, w.last_heartbeat
-          FROM procrastinate_jobs job
-          LEFT JOIN procrastinate_workers w ON w.id = job.worker_id
-         WHERE job.task_name = 'imports.run'
-           AND job.args ->> 'import_id' = i.id::text
-           AND job.status IN ('todo', 'doing')
-         ORDER BY job.id DESC
-         LIMIT 1) j ON TRUE
+  LEFT JOIN jobs j ON j.import_id = i.id::text
  WHERE i.status IN ('queued', 'running')
    AND (j.id IS NULL
         OR (j.status = 'doing'

@@ -92,6 +92,11 @@ def corrupted(db_conninfo) -> dict[str, str]:
         "missing_span", "orphan_evidence_prov", "relation", "missing_intent", "space",
         "embedding", "bad_dims", "intent", "missing_group", "import", "cross")}
     with psycopg.connect(db_conninfo, autocommit=True) as conn:
+        # The global rows first, each on its own (on Citus these are reference tables, which
+        # a transaction may not write after writing the distributed ones).
+        conn.execute("INSERT INTO namespaces (name) VALUES ('other')")
+        conn.execute("INSERT INTO embedding_spaces (id, name, model, dimensions) "
+                     "VALUES (%s, 'test', 'm', 3)", (ids["space"],))
         good = conn.execute("INSERT INTO artifacts (artifact_type) VALUES ('note') RETURNING id"
                             ).fetchone()[0]
         conn.execute("INSERT INTO artifact_versions (artifact_id, version_number, content, "
@@ -141,12 +146,9 @@ def corrupted(db_conninfo) -> dict[str, str]:
               "target_id) VALUES (%s, 'artifact', %s, 'mentions', 'intent', %s)",
               (ids["relation"], good, ids["missing_intent"]))
             # A relation of namespace `other` from `default`'s artifact (to itself).
-            q("INSERT INTO namespaces (name) VALUES ('other')")
             q("INSERT INTO relations (id, namespace, source_type, source_id, relation_type, "
               "target_type, target_id) VALUES (%s, 'other', 'artifact', %s, 'mentions', "
               "'relation', %s)", (ids["cross"], good, ids["cross"]))
-            q("INSERT INTO embedding_spaces (id, name, model, dimensions) "
-              "VALUES (%s, 'test', 'm', 3)", (ids["space"],))
             q("INSERT INTO embeddings (id, space_id, target_type, target_id, embedding) "
               "VALUES (%s, %s, 'span', %s, '[1,2,3]')",
               (ids["embedding"], ids["space"], ids["missing_span"]))
