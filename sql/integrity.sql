@@ -13,12 +13,14 @@ SELECT a.id::text AS subject,
        'artifact has no version 1 (versions present: '
            || coalesce((SELECT string_agg(v.version_number::text, ', '
                                           ORDER BY v.version_number)
-                          FROM artifact_versions v WHERE v.artifact_id = a.id), 'none')
+                          FROM artifact_versions v WHERE v.artifact_id = a.id
+                                                AND v.namespace = a.namespace), 'none')
            || ')' AS detail,
        count(*) OVER () AS total
   FROM artifacts a
  WHERE NOT EXISTS (SELECT 1 FROM artifact_versions v
-                    WHERE v.artifact_id = a.id AND v.version_number = 1)
+                    WHERE v.artifact_id = a.id AND v.namespace = a.namespace
+                      AND v.version_number = 1)
  ORDER BY a.id
  LIMIT :limit;
 
@@ -30,7 +32,7 @@ SELECT v.artifact_id::text AS subject,
               count(*)) AS detail,
        count(*) OVER () AS total
   FROM artifact_versions v
- GROUP BY v.artifact_id
+ GROUP BY v.namespace, v.artifact_id
 HAVING min(v.version_number) <> 1 OR max(v.version_number) <> count(*)
  ORDER BY v.artifact_id
  LIMIT :limit;
@@ -41,7 +43,7 @@ SELECT v.id::text AS subject,
        format('version %%s of missing artifact %%s', v.version_number, v.artifact_id) AS detail,
        count(*) OVER () AS total
   FROM artifact_versions v
- WHERE NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.id = v.artifact_id)
+ WHERE NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.id = v.artifact_id AND a.namespace = v.namespace)
  ORDER BY v.id
  LIMIT :limit;
 
@@ -64,7 +66,7 @@ SELECT s.id::text AS subject,
               s.end_offset, s.artifact_version_id) AS detail,
        count(*) OVER () AS total
   FROM spans s
- WHERE NOT EXISTS (SELECT 1 FROM artifact_versions v WHERE v.id = s.artifact_version_id)
+ WHERE NOT EXISTS (SELECT 1 FROM artifact_versions v WHERE v.id = s.artifact_version_id AND v.namespace = s.namespace)
  ORDER BY s.id
  LIMIT :limit;
 
@@ -77,7 +79,7 @@ SELECT s.id::text AS subject,
               coalesce(v.erased_content_length, v.content_length)) AS detail,
        count(*) OVER () AS total
   FROM spans s
-  JOIN artifact_versions v ON v.id = s.artifact_version_id
+  JOIN artifact_versions v ON v.id = s.artifact_version_id AND v.namespace = s.namespace
  WHERE s.start_offset < 0 OR s.end_offset <= s.start_offset
     OR s.end_offset > coalesce(v.erased_content_length, v.content_length)
  ORDER BY s.id
@@ -90,14 +92,14 @@ SELECT p.id::text AS subject,
        count(*) OVER () AS total
   FROM provenance p
  WHERE NOT CASE p.target_type
-        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = p.target_id)
+        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = p.target_id AND x.namespace = p.namespace)
         WHEN 'artifact_version' THEN
-            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = p.target_id)
-        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = p.target_id)
-        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = p.target_id)
-        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = p.target_id)
-        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = p.target_id)
-        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = p.target_id)
+            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = p.target_id AND x.namespace = p.namespace)
+        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = p.target_id AND x.namespace = p.namespace)
+        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = p.target_id AND x.namespace = p.namespace)
+        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = p.target_id AND x.namespace = p.namespace)
+        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = p.target_id AND x.namespace = p.namespace)
+        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = p.target_id AND x.namespace = p.namespace)
         ELSE FALSE END
  ORDER BY p.id
  LIMIT :limit;
@@ -108,7 +110,7 @@ SELECT e.provenance_id::text AS subject,
        format('evidence #%%s cites missing span %%s', e.position, e.span_id) AS detail,
        count(*) OVER () AS total
   FROM provenance_evidence e
- WHERE NOT EXISTS (SELECT 1 FROM spans s WHERE s.id = e.span_id)
+ WHERE NOT EXISTS (SELECT 1 FROM spans s WHERE s.id = e.span_id AND s.namespace = e.namespace)
  ORDER BY e.provenance_id, e.position
  LIMIT :limit;
 
@@ -118,7 +120,7 @@ SELECT e.provenance_id::text AS subject,
        format('evidence span %%s of missing provenance record', e.span_id) AS detail,
        count(*) OVER () AS total
   FROM provenance_evidence e
- WHERE NOT EXISTS (SELECT 1 FROM provenance p WHERE p.id = e.provenance_id)
+ WHERE NOT EXISTS (SELECT 1 FROM provenance p WHERE p.id = e.provenance_id AND p.namespace = e.namespace)
  ORDER BY e.provenance_id, e.position
  LIMIT :limit;
 
@@ -126,10 +128,10 @@ SELECT e.provenance_id::text AS subject,
 -- Relations whose source or target entity does not exist.
 WITH ends AS (
     SELECT r.id, 'source' AS end_name, r.source_type AS kind, r.source_id AS entity_id,
-           r.relation_type
+           r.relation_type, r.namespace
       FROM relations r
     UNION ALL
-    SELECT r.id, 'target', r.target_type, r.target_id, r.relation_type
+    SELECT r.id, 'target', r.target_type, r.target_id, r.relation_type, r.namespace
       FROM relations r
 )
 SELECT e.id::text AS subject,
@@ -138,14 +140,14 @@ SELECT e.id::text AS subject,
        count(*) OVER () AS total
   FROM ends e
  WHERE NOT CASE e.kind
-        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = e.entity_id)
+        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = e.entity_id AND x.namespace = e.namespace)
         WHEN 'artifact_version' THEN
-            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = e.entity_id)
-        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = e.entity_id)
-        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = e.entity_id)
-        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = e.entity_id)
-        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = e.entity_id)
-        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = e.entity_id)
+            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = e.entity_id AND x.namespace = e.namespace)
+        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = e.entity_id AND x.namespace = e.namespace)
+        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = e.entity_id AND x.namespace = e.namespace)
+        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = e.entity_id AND x.namespace = e.namespace)
+        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = e.entity_id AND x.namespace = e.namespace)
+        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = e.entity_id AND x.namespace = e.namespace)
         ELSE FALSE END
  ORDER BY e.id, e.end_name
  LIMIT :limit;
@@ -157,14 +159,14 @@ SELECT m.id::text AS subject,
        count(*) OVER () AS total
   FROM embeddings m
  WHERE NOT CASE m.target_type
-        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = m.target_id)
+        WHEN 'artifact' THEN EXISTS (SELECT 1 FROM artifacts x WHERE x.id = m.target_id AND x.namespace = m.namespace)
         WHEN 'artifact_version' THEN
-            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = m.target_id)
-        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = m.target_id)
-        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = m.target_id)
-        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = m.target_id)
-        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = m.target_id)
-        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = m.target_id)
+            EXISTS (SELECT 1 FROM artifact_versions x WHERE x.id = m.target_id AND x.namespace = m.namespace)
+        WHEN 'intent' THEN EXISTS (SELECT 1 FROM intents x WHERE x.id = m.target_id AND x.namespace = m.namespace)
+        WHEN 'intent_group' THEN EXISTS (SELECT 1 FROM intent_groups x WHERE x.id = m.target_id AND x.namespace = m.namespace)
+        WHEN 'decision' THEN EXISTS (SELECT 1 FROM decisions x WHERE x.id = m.target_id AND x.namespace = m.namespace)
+        WHEN 'span' THEN EXISTS (SELECT 1 FROM spans x WHERE x.id = m.target_id AND x.namespace = m.namespace)
+        WHEN 'relation' THEN EXISTS (SELECT 1 FROM relations x WHERE x.id = m.target_id AND x.namespace = m.namespace)
         ELSE FALSE END
  ORDER BY m.id
  LIMIT :limit;
@@ -201,6 +203,10 @@ SELECT r.id::text AS subject,
   FROM refs r
   JOIN entities e ON e.kind = r.kind AND e.id = r.entity_id
  WHERE e.namespace <> r.namespace
+   -- ids are unique per namespace (migration 0014): the same id in the referrer's own
+   -- namespace is the entity it means.
+   AND NOT EXISTS (SELECT 1 FROM entities own WHERE own.kind = r.kind
+                      AND own.id = r.entity_id AND own.namespace = r.namespace)
  ORDER BY r.id, r.role
  LIMIT :limit;
 
@@ -222,15 +228,15 @@ SELECT m.id::text AS subject,
 -- a decision's successor.
 WITH refs AS (
     SELECT i.id, 'intent' AS kind, 'group' AS ref, i.intent_group_id AS ref_id,
-           EXISTS (SELECT 1 FROM intent_groups g WHERE g.id = i.intent_group_id) AS present
+           EXISTS (SELECT 1 FROM intent_groups g WHERE g.id = i.intent_group_id AND g.namespace = i.namespace) AS present
       FROM intents i WHERE i.intent_group_id IS NOT NULL
     UNION ALL
     SELECT g.id, 'intent_group', 'merged_into', g.merged_into_id,
-           EXISTS (SELECT 1 FROM intent_groups t WHERE t.id = g.merged_into_id)
+           EXISTS (SELECT 1 FROM intent_groups t WHERE t.id = g.merged_into_id AND t.namespace = g.namespace)
       FROM intent_groups g WHERE g.merged_into_id IS NOT NULL
     UNION ALL
     SELECT d.id, 'decision', 'superseded_by', d.superseded_by_id,
-           EXISTS (SELECT 1 FROM decisions t WHERE t.id = d.superseded_by_id)
+           EXISTS (SELECT 1 FROM decisions t WHERE t.id = d.superseded_by_id AND t.namespace = d.namespace)
       FROM decisions d WHERE d.superseded_by_id IS NOT NULL
 )
 SELECT r.id::text AS subject,
@@ -244,7 +250,18 @@ SELECT r.id::text AS subject,
 -- name: integrity_imports_stalled
 -- Imports still queued or running with no job that will finish them: no queued or running
 -- `imports.run` job for the import, or only one held by a worker silent for more than
--- :stale_after_s seconds (a killed process whose job was not requeued yet).
+-- :stale_after_s seconds (a killed process whose job was not requeued yet). The queue's
+-- tables are read first, on their own (on Citus they are local to the coordinator and
+-- `imports` is distributed: a direct join of the two is refused).
+WITH jobs AS MATERIALIZED (
+    SELECT DISTINCT ON (job.args ->> 'import_id')
+           job.args ->> 'import_id' AS import_id, job.id, job.status, w.last_heartbeat
+      FROM procrastinate_jobs job
+      LEFT JOIN procrastinate_workers w ON w.id = job.worker_id
+     WHERE job.task_name = 'imports.run'
+       AND job.status IN ('todo', 'doing')
+     ORDER BY job.args ->> 'import_id', job.id DESC
+)
 SELECT i.id::text AS subject,
        format('import of %%s (%%s) is %%s since %%s: %%s', i.filename, i.kind, i.status,
               to_char(coalesce(i.started_at, i.created_at) AT TIME ZONE 'UTC',
@@ -255,15 +272,7 @@ SELECT i.id::text AS subject,
                                         '?')) END) AS detail,
        count(*) OVER () AS total
   FROM imports i
-  LEFT JOIN LATERAL (
-        SELECT job.id, job.status, w.last_heartbeat
-          FROM procrastinate_jobs job
-          LEFT JOIN procrastinate_workers w ON w.id = job.worker_id
-         WHERE job.task_name = 'imports.run'
-           AND job.args ->> 'import_id' = i.id::text
-           AND job.status IN ('todo', 'doing')
-         ORDER BY job.id DESC
-         LIMIT 1) j ON TRUE
+  LEFT JOIN jobs j ON j.import_id = i.id::text
  WHERE i.status IN ('queued', 'running')
    AND (j.id IS NULL
         OR (j.status = 'doing'
@@ -277,19 +286,21 @@ SELECT i.id::text AS subject,
 -- writes: postings of a version that is not its artifact's latest, or a latest version
 -- with words but no postings.
 WITH latest AS (
-    SELECT DISTINCT ON (v.artifact_id) v.id, v.search_vector
+    SELECT DISTINCT ON (v.namespace, v.artifact_id) v.id, v.namespace, v.search_vector
       FROM artifact_versions v
-     ORDER BY v.artifact_id, v.version_number DESC
+     ORDER BY v.namespace, v.artifact_id, v.version_number DESC
 ), indexed AS (
-    SELECT DISTINCT p.version_id FROM search_postings p
+    SELECT DISTINCT p.version_id, p.namespace FROM search_postings p
 ), bad AS (
     SELECT i.version_id AS id, 'has postings but is not its artifact''s latest version' AS detail
-      FROM indexed i WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.id = i.version_id)
+      FROM indexed i WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.id = i.version_id
+                                                       AND l.namespace = i.namespace)
     UNION ALL
     SELECT l.id, 'latest version with words but no postings'
       FROM latest l
      WHERE length(l.search_vector) > 0
-       AND NOT EXISTS (SELECT 1 FROM indexed i WHERE i.version_id = l.id)
+       AND NOT EXISTS (SELECT 1 FROM indexed i WHERE i.version_id = l.id
+                                                  AND i.namespace = l.namespace)
 )
 SELECT id::text AS subject, detail, count(*) OVER () AS total
   FROM bad
@@ -299,7 +310,7 @@ SELECT id::text AS subject, detail, count(*) OVER () AS total
 -- name: integrity_search_stats_drift
 -- The BM25 counters (search_stats) against a recount of the postings.
 WITH counted AS (
-    SELECT count(DISTINCT version_id) AS docs, coalesce(sum(tf), 0) AS total_len
+    SELECT count(DISTINCT (namespace, version_id)) AS docs, coalesce(sum(tf), 0) AS total_len
       FROM search_postings
 ), kept AS (
     SELECT coalesce(sum(docs), 0) AS docs, coalesce(sum(total_len), 0) AS total_len

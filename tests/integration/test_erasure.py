@@ -302,8 +302,10 @@ async def test_a_tombstone_exports_and_restores_as_a_tombstone(client, db_connin
         await _restore(target, data)
         with _connect(target) as conn:
             row = conn.execute("SELECT v.erasure_id, e.reason, pe.erasure_id AS evidence"
-                               "  FROM artifact_versions v JOIN erasures e ON e.id = v.erasure_id"
-                               "  CROSS JOIN provenance_evidence pe").fetchone()
+                               "  FROM artifact_versions v"
+                               "  JOIN erasures e ON e.id = v.erasure_id AND e.namespace = v.namespace"
+                               "  JOIN provenance_evidence pe ON pe.namespace = v.namespace"
+                               ).fetchone()
         assert str(row["erasure_id"]) == erased["id"] == str(row["evidence"])
         assert (await check_conninfo(target)).ok
     finally:

@@ -92,6 +92,11 @@ def corrupted(db_conninfo) -> dict[str, str]:
         "missing_span", "orphan_evidence_prov", "relation", "missing_intent", "space",
         "embedding", "bad_dims", "intent", "missing_group", "import", "cross")}
     with psycopg.connect(db_conninfo, autocommit=True) as conn:
+        # The global rows first, each on its own (on Citus these are reference tables, which
+        # a transaction may not write after writing the distributed ones).
+        conn.execute("INSERT INTO namespaces (name) VALUES ('other')")
+        conn.execute("INSERT INTO embedding_spaces (id, name, model, dimensions) "
+                     "VALUES (%s, 'test', 'm', 3)", (ids["space"],))
         good = conn.execute("INSERT INTO artifacts (artifact_type) VALUES ('note') RETURNING id"
                             ).fetchone()[0]
         conn.execute("INSERT INTO artifact_versions (artifact_id, version_number, content, "
@@ -141,12 +146,9 @@ def corrupted(db_conninfo) -> dict[str, str]:
               "target_id) VALUES (%s, 'artifact', %s, 'mentions', 'intent', %s)",
               (ids["relation"], good, ids["missing_intent"]))
             # A relation of namespace `other` from `default`'s artifact (to itself).
-            q("INSERT INTO namespaces (name) VALUES ('other')")
             q("INSERT INTO relations (id, namespace, source_type, source_id, relation_type, "
               "target_type, target_id) VALUES (%s, 'other', 'artifact', %s, 'mentions', "
               "'relation', %s)", (ids["cross"], good, ids["cross"]))
-            q("INSERT INTO embedding_spaces (id, name, model, dimensions) "
-              "VALUES (%s, 'test', 'm', 3)", (ids["space"],))
             q("INSERT INTO embeddings (id, space_id, target_type, target_id, embedding) "
               "VALUES (%s, %s, 'span', %s, '[1,2,3]')",
               (ids["embedding"], ids["space"], ids["missing_span"]))
@@ -185,9 +187,11 @@ class TestCorruptedDatabase:
         assert ids["missing_target"] in found["provenance_without_target"].rows[0]["detail"]
         assert subjects("evidence_without_span") == {ids["evidence_prov"]}
         assert subjects("evidence_without_provenance") == {ids["orphan_evidence_prov"]}
-        assert subjects("relation_end_missing") == {ids["relation"]}
-        assert "target intent " + ids["missing_intent"] in \
-            found["relation_end_missing"].rows[0]["detail"]
+        # Ids are unique per namespace (migration 0014): an end in another namespace is
+        # missing from the relation's own, and also a namespace mismatch.
+        assert subjects("relation_end_missing") == {ids["relation"], ids["cross"]}
+        assert any("target intent " + ids["missing_intent"] in row["detail"]
+                   for row in found["relation_end_missing"].rows)
         assert subjects("embedding_target_missing") == {ids["embedding"]}
         assert subjects("namespace_mismatch") == {ids["cross"]}
         assert "in namespace other: its source artifact" in \
@@ -200,7 +204,7 @@ class TestCorruptedDatabase:
         assert subjects("imports_stalled") == {ids["import"]}
         assert found["imports_stalled"].severity == "warning"
         assert not report.ok
-        assert report.violations == 14 + 4 + 1
+        assert report.violations == 14 + 4 + 1 + 1  # the cross relation counts twice
         assert len(report.findings) == len(CHECKS)
 
     async def test_limit_lists_fewer_rows_but_counts_all(self, db_conninfo):
@@ -223,11 +227,11 @@ class TestCorruptedDatabase:
             result.stdout
         assert corrupted["orphan_span"] in result.stdout
         assert "WARNING imports_stalled: 1" in result.stdout
-        assert result.stdout.rstrip().splitlines()[-1].startswith("19 violations of 16 rules")
+        assert result.stdout.rstrip().splitlines()[-1].startswith("20 violations of 16 rules")
         result = _run_check(db_conninfo, "--json", "--limit", "1")
         assert result.returncode == 1
         body = json.loads(result.stdout)
-        assert body["ok"] is False and body["violations"] == 19 and body["warnings"] == 1
+        assert body["ok"] is False and body["violations"] == 20 and body["warnings"] == 1
         gaps = next(f for f in body["findings"] if f["check"] == "version_number_gaps")
         assert gaps["rows"] == [{"subject": corrupted["gap"],
                                  "detail": "version numbers are 1, 3, not 1..2"}]

@@ -38,7 +38,9 @@ import orjson
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from mimir.db import citus
 from mimir.db.queries import queries
+from mimir.db.session import has_citus
 from mimir.embeddings.service import create_space_index
 from mimir.transfer.guard import JsonLimits, bounded_lines
 from mimir.transfer.mimir_format import (
@@ -190,7 +192,9 @@ class _Loader:
         if not rows:
             return
         statement = getattr(queries, f"portability_copy_{table}").sql.rstrip().rstrip(";")
-        if self.known_spaces is not None:
+        if self.known_spaces is not None and citus.on_citus(self.conn):
+            await self._insert(statement, rows)
+        elif self.known_spaces is not None:
             await self._copy_through_staging(statement, rows)
         else:
             async with self.conn.cursor() as cur, cur.copy(statement) as copy:
@@ -230,6 +234,18 @@ class _Loader:
                                                  staging=staging))
             await cur.execute(sql.SQL("TRUNCATE {staging}").format(staging=staging))
 
+    async def _insert(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Into a namespace on Citus: plain INSERTs, routed to the namespace's shard (Citus
+        writes an INSERT ... SELECT from a coordinator table by COPY, which row-level
+        security refuses, so the staging table cannot be used there)."""
+        table, columns = copy_target(statement)
+        insert = sql.SQL("INSERT INTO {table} ({names}) VALUES ({values})").format(
+            table=sql.Identifier(table),
+            names=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+        async with self.conn.cursor() as cur:
+            await cur.executemany(insert, rows)
+
     async def _advance(self, index: int) -> None:
         """Complete every table before `index`: flush its rows and apply its second pass."""
         while self.position < index:
@@ -254,8 +270,20 @@ class _Loader:
                     raise RestoreError("relations between relations form a cycle: "
                                        f"{', '.join(sorted(pending))}")
                 await self._flush([pending.pop(rid)[0] for rid in ready])
-        elif table == "embeddings":
+        elif table == "embeddings" and not citus.on_citus(self.conn):
+            # (On Citus after the commit: `index_new_spaces`.)
             for space in self.spaces:
+                await create_space_index(self.conn, {**space, "id": uuid.UUID(space["id"])})
+
+    async def index_new_spaces(self) -> None:
+        """On Citus, the new spaces' HNSW indexes, each in a transaction of its own after
+        the restore's: the index function runs as its owner, and Citus refuses DDL by one
+        role on shards (colocated ones included) that another role wrote in the same
+        transaction."""
+        if not citus.on_citus(self.conn):
+            return
+        for space in self.spaces:
+            async with self.conn.transaction():
                 await create_space_index(self.conn, {**space, "id": uuid.UUID(space["id"])})
 
 
@@ -325,7 +353,13 @@ async def _restore(conn: AsyncConnection, lines: Iterable[bytes],
     loader = _Loader(conn, progress, version=header["version"])
     try:
         async with conn.transaction():
-            await queries.portability_lock_tables(conn)
+            if citus.on_citus(conn) or await has_citus(conn):
+                citus.mark(conn)
+                # One connection per worker, in order: the global tables (reference tables
+                # on Citus: embedding spaces) are then writable after the distributed ones.
+                await citus.set_local(conn, {"citus.multi_shard_modify_mode": "sequential"})
+            else:
+                await queries.portability_lock_tables(conn)
             filled = [t for t, used in (await queries.portability_list_nonempty_tables(conn)).items()
                       if used and not (into_namespace and t == "embedding_spaces")]
             if filled:
@@ -343,7 +377,9 @@ async def _restore(conn: AsyncConnection, lines: Iterable[bytes],
                     await loader.add(table, data)
                 except RestoreError as exc:
                     raise RestoreError(f"line {number}: {exc}") from None
-            return await loader.finish()
+            counts = await loader.finish()
+        await loader.index_new_spaces()
+        return counts
     except psycopg.errors.UniqueViolation as exc:
         if not into_namespace:
             raise RestoreError(_rejected(loader, exc)) from None
