@@ -38,7 +38,8 @@ once: any read that misses a write whose position it sent is a stale read and fa
 run. `--replica-delay-ms` sets recovery_min_apply_delay on the standby for the load;
 `--replica-pause S` pauses its replay for S seconds out of every 2 S. The standby runs with
 hot_standby_feedback = on (`--no-hot-standby-feedback`: off; replay then cancels
-conflicting replica queries, retryable 409s/503s that fail the run). Afterwards the
+conflicting replica queries; Mímir runs those reads again on the primary, and the
+processes log how many: `conflict_retries_logged`). Afterwards the
 standby's transactions during the load (less the replica monitors' idle rate) show what it
 served, and once it has replayed everything every acknowledged write is looked up on it
 too.
@@ -115,7 +116,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="pause the standby's replay S seconds out of every 2 S (0: never)")
     parser.add_argument("--no-hot-standby-feedback", action="store_true",
                         help="run the standby without hot_standby_feedback (replay then "
-                        "cancels conflicting replica queries: retryable 409s/503s)")
+                        "cancels conflicting replica queries, which Mímir retries on the primary)")
     args = parser.parse_args(argv)
     if (args.replica_delay_ms or args.replica_pause or args.no_hot_standby_feedback) \
             and not args.replica:

@@ -136,7 +136,7 @@ class SoakReplica:
     @staticmethod
     def reads_logged(result: SoakResult, log_path: Path) -> None:
         """Add the replica reads the stopped API processes logged to `result.replica`."""
-        reads = processes = 0
+        reads = processes = retries = 0
         for line in log_path.read_text(errors="replace").splitlines():
             try:
                 entry = json.loads(line)
@@ -145,11 +145,13 @@ class SoakReplica:
             if isinstance(entry, dict) and "replica reads served" in (
                     entry.get("message"), entry.get("event")):
                 reads += int(entry.get("reads", 0))
+                retries += int(entry.get("conflict_retries", 0))
                 processes += 1
         if result.replica is not None:
             read_requests = sum(len(times) for op, times in result.latencies_ms.items()
                                 if op not in WRITES)
             result.replica.update(reads_served_logged=reads, processes_logging=processes,
+                                  conflict_retries_logged=retries,
                                   read_requests_answered=read_requests)
 
     def stop(self) -> None:

@@ -183,7 +183,8 @@ def create_app(
     app.add_middleware(StrictJsonMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     if settings.database_replica_urls is not None:  # right inside the auth middleware
-        app.add_middleware(ReadRoutingMiddleware, window_s=settings.replica_max_lag_s)
+        app.add_middleware(ReadRoutingMiddleware, window_s=settings.replica_max_lag_s,
+                           max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, rate_per_minute=settings.rate_limit_per_minute,
                        shared=settings.rate_limit_store is RateLimitStore.POSTGRES)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,

@@ -35,7 +35,8 @@ class TestReplicaEntries:
         entry = _entry(_set(200), now=1.3)
         assert entry == {"location": "db2:5433/mimir", "reachable": True, "usable": True,
                          "skipped_because": None, "lag_s": pytest.approx(0.3),
-                         "lag_bytes": 0, "max_lag_s": 2.0, "reads_served": 0}
+                         "lag_bytes": 0, "max_lag_s": 2.0, "reads_served": 0,
+                         "conflict_retries": 0}
 
     def test_behind_the_bound(self):
         replicas = _set(150, samples=((0.0, 100), (1.0, 200), (3.5, 300)))
@@ -68,6 +69,16 @@ class TestReplicaEntries:
     def test_primary_not_sampled_within_the_bound(self):
         entry = _entry(_set(200), now=3.5)  # last primary sample 2.5 s ago, bound 2 s
         assert entry["usable"] is False and entry["skipped_because"] == "primary_unsampled"
+
+    def test_repeated_conflicts_skip_it_a_while_and_are_counted(self):
+        replicas = _set(200)
+        replica = replicas.replicas[0]
+        for at in (1.0, 1.05, 1.1):  # three reads replay cancelled, retried on the primary
+            replica.note_conflict(at)
+        entry = _entry(replicas, now=1.2)
+        assert entry["usable"] is False and entry["skipped_because"] == "conflicts"
+        assert entry["reachable"] is True and entry["conflict_retries"] == 3
+        assert "conflict_retries" not in _entry(replicas, now=1.2, details=False)
 
     def test_location_only_with_details(self):
         entry = _entry(_set(200), now=1.1, details=False)

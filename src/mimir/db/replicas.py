@@ -49,6 +49,12 @@ UNREACHABLE = "unreachable"
 NOT_A_STANDBY = "not_a_standby"
 BEHIND = "behind"
 PRIMARY_UNSAMPLED = "primary_unsampled"
+CONFLICTS = "conflicts"
+# Replay cancelled this many of a replica's reads within the window (each retried on the
+# primary): it is skipped for the pause, so reads stop paying for a read and a retry.
+CONFLICT_BURST = 3
+CONFLICT_WINDOW_S = 10.0
+CONFLICT_PAUSE_S = 10.0
 _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 
 
@@ -103,6 +109,9 @@ class Replica:
     healthy: bool = False  # the last check answered, from a server in recovery
     problem: str | None = None  # why not healthy: UNREACHABLE or NOT_A_STANDBY
     reads: int = 0  # requests of this process whose reads it served
+    conflict_retries: int = 0  # reads replay cancelled here, run again on the primary
+    conflicts_until: float = 0.0  # skipped until then: its conflicts came in a burst
+    recent_conflicts: deque[float] = field(default_factory=deque, repr=False)
     monitor: psycopg.AsyncConnection | None = field(default=None, repr=False)
 
     def staleness(self, now: float) -> float:
@@ -110,7 +119,20 @@ class Replica:
 
     def usable(self, now: float, max_lag_s: float) -> bool:
         return (self.healthy and not self.pool.reachability.unreachable
-                and self.staleness(now) <= max_lag_s)
+                and self.staleness(now) <= max_lag_s and now >= self.conflicts_until)
+
+    def note_conflict(self, now: float) -> bool:
+        """A read replay cancelled here was retried on the primary. True when that makes
+        CONFLICT_BURST within CONFLICT_WINDOW_S: then it is skipped for CONFLICT_PAUSE_S."""
+        self.conflict_retries += 1
+        self.recent_conflicts.append(now)
+        while self.recent_conflicts and self.recent_conflicts[0] < now - CONFLICT_WINDOW_S:
+            self.recent_conflicts.popleft()
+        if len(self.recent_conflicts) < CONFLICT_BURST:
+            return False
+        self.recent_conflicts.clear()
+        self.conflicts_until = now + CONFLICT_PAUSE_S
+        return True
 
     def mark_unreachable(self) -> None:
         """Skipped until the monitor's next check answers."""
@@ -160,7 +182,8 @@ class ReplicaSet:
             if conn is not None:
                 await conn.close()
         for replica in self.replicas:
-            log.info("replica reads served", replica=replica.name, reads=replica.reads)
+            log.info("replica reads served", replica=replica.name, reads=replica.reads,
+                     conflict_retries=replica.conflict_retries)
             await replica.pool.close()
 
     async def _run(self) -> None:

@@ -22,6 +22,7 @@ from psycopg.pq import TransactionStatus
 
 from mimir.db.pool import MimirPool
 from mimir.db.queries import queries
+from mimir.db.recovery_conflicts import replay_cancelled
 from mimir.db.replicas import Replica, ReplicaSet
 from mimir.logging import get_logger
 
@@ -44,6 +45,9 @@ class Route:
     written_lsn: int | None = None
     held: list[Any] = field(default_factory=list)  # primary connections checked out now
     replica: Any = _UNDECIDED  # the Replica its reads use, None for the primary
+    used_primary: bool = False  # it took a primary connection that may write
+    # Replay cancelled a read on its replica: "conflict", "connection_lost" (None: not).
+    replica_conflict: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -102,6 +106,8 @@ class RoutedPool:
     async def primary_connection(self, timeout: float | None = None  # noqa: ASYNC109, RUF100
                                  ) -> AsyncIterator[Any]:
         route = _route.get()
+        if route is not None:
+            route.used_primary = True
         if route is None or not route.may_write or self.replicas is None:
             async with self.primary.connection(timeout) as conn:
                 yield conn
@@ -130,9 +136,16 @@ class RoutedPool:
                     conn = await stack.enter_async_context(replica.pool.connection(timeout))
                 except psycopg.OperationalError as exc:  # includes DatabaseUnavailable
                     self._lost(replica, route, exc)
+            on_replica = conn is not None
             if conn is None:
                 conn = await stack.enter_async_context(self.primary.connection(timeout))
-            yield conn
+            try:
+                yield conn
+            except Exception as exc:
+                if on_replica and route.replica_conflict is None:
+                    # mimir.rest.replica_retry runs the request again on the primary
+                    route.replica_conflict = replay_cancelled(exc, bool(conn.closed))
+                raise
 
     async def _decide(self, route: Route) -> Replica | None:
         """The replica this request reads from (None: the primary), decided once."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from mimir.db.replicas import (
     BEHIND,
+    CONFLICTS,
     NOT_A_STANDBY,
     PRIMARY_UNSAMPLED,
     UNREACHABLE,
@@ -37,7 +38,8 @@ def replicas_report(replicas: ReplicaSet | None, *, details: bool,
     for replica in replicas.replicas:
         entry = _entry(replica, now, replicas.max_lag_s, newest)
         if details:
-            entry = {"location": replica.location, **entry, "reads_served": replica.reads}
+            entry = {"location": replica.location, **entry, "reads_served": replica.reads,
+                     "conflict_retries": replica.conflict_retries}
         entries.append(entry)
     return entries
 
@@ -69,6 +71,8 @@ def _reason(replica: Replica, reachable: bool, now: float, max_lag_s: float,
         return UNREACHABLE
     if replica.problem == NOT_A_STANDBY:
         return NOT_A_STANDBY
+    if now < replica.conflicts_until:
+        return CONFLICTS  # replay cancelled several of its reads in a short while
     if newest is None or now - newest[0] > max_lag_s:
         return PRIMARY_UNSAMPLED  # nothing can prove the replica current
     return BEHIND

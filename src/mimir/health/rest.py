@@ -59,7 +59,8 @@ class ReplicaHealth(ResponseModel):
         description="Why reads skip it (null while usable): `unreachable`, `behind` (older "
         "than max_lag_s), `not_a_standby` (not in recovery, e.g. promoted), "
         "`primary_unsampled` (the primary's position cannot be read, so nothing proves the "
-        "replica current).")
+        "replica current), `conflicts` (replay cancelled several of its reads within "
+        "seconds; skipped for a few seconds).")
     lag_s: float | None = Field(default=None, examples=[0.42], description="Staleness in "
                                 "seconds: the age of the newest primary position it has "
                                 "replayed (null: none within the monitor's memory).")
@@ -71,6 +72,10 @@ class ReplicaHealth(ResponseModel):
     reads_served: int | None = Field(default=None, examples=[1200], description="Requests "
                                      "of this API process whose reads it served since the "
                                      "process started. Admin keys only.")
+    conflict_retries: int | None = Field(
+        default=None, examples=[0], description="Reads of this API process that the "
+        "replica's replay cancelled (a recovery conflict) and that were run again on the "
+        "primary, since the process started. Admin keys only.")
 
 
 class Health(ResponseModel):

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mimir.errors import PayloadTooLarge
+from mimir.rest.asgi_body import read_body, replaying
 
 # Room for the multipart boundaries, part headers and the small form fields.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -55,25 +56,11 @@ class BodySizeLimitMiddleware:
         if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send, self.max_bytes)
-                return
-            if not message.get("more_body", False):
-                break
-        replay = iter(messages)
-
-        async def replay_receive() -> Message:
-            return next(replay, None) or await receive()
-
-        await self.app(scope, replay_receive, send)
+        messages, too_large = await read_body(receive, self.max_bytes)
+        if too_large:
+            await self._refuse(scope, receive, send, self.max_bytes)
+            return
+        await self.app(scope, replaying(messages, receive), send)
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send, max_file: int) -> None:
         """Pass the body through while counting it; past the limit the app's reading fails

@@ -15,6 +15,8 @@ Installed only when replicas are configured, right inside the auth middleware.
   its writes while its requests reach this process. After that window every usable replica
   holds the write anyway (its staleness is under the same bound). Not covered: a client
   that does not echo the header and whose next read lands on another process.
+- A read replay cancelled on the replica runs again once on the primary
+  (`mimir.rest.replica_retry`).
 """
 
 from __future__ import annotations
@@ -36,10 +38,13 @@ from mimir.auth.middleware import (
 from mimir.db.replicas import format_lsn, parse_lsn
 from mimir.db.routing import Route, enter_route, leave_route, position_after_writes
 from mimir.errors import MimirError
+from mimir.rest.asgi_body import read_body, replaying
+from mimir.rest.replica_retry import HeldResponse, note_retry, retryable
 
 HEADER = "X-Mimir-Read-After"
 _UNREACHABLE = 1 << 64  # beyond any WAL position: only the primary can serve it
 MAX_CALLERS = 10_000
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def reads_may_lag(method: str, path: str) -> bool:
@@ -90,11 +95,14 @@ def requested_position(headers: Headers) -> int | None:
 
 
 class ReadRoutingMiddleware:
-    """Sets the request's `Route` and adds `X-Mimir-Read-After` to responses of writes."""
+    """Sets the request's `Route`, adds `X-Mimir-Read-After` to responses of writes, and
+    runs a read that replay cancelled on its replica once more on the primary."""
 
-    def __init__(self, app: ASGIApp, window_s: float) -> None:
+    def __init__(self, app: ASGIApp, window_s: float,
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
         self.last_writes = LastWrites(window_s)
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,7 +115,37 @@ class ReadRoutingMiddleware:
         route = Route(reads_may_lag=reads_may_lag(scope["method"], scope["path"]),
                       may_write=scope["method"] not in READ_METHODS,
                       min_lsn=max(wanted) if wanted else None)
+        if not route.reads_may_lag:
+            await self._run(route, scope, receive, self._sending(route, caller, send))
+            return
+        messages, too_large = await read_body(receive, self.max_body_bytes)
+        if too_large:
+            await self._run(route, scope, replaying(messages, receive),
+                            self._sending(route, caller, send))
+            return
+        held = HeldResponse(route, self._sending(route, caller, send))
+        try:
+            await self._run(route, scope, replaying(messages, receive), held.send)
+        except Exception:
+            if not held.dropped and (held.started or not retryable(route)):
+                raise
+        else:
+            if not held.dropped:
+                return
+        note_retry(route, scope)
+        # A read: every connection from the primary, no write position to hand out.
+        primary = Route(reads_may_lag=False, min_lsn=route.min_lsn)
+        await self._run(primary, scope, replaying(messages, receive),
+                        self._sending(primary, caller, send))
 
+    async def _run(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        token = enter_route(route)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            leave_route(token)
+
+    def _sending(self, route: Route, caller: str, send: Send) -> Send:
         async def send_with_position(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 lsn = await position_after_writes(route)
@@ -116,8 +154,4 @@ class ReadRoutingMiddleware:
                     MutableHeaders(scope=message).append(HEADER, format_lsn(lsn))
             await send(message)
 
-        token = enter_route(route)
-        try:
-            await self.app(scope, receive, send_with_position)
-        finally:
-            leave_route(token)
+        return send_with_position
