@@ -41,7 +41,12 @@ def test_soak_with_a_delayed_replica_reads_every_write(tmp_path, capsys):
     assert result["lost_writes"] == {} and result["replica"]["lost_on_standby"] == {}
     replica = result["replica"]
     assert replica["processes_logging"] == 2
-    assert replica["reads_served_logged"] > 0  # the standby did serve reads
+    # How many reads the standby served depends on the machine's speed: every soak read
+    # echoes its client's last write, which a standby 300 ms behind has not replayed when
+    # the client writes often (a fast machine: 0). That the standby serves reads once it has
+    # replayed far enough is asserted by test_read_replicas; here, that reads were answered
+    # throughout and none was stale.
+    assert replica["read_requests_answered"] > 0
     assert result["checker"]["ok"] and result["checker"]["findings"] == []
     with capsys.disabled():
         print("\n[soak, 2 API processes, primary + standby delayed 300 ms] "
