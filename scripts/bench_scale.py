@@ -263,7 +263,8 @@ def explain(conninfo: str, question: str) -> str:
         sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", template).rstrip().rstrip(";")
         params = {"terms": terms, "idf": [1.0] * len(terms), "avgdl": 20.0, "k1": 1.2, "b": 0.75,
                   "filtered": False, "artifact_kinds": None, "sources": None,
-                  "created_after": None, "created_before": None, "excluded": None, "limit": 100}
+                  "created_after": None, "created_before": None, "excluded": None, "limit": 100,
+                  "namespace": "default"}
         rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params).fetchall()
     return "\n".join(r[0] for r in rows)
 

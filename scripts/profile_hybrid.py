@@ -39,6 +39,7 @@ async def profile(conninfo: str, asked: list[str], sources: list[str], model: st
     import psycopg
     from psycopg.rows import dict_row
 
+    from mimir.db.session import set_namespace
     from mimir.embeddings.providers import LocalProvider
     from mimir.embeddings.service import default_space_definition
     from mimir.rest.responses import json_response
@@ -50,6 +51,9 @@ async def profile(conninfo: str, asked: list[str], sources: list[str], model: st
     provider = LocalProvider(model, query_cache_size=0)  # every question is embedded
     space = default_space_definition(provider).name
     conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, row_factory=dict_row)
+    await set_namespace(conn, "default")
+    if os.environ.get("PROFILE_AS_APP"):  # as the service runs: mimir_app, under RLS
+        await conn.execute("SET ROLE mimir_app")
     await provider.embed_query("warm up")
     steps: dict[tuple[str, bool], list[float]] = defaultdict(list)
     for scoped in (False, True):

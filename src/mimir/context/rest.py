@@ -115,4 +115,5 @@ async def post_context(body: ContextRequest, request: Request, conn: Conn):
     return json_response(await build_context(
         conn, body, getattr(state, "embedding_provider", None),
         getattr(state, "embedding_space", None),
-        default_language=getattr(state.settings, "search_language", text.DEFAULT_LANGUAGE)))
+        default_language=getattr(state.settings, "search_language", text.DEFAULT_LANGUAGE),
+        spare=getattr(state.pool, "spare_connection", None)))

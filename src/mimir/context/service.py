@@ -32,7 +32,7 @@ from mimir.context.tokens import TokenCounter, token_counter
 from mimir.db.queries import queries
 from mimir.embeddings.provider import EmbeddingProvider
 from mimir.search.hits import PASSAGE_PREFERENCE
-from mimir.search.hybrid import HybridQuery, hybrid_search
+from mimir.search.hybrid import HybridQuery, Spare, hybrid_search
 from mimir.search.scope import MAX_LIMIT, QueryText, SearchEntityType, SearchScope
 from mimir.search.text import TextSearchRequest, search_text
 from mimir.validation import Label, StrictModel
@@ -83,11 +83,13 @@ class ContextRequest(StrictModel):
 
 async def _search(conn: AsyncConnection, request: ContextRequest,
                   provider: EmbeddingProvider | None, default_space: str | None,
-                  default_language: str) -> tuple[list[dict[str, Any]], str]:
+                  default_language: str, spare: Spare | None
+                  ) -> tuple[list[dict[str, Any]], str]:
     scope = request.scope()
     if provider is not None and default_space is not None:
         result = await hybrid_search(conn, HybridQuery(query=request.query, **scope), provider,
-                                     default_space, default_language=default_language)
+                                     default_space, default_language=default_language,
+                                     spare=spare)
         return result["hits"], "hybrid"
     result = await search_text(conn, TextSearchRequest(query=request.query, **scope),
                                default_language=default_language)
@@ -311,8 +313,8 @@ def _packed(candidates: list[dict[str, Any]], budget: int
 
 async def build_context(conn: AsyncConnection, request: ContextRequest,
                         provider: EmbeddingProvider | None, default_space: str | None, *,
-                        default_language: str) -> dict[str, Any]:
-    hits, mode = await _search(conn, request, provider, default_space, default_language)
+                        default_language: str, spare: Spare | None = None) -> dict[str, Any]:
+    hits, mode = await _search(conn, request, provider, default_space, default_language, spare)
     left_out = {"superseded_decisions": 0, "rejected_intents": 0, "over_budget": 0}
     candidates = [*await _decision_pieces(conn, hits, left_out),
                   *await _intent_pieces(conn, hits, left_out),

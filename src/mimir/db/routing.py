@@ -147,6 +147,25 @@ class RoutedPool:
                     route.replica_conflict = replay_cancelled(exc, bool(conn.closed))
                 raise
 
+    @asynccontextmanager
+    async def spare_connection(self) -> AsyncIterator[Any]:
+        """A second connection for work that runs beside the request's own (the two lists
+        of a hybrid search), from the server the request reads from, when that server's
+        pool has an idle connection now; else None. It never waits for a busy pool."""
+        route = _route.get()
+        pool = self.primary
+        if route is not None and route.reads_may_lag and self.replicas is not None:
+            if route.replica is _UNDECIDED:  # the request has taken no connection yet
+                yield None
+                return
+            if route.replica is not None:
+                pool = route.replica.pool
+        if pool.get_stats().get("pool_available", 0) < 1:
+            yield None
+            return
+        async with self.connection() as conn:
+            yield conn
+
     async def _decide(self, route: Route) -> Replica | None:
         """The replica this request reads from (None: the primary), decided once."""
         if route.replica is not _UNDECIDED:

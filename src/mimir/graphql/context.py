@@ -29,6 +29,23 @@ class ReadPool:
                                (self.timeout,))
             yield conn
 
+    @asynccontextmanager
+    async def spare_connection(self) -> AsyncIterator[Any]:
+        """A second connection with the same timeout when the pool has one idle now, else
+        None (mimir.db.routing.RoutedPool.spare_connection)."""
+        spare = getattr(self.pool, "spare_connection", None)
+        if spare is None:
+            yield None
+            return
+        async with spare() as conn:
+            if conn is None:
+                yield None
+                return
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                                   (self.timeout,))
+                yield conn
+
 
 class Context(BaseContext):
     def __init__(self, pool: AsyncConnectionPool, settings: Settings,

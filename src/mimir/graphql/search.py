@@ -110,5 +110,6 @@ async def run_search(info: Info, *, query: str, mode: SearchMode,
         else:
             result = await hybrid_search(conn, HybridQuery(query=query, space=space,
                                                            match=match.value, **scope),
-                                         provider, default_space, default_language=language)
+                                         provider, default_space, default_language=language,
+                                         spare=state.reads.spare_connection)
     return [_hit(hit) for hit in result["hits"]]

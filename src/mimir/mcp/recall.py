@@ -26,7 +26,9 @@ async def recall(conn: AsyncConnection, state: Any, request: HybridQuery) -> dic
     body = None
     if provider is not None and space is not None:
         try:
-            body = await hybrid_search(conn, request, provider, space, default_language=language)
+            body = await hybrid_search(
+                conn, request, provider, space, default_language=language,
+                spare=getattr(getattr(state, "pool", None), "spare_connection", None))
         except (ServiceUnavailable, Invalid) as error:
             if isinstance(error, Invalid) and error.details.get("parameter") not in ("space", "query"):
                 raise

@@ -17,6 +17,8 @@ what each list contributed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
@@ -104,33 +106,69 @@ def fuse(text_hits: list[dict[str, Any]], semantic_hits: list[dict[str, Any]], *
     return ranked
 
 
+# A spare connection: an async context manager that gives a second pooled connection of
+# the same route (namespace, primary or replica) when one is free at once, else None.
+Spare = Callable[[], AbstractAsyncContextManager[AsyncConnection | None]]
+
+
 async def hybrid_search(conn: AsyncConnection, request: HybridQuery,
                         provider: EmbeddingProvider | None, default_space: str | None, *,
-                        default_language: str) -> dict[str, Any]:
+                        default_language: str, spare: Spare | None = None) -> dict[str, Any]:
+    """The two lists, fused. A local model embeds the question first, with every core to
+    itself: beside the text list its threads and the database fight over the cores (on two
+    cores, 0.93x when they no longer overlap). A remote model's wait overlaps the text list.
+    The two lists run at once when a spare connection is free (0.84x of overlapping the
+    embedding with the text list), else one after the other (docs/search-quality.md,
+    "Hybrid at 100k: the embedding alone first")."""
     scope = request.model_dump(include=set(SearchScope.model_fields) - {"offset", "limit"})
     candidates = max(request.candidates, request.offset + request.limit)
-    semantic_input: dict[str, Any] = {"query": request.query}
-    vector_task = None
+    vector: list[float] | None = None
+    vector_task: asyncio.Future[list[float]] | None = None
     if provider is not None and default_space is not None and request.space in (None, default_space):
-        # Embed the question while the text list is being computed.
-        vector_task = asyncio.ensure_future(provider.embed_query(request.query))
+        if provider.name == "local":  # computed on this machine's cores
+            vector = await provider.embed_query(request.query)
+        else:  # a network wait: the text list runs meanwhile
+            vector_task = asyncio.ensure_future(provider.embed_query(request.query))
+    # Internal requests may look deeper than a client's `limit` (paging a fused list).
+    text_request = TextSearchRequest(
+        **scope, query=request.query, language=request.language, match=request.match,
+    ).model_copy(update={"limit": candidates})
+
+    def text_list(on: AsyncConnection) -> Awaitable[dict[str, Any]]:
+        return rank_text(on, text_request, default_language=default_language, snippets=False)
+
+    async def semantic_list(on: AsyncConnection) -> dict[str, Any]:
+        wanted = vector if vector_task is None else await vector_task
+        semantic_input = {"query": request.query} if wanted is None else {"vector": wanted}
+        # Exactly `candidates` nearest passages (hnsw.ef_search as large, unless given): the
+        # standalone semantic search's 4x headroom cost 3x the time here and no recall
+        # (docs/search-quality.md, "Hybrid at 100k and 1M").
+        return await semantic_search(on, SemanticQuery(
+            **scope, space=request.space, ef_search=request.ef_search, **semantic_input,
+        ).model_copy(update={"limit": candidates}), provider, default_space,
+            candidates=candidates)
+
     try:
-        # Internal requests may look deeper than a client's `limit` (paging a fused list).
-        text = await rank_text(conn, TextSearchRequest(
-            **scope, query=request.query, language=request.language, match=request.match,
-        ).model_copy(update={"limit": candidates}),
-            default_language=default_language, snippets=False)
-        if vector_task is not None:
-            semantic_input = {"vector": await vector_task}
+        async with (spare() if spare is not None else nullcontext()) as other:
+            if other is None:
+                text = await text_list(conn)
+                semantic = await semantic_list(conn)
+            else:
+                # A failing list cancels the other before its connection goes back to the
+                # pool; the caller sees the failure itself (the text list's first).
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        text_task = group.create_task(text_list(conn))
+                        semantic_task = group.create_task(semantic_list(other))
+                except BaseExceptionGroup:
+                    for task in (text_task, semantic_task):
+                        if task.done() and not task.cancelled() and task.exception() is not None:
+                            raise task.exception() from None
+                    raise
+                text, semantic = text_task.result(), semantic_task.result()
     finally:
         if vector_task is not None and not vector_task.done():
             vector_task.cancel()
-    # Exactly `candidates` nearest passages (hnsw.ef_search as large, unless given): the
-    # standalone semantic search's 4x headroom cost 3x the time here and no recall
-    # (docs/search-quality.md, "Hybrid at 100k and 1M").
-    semantic = await semantic_search(conn, SemanticQuery(
-        **scope, space=request.space, ef_search=request.ef_search, **semantic_input,
-    ).model_copy(update={"limit": candidates}), provider, default_space, candidates=candidates)
     hits = fuse(text["hits"], semantic["hits"], k=request.rrf_k, text_weight=request.text_weight,
                 semantic_weight=request.semantic_weight, fusion=request.fusion)
     hits = hits[request.offset:request.offset + request.limit]

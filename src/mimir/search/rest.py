@@ -197,4 +197,5 @@ async def search_hybrid(body: HybridQuery, request: Request, conn: Conn):
     settings = request.app.state.settings
     return json_response(await hybrid_search(
         conn, body, provider, space,
-        default_language=getattr(settings, "search_language", text.DEFAULT_LANGUAGE)))
+        default_language=getattr(settings, "search_language", text.DEFAULT_LANGUAGE),
+        spare=getattr(request.app.state.pool, "spare_connection", None)))
