@@ -65,3 +65,25 @@ async def test_an_operator_spin_count_wins(monkeypatch):
     provider = LocalProvider("multilingual-e5-small-q4", query_cache_size=0)
     await provider.embed_query("anything")
     assert os.environ["GOMP_SPINCOUNT"] == "0"
+
+
+async def test_the_engine_runs_on_one_thread_whoever_calls():
+    """libgomp keeps a thread team per calling thread, and more engine threads than cores
+    shorten their spin: every batch runs on the provider's one engine thread, though
+    queries and passages arrive from several worker threads at once."""
+    import asyncio
+    import threading
+
+    provider = LocalProvider("multilingual-e5-small-q4", query_cache_size=0)
+    engine = provider._load()
+    callers: set[int] = set()
+    encode = engine.encode
+
+    def recording(texts, is_query):
+        callers.add(threading.get_ident())
+        return encode(texts, is_query)
+
+    engine.encode = recording
+    await asyncio.gather(*(provider.embed_query(q) for q in QUESTIONS),
+                         provider.embed_passages(QUESTIONS))
+    assert len(callers) == 1 and threading.get_ident() not in callers

@@ -13,6 +13,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -249,7 +250,13 @@ class LocalProvider:
         self.distributions = tuple(spec.distribution.split())
         self._engine: _Engine | None = None
         self._load_lock = threading.Lock()
-        self._run_lock = threading.Lock()
+        # Every batch runs on this one thread, one at a time (the engine already uses every
+        # core). libgomp keeps a thread team per calling thread: calls from several
+        # threads leave more engine threads than cores, and then libgomp shortens their
+        # spin, which made every later hybrid search about 15 ms slower
+        # (docs/search-quality.md, "Hybrid at 100k: the embedding alone first").
+        self._engine_thread = ThreadPoolExecutor(max_workers=1,
+                                                 thread_name_prefix="mimir-embedding")
         # Repeated questions skip the model (the same text always gives the same vector).
         self._queries = QueryVectorCache(query_cache_size)
 
@@ -282,8 +289,8 @@ class LocalProvider:
         vectors: list[list[float]] = []
         size = self.spec.batch_size
         for start in range(0, len(prepared), size):
-            with self._run_lock:
-                rows = engine.encode(prepared[start : start + size], is_query)
+            rows = self._engine_thread.submit(
+                engine.encode, prepared[start : start + size], is_query).result()
             vectors.extend(_normalise(row) for row in rows)
         if len(vectors) != len(texts) or any(len(v) != self.dimensions for v in vectors):
             raise EmbeddingUnavailable("the local embedding model returned malformed output")
