@@ -25,9 +25,12 @@ class ReadPool:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('statement_timeout', %s, true)",
-                               (self.timeout,))
+            await self._limit(conn)
             yield conn
+
+    async def _limit(self, conn: Any) -> None:
+        """The GraphQL statement timeout, for the connection's transaction."""
+        await conn.execute("SELECT set_config('statement_timeout', %s, true)", (self.timeout,))
 
     @asynccontextmanager
     async def spare_connection(self) -> AsyncIterator[Any]:
@@ -42,8 +45,7 @@ class ReadPool:
                 yield None
                 return
             async with conn.transaction():
-                await conn.execute("SELECT set_config('statement_timeout', %s, true)",
-                                   (self.timeout,))
+                await self._limit(conn)
                 yield conn
 
 
